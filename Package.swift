@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// SinkKit: LoRA/SinkLoRA checkpoints -> merged model -> compact quantized file -> CPU runtime.
+// Floors (see README "Architecture"): SKCore/SKModel at the bottom, readers on top of them,
+// merge on top of the readers, thin executables last.
+let package = Package(
+    name: "SinkKit",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "skconv", targets: ["skconv"]),
+        .library(name: "SKCore", targets: ["SKCore"]),
+        .library(name: "SKSafetensors", targets: ["SKSafetensors"]),
+        .library(name: "SKModel", targets: ["SKModel"]),
+        .library(name: "SKMerge", targets: ["SKMerge"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries, found through pkg-config (Debian: libzstd-dev, libopenblas-dev).
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
+
+        // Floor 1: dtypes, half floats, mapped files, f32 tensors, hashing, errors.
+        .target(name: "SKCore"),
+        // Floor 1: the LLaMA-family config with Hugging Face field names.
+        .target(name: "SKModel", dependencies: ["SKCore"]),
+        // Floor 2: safetensors reader/writer, shards, restricted torch-pickle reader.
+        .target(name: "SKSafetensors", dependencies: ["SKCore"]),
+        // Floor 3: PEFT / LongLoRA merge.
+        .target(name: "SKMerge", dependencies: ["SKCore", "SKModel", "SKSafetensors", "COpenBLAS"]),
+        // Floor 4: the command line.
+        .executableTarget(name: "skconv", dependencies: [
+            "SKCore", "SKModel", "SKSafetensors", "SKMerge",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "SKCoreTests", dependencies: ["SKCore"]),
+        .testTarget(name: "SKSafetensorsTests", dependencies: ["SKCore", "SKSafetensors"]),
+        .testTarget(name: "SKMergeTests", dependencies: ["SKCore", "SKModel", "SKSafetensors", "SKMerge"]),
+        .testTarget(name: "SKConvTests", dependencies: ["SKCore", "SKSafetensors"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,62 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A read-only, private memory mapping of a whole file.
+///
+/// Readers hand out views into it lazily; nothing is copied until a tensor is asked for.
+/// `release(offset:count:)` tells the kernel we are done with a range, so a converter that
+/// walks a checkpoint tensor by tensor keeps about one tensor resident, not the model.
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    public let size: Int
+    public let base: UnsafeRawPointer?
+
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY)
+        if fd < 0 { throw SinkKitError(.io, "\(path): cannot open (\(String(cString: strerror(errno))))") }
+        defer { close(fd) }
+        var st = stat()
+        if fstat(fd, &st) != 0 { throw SinkKitError(.io, "\(path): cannot stat (\(String(cString: strerror(errno))))") }
+        if (st.st_mode & S_IFMT) != S_IFREG { throw SinkKitError(.io, "\(path): not a regular file") }
+        size = Int(st.st_size)
+        if size == 0 {
+            base = nil
+            return
+        }
+        let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
+        if p == MAP_FAILED || p == nil {
+            throw SinkKitError(.io, "\(path): mmap of \(size) bytes failed (\(String(cString: strerror(errno))))")
+        }
+        base = UnsafeRawPointer(p!)
+    }
+
+    deinit {
+        if let b = base { munmap(UnsafeMutableRawPointer(mutating: b), size) }
+    }
+
+    /// A bounds-checked view of `count` bytes at `offset`.
+    public func bytes(offset: Int, count: Int) throws -> UnsafeRawBufferPointer {
+        let (end, o) = offset.addingReportingOverflow(count)
+        guard !o, offset >= 0, count >= 0, end <= size else {
+            throw SinkKitError(.truncated, "\(path): range [\(offset), \(offset &+ count)) lies outside the file (\(size) bytes)")
+        }
+        guard let b = base else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: b + offset, count: count)
+    }
+
+    /// Drops the resident pages of a range (whole pages inside it only); reading it again
+    /// simply faults them back in from the file.
+    public func release(offset: Int, count: Int) {
+        guard let b = base, count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (offset + page - 1) / page * page
+        let end = min(size, offset + count) / page * page
+        if end > start {
+            madvise(UnsafeMutableRawPointer(mutating: b + start), end - start, MADV_DONTNEED)
+        }
+    }
+}

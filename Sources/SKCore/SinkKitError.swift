@@ -1,0 +1,33 @@
+/// The one error type every SinkKit library throws. Libraries never print or exit: the
+/// command-line tools turn these into messages and a non-zero exit code.
+///
+/// Every message says what went wrong, where (file, tensor, key) and what was expected.
+public struct SinkKitError: Error, CustomStringConvertible, Equatable {
+    /// Broad category, so tests and callers can match on the rule that fired.
+    public enum Kind: String, Sendable {
+        case io                 // a file could not be opened, read, written or renamed
+        case truncated          // a file ends before the data its header describes
+        case malformedHeader    // a header that is not what the format requires
+        case unsupportedDType   // a dtype we do not know or cannot convert
+        case layout             // offsets that overlap, leave gaps or run past the buffer
+        case overflow           // sizes whose arithmetic overflows
+        case config             // a missing or invalid config field
+        case shapeMismatch      // a tensor whose shape disagrees with config or adapter
+        case adapter            // an adapter that is invalid or aimed at another model
+        case refused            // a valid input we refuse to merge (e.g. layer_replication)
+        case pickle             // a torch pickle we refuse to read
+        case nonFinite          // NaN or Inf in a result
+        case outputExists       // an output that exists and --force was not given
+        case invalidArgument    // a bad command-line value
+    }
+
+    public let kind: Kind
+    public let message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,184 @@
+import Foundation
+import SKCore
+
+/// RoPE scaling as transformers reads it from `rope_scaling` (either spelling of the type key:
+/// `type` in older configs, `rope_type` in newer ones).
+public struct RopeScaling: Equatable {
+    public var type: String                 // linear, dynamic, llama3, yarn, default
+    public var factor: Double?
+    public var lowFreqFactor: Double?
+    public var highFreqFactor: Double?
+    public var originalMaxPositionEmbeddings: Int?
+    public var betaFast: Double?
+    public var betaSlow: Double?
+
+    public static let knownTypes: Set<String> = ["default", "linear", "dynamic", "llama3", "yarn"]
+}
+
+/// A LLaMA-family model config with Hugging Face's field names and defaults
+/// (transformers `configuration_llama.py`). The raw JSON is kept so a merged model's
+/// config.json changes only the fields the merge changes.
+public struct LlamaConfig {
+    public var raw: [String: Any]
+    public let path: String
+
+    public var modelType: String
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var numHiddenLayers: Int
+    public var numAttentionHeads: Int
+    public var numKeyValueHeads: Int
+    public var headDim: Int
+    public var vocabSize: Int
+    public var maxPositionEmbeddings: Int
+    public var rmsNormEps: Double
+    public var ropeTheta: Double
+    public var ropeScaling: RopeScaling?
+    public var tieWordEmbeddings: Bool
+    public var attentionBias: Bool
+    public var mlpBias: Bool
+    public var bosTokenId: Int?
+    public var eosTokenIds: [Int]
+
+    /// Architectures whose weights follow the LLaMA layout.
+    public static let supportedModelTypes: Set<String> = ["llama", "mistral", "qwen2"]
+
+    public init(path: String) throws {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw SinkKitError(.io, "\(path): cannot read config (\(error.localizedDescription))")
+        }
+        try self.init(data: data, path: path)
+    }
+
+    /// Typed view of the fields we use; JSONDecoder is strict about types (a `true` is not
+    /// an integer, `1` is not a boolean), which is what a config check needs.
+    private struct Fields: Decodable {
+        var model_type: String?
+        var hidden_size, intermediate_size, num_hidden_layers, num_attention_heads: Int?
+        var num_key_value_heads, head_dim, vocab_size, max_position_embeddings, bos_token_id: Int?
+        var rms_norm_eps, rope_theta: Double?
+        var tie_word_embeddings, attention_bias, mlp_bias: Bool?
+        var eos_token_id: EOS?
+        var rope_scaling: Rope?
+        var rope_parameters: Rope?
+
+        enum EOS: Decodable {
+            case one(Int), many([Int])
+            init(from d: Decoder) throws {
+                let c = try d.singleValueContainer()
+                if let i = try? c.decode(Int.self) { self = .one(i) } else { self = .many(try c.decode([Int].self)) }
+            }
+        }
+        struct Rope: Decodable {
+            var type, rope_type: String?
+            var factor, low_freq_factor, high_freq_factor, beta_fast, beta_slow: Double?
+            var original_max_position_embeddings: Int?
+            var rope_theta: Double?
+        }
+    }
+
+    public init(data: Data, path: String = "config.json") throws {
+        self.path = path
+        guard let obj = try? JSONSerialization.jsonObject(with: data), let dict = obj as? [String: Any] else {
+            throw SinkKitError(.config, "\(path): not a JSON object")
+        }
+        raw = dict
+        let f: Fields
+        do { f = try JSONDecoder().decode(Fields.self, from: data) } catch {
+            var field = ""
+            if case .typeMismatch(let t, let c)? = error as? DecodingError {
+                field = c.codingPath.map(\.stringValue).joined(separator: ".") + " must be \(t)"
+            } else if case .dataCorrupted(let c)? = error as? DecodingError {
+                field = c.codingPath.map(\.stringValue).joined(separator: ".") + ": " + c.debugDescription
+            }
+            throw SinkKitError(.config, "\(path): invalid field \(field.isEmpty ? "\(error)" : field)")
+        }
+        func required(_ v: Int?, _ key: String) throws -> Int {
+            guard let v else { throw SinkKitError(.config, "\(path): missing required field \(key)") }
+            guard v > 0 else { throw SinkKitError(.config, "\(path): \(key) must be positive, found \(v)") }
+            return v
+        }
+        modelType = f.model_type ?? ""
+        guard Self.supportedModelTypes.contains(modelType) else {
+            throw SinkKitError(.config, "\(path): model_type \"\(modelType)\" is not a LLaMA-family model (expected one of \(Self.supportedModelTypes.sorted().joined(separator: ", ")))")
+        }
+        hiddenSize = try required(f.hidden_size, "hidden_size")
+        intermediateSize = try required(f.intermediate_size, "intermediate_size")
+        numHiddenLayers = try required(f.num_hidden_layers, "num_hidden_layers")
+        numAttentionHeads = try required(f.num_attention_heads, "num_attention_heads")
+        numKeyValueHeads = f.num_key_value_heads ?? numAttentionHeads
+        guard numKeyValueHeads > 0, numAttentionHeads % numKeyValueHeads == 0 else {
+            throw SinkKitError(.config, "\(path): num_attention_heads \(numAttentionHeads) is not a multiple of num_key_value_heads \(numKeyValueHeads)")
+        }
+        if let hd = f.head_dim {
+            headDim = try required(hd, "head_dim")
+        } else {
+            guard hiddenSize % numAttentionHeads == 0 else {
+                throw SinkKitError(.config, "\(path): hidden_size \(hiddenSize) is not divisible by num_attention_heads \(numAttentionHeads) and no head_dim is given")
+            }
+            headDim = hiddenSize / numAttentionHeads
+        }
+        vocabSize = try required(f.vocab_size, "vocab_size")
+        maxPositionEmbeddings = try required(f.max_position_embeddings, "max_position_embeddings")
+        rmsNormEps = f.rms_norm_eps ?? 1e-6
+        ropeTheta = f.rope_theta ?? f.rope_parameters?.rope_theta ?? 10000
+        tieWordEmbeddings = f.tie_word_embeddings ?? false
+        attentionBias = f.attention_bias ?? (modelType == "qwen2")
+        mlpBias = f.mlp_bias ?? false
+        bosTokenId = f.bos_token_id
+        switch f.eos_token_id {
+        case .one(let i)?: eosTokenIds = [i]
+        case .many(let l)?: eosTokenIds = l
+        case nil: eosTokenIds = []
+        }
+        // transformers >= 5 writes `rope_parameters` (rope_type, rope_theta, factor, ...) where
+        // older configs have `rope_theta` + `rope_scaling`; both are read, rope_scaling first.
+        if let r = f.rope_scaling ?? f.rope_parameters, (r.rope_type ?? r.type) != "default" || f.rope_scaling != nil {
+            guard let type = r.rope_type ?? r.type else { throw SinkKitError(.config, "\(path): rope_scaling has neither rope_type nor type") }
+            let s = RopeScaling(type: type, factor: r.factor, lowFreqFactor: r.low_freq_factor, highFreqFactor: r.high_freq_factor,
+                                originalMaxPositionEmbeddings: r.original_max_position_embeddings,
+                                betaFast: r.beta_fast, betaSlow: r.beta_slow)
+            try Self.check(s, path: path)
+            ropeScaling = s
+        } else {
+            ropeScaling = nil
+        }
+    }
+
+    static func check(_ s: RopeScaling, path: String) throws {
+        guard RopeScaling.knownTypes.contains(s.type) else {
+            throw SinkKitError(.config, "\(path): rope_scaling type \"\(s.type)\" is not supported (expected one of \(RopeScaling.knownTypes.sorted().joined(separator: ", ")))")
+        }
+        if s.type != "default" {
+            guard let f = s.factor, f >= 1 else { throw SinkKitError(.config, "\(path): rope_scaling \(s.type) needs a factor >= 1") }
+        }
+        if s.type == "llama3" {
+            guard s.lowFreqFactor != nil, s.highFreqFactor != nil, s.originalMaxPositionEmbeddings != nil else {
+                throw SinkKitError(.config, "\(path): llama3 rope_scaling needs low_freq_factor, high_freq_factor and original_max_position_embeddings")
+            }
+        }
+    }
+
+    /// Whether this config keeps RoPE settings in transformers 5's `rope_parameters`.
+    public var usesRopeParameters: Bool { raw["rope_parameters"] is [String: Any] && raw["rope_scaling"] == nil }
+
+    /// Context the model was trained for: `max_position_embeddings`, times the factor of
+    /// linear RoPE scaling (LongLoRA keeps max_position_embeddings and scales positions).
+    public var trainedContext: Int {
+        if let s = ropeScaling, s.type == "linear", let f = s.factor { return Int((Double(maxPositionEmbeddings) * f).rounded()) }
+        return maxPositionEmbeddings
+    }
+
+    public var qDim: Int { numAttentionHeads * headDim }
+    public var kvDim: Int { numKeyValueHeads * headDim }
+
+    /// config.json text with sorted keys, as written into merged models.
+    public func jsonData() throws -> Data {
+        do {
+            return try JSONSerialization.data(withJSONObject: raw, options: [.prettyPrinted, .sortedKeys])
+        } catch {
+            throw SinkKitError(.config, "cannot serialise config: \(error.localizedDescription)")
+        }
+    }
+}

@@ -1,0 +1,66 @@
+import SKCore
+
+/// The tensor names and shapes a Hugging Face LLaMA checkpoint must hold for a config.
+public enum LlamaTensors {
+    public static let embed = "model.embed_tokens.weight"
+    public static let lmHead = "lm_head.weight"
+    public static let finalNorm = "model.norm.weight"
+
+    /// Every expected tensor with its shape (`[out, in]` for linear layers).
+    public static func expectedShapes(_ c: LlamaConfig) -> [String: [Int]] {
+        var s: [String: [Int]] = [embed: [c.vocabSize, c.hiddenSize], finalNorm: [c.hiddenSize]]
+        if !c.tieWordEmbeddings { s[lmHead] = [c.vocabSize, c.hiddenSize] }
+        for l in 0..<c.numHiddenLayers {
+            let p = "model.layers.\(l)."
+            s[p + "input_layernorm.weight"] = [c.hiddenSize]
+            s[p + "post_attention_layernorm.weight"] = [c.hiddenSize]
+            s[p + "self_attn.q_proj.weight"] = [c.qDim, c.hiddenSize]
+            s[p + "self_attn.k_proj.weight"] = [c.kvDim, c.hiddenSize]
+            s[p + "self_attn.v_proj.weight"] = [c.kvDim, c.hiddenSize]
+            s[p + "self_attn.o_proj.weight"] = [c.hiddenSize, c.qDim]
+            if c.attentionBias {
+                s[p + "self_attn.q_proj.bias"] = [c.qDim]
+                s[p + "self_attn.k_proj.bias"] = [c.kvDim]
+                s[p + "self_attn.v_proj.bias"] = [c.kvDim]
+                if c.modelType != "qwen2" { s[p + "self_attn.o_proj.bias"] = [c.hiddenSize] }
+            }
+            s[p + "mlp.gate_proj.weight"] = [c.intermediateSize, c.hiddenSize]
+            s[p + "mlp.up_proj.weight"] = [c.intermediateSize, c.hiddenSize]
+            s[p + "mlp.down_proj.weight"] = [c.hiddenSize, c.intermediateSize]
+            if c.mlpBias {
+                s[p + "mlp.gate_proj.bias"] = [c.intermediateSize]
+                s[p + "mlp.up_proj.bias"] = [c.intermediateSize]
+                s[p + "mlp.down_proj.bias"] = [c.hiddenSize]
+            }
+        }
+        return s
+    }
+
+    /// Tensors whose first dimension is the vocabulary.
+    public static func isVocabSized(_ name: String) -> Bool { name == embed || name == lmHead }
+
+    /// Checks a checkpoint against its config: every expected tensor present with its shape.
+    /// A tied model may still carry `lm_head.weight` (some exporters write it): allowed when
+    /// its shape is right. Unknown extra tensors (e.g. rotary caches) are reported.
+    public static func validate(names: [String], shape: (String) -> [Int]?, dtype: (String) -> DType?,
+                                config c: LlamaConfig, source: String) throws -> [String] {
+        let expected = expectedShapes(c)
+        for (name, want) in expected.sorted(by: { $0.key < $1.key }) {
+            guard let got = shape(name) else {
+                throw SinkKitError(.shapeMismatch, "\(source): tensor \(name) is missing (config \(c.path) expects shape \(want))")
+            }
+            guard got == want else {
+                throw SinkKitError(.shapeMismatch, "\(source): tensor \(name) has shape \(got), config \(c.path) expects \(want)")
+            }
+            if let d = dtype(name), !d.isFloatWeight {
+                throw SinkKitError(.unsupportedDType, "\(source): tensor \(name) is \(d.rawValue); expected F32, F16 or BF16")
+            }
+        }
+        var extras: [String] = []
+        for n in names where expected[n] == nil {
+            if n == lmHead, c.tieWordEmbeddings, shape(n) == [c.vocabSize, c.hiddenSize] { continue }
+            extras.append(n)
+        }
+        return extras.sorted()
+    }
+}

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import SKCore
+import SKModel
+import SKSafetensors
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the tensors (dtype, shape, size) and config of a safetensors file or Hugging Face directory.")
+
+    @Argument(help: "A .safetensors file or a model directory.")
+    var path: String
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func run() throws {
+        try runReportingErrors {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+                throw SinkKitError(.io, "\(path): no such file or directory")
+            }
+            let source: TensorSource
+            var metadata: [String: String] = [:]
+            var config: LlamaConfig?
+            if isDir.boolValue {
+                let ck = try ShardedCheckpoint(directory: path)
+                source = ck
+                for s in ck.shards { metadata.merge(s.metadata) { a, _ in a } }
+                if FileManager.default.fileExists(atPath: path + "/config.json") { config = try LlamaConfig(path: path + "/config.json") }
+            } else {
+                let f = try SafetensorsFile(path: path)
+                source = f
+                metadata = f.metadata
+            }
+            let infos = source.tensorNames.sorted().compactMap { source.info($0) }
+            if json {
+                var d: [String: Any] = ["tensors": infos.map { ["name": $0.name, "dtype": $0.dtype.rawValue, "shape": $0.shape, "bytes": $0.byteCount] },
+                                        "metadata": metadata]
+                if let c = config { d["config"] = summary(c) }
+                let data = try JSONSerialization.data(withJSONObject: d, options: [.prettyPrinted, .sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+                return
+            }
+            let w = max(4, infos.map(\.name.count).max() ?? 4)
+            print("name".padding(toLength: w, withPad: " ", startingAt: 0) + "  dtype  shape                size")
+            var total = 0
+            for i in infos {
+                let shape = "[" + i.shape.map(String.init).joined(separator: ", ") + "]"
+                print(i.name.padding(toLength: w, withPad: " ", startingAt: 0) + "  " + i.dtype.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0) +
+                      "  " + shape.padding(toLength: 19, withPad: " ", startingAt: 0) + "  " + formatBytes(i.byteCount))
+                total += i.byteCount
+            }
+            print("\(infos.count) tensors, \(formatBytes(total)), \(infos.reduce(0) { $0 + $1.elementCount }) parameters")
+            for k in metadata.keys.sorted() { print("metadata \(k): \(metadata[k]!)") }
+            if let c = config {
+                for (k, v) in summary(c).sorted(by: { $0.key < $1.key }) { print("config \(k): \(v)") }
+            }
+        }
+    }
+
+    func summary(_ c: LlamaConfig) -> [String: Any] {
+        var d: [String: Any] = [
+            "model_type": c.modelType, "hidden_size": c.hiddenSize, "intermediate_size": c.intermediateSize,
+            "num_hidden_layers": c.numHiddenLayers, "num_attention_heads": c.numAttentionHeads,
+            "num_key_value_heads": c.numKeyValueHeads, "head_dim": c.headDim, "vocab_size": c.vocabSize,
+            "max_position_embeddings": c.maxPositionEmbeddings, "trained_context": c.trainedContext,
+            "rope_theta": c.ropeTheta, "rms_norm_eps": c.rmsNormEps, "tie_word_embeddings": c.tieWordEmbeddings,
+            "attention_bias": c.attentionBias,
+        ]
+        if let s = c.ropeScaling { d["rope_scaling"] = "\(s.type) factor \(s.factor ?? 1)" }
+        return d
+    }
+}

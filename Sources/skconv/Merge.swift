@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import SKCore
+import SKMerge
+
+struct Merge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Merge PEFT LoRA adapters (and LongLoRA trainable params) into a base checkpoint.")
+
+    @Option(help: "Base Hugging Face model directory (config.json + safetensors).")
+    var base: String
+
+    @Option(help: "PEFT adapter directory; repeat to apply several, in order.")
+    var adapter: [String] = []
+
+    @Option(name: .customLong("trainable-params"), help: "LongLoRA trainable_params.bin (torch.save) or .safetensors with fully trained embeddings/norms.")
+    var trainableParams: String?
+
+    @Option(help: "Target context: above max_position_embeddings, write linear RoPE scaling ceil(N / max_position_embeddings).")
+    var context: Int?
+
+    @Option(help: "Storage type of the output: auto (keep the base's), f32, f16, bf16.")
+    var dtype: String = "auto"
+
+    @Option(help: "Output directory (written to a temporary directory, then renamed).")
+    var output: String
+
+    @Flag(help: "Replace an existing output.")
+    var force = false
+
+    @Flag(help: "No progress output.")
+    var quiet = false
+
+    func validate() throws {
+        if adapter.isEmpty && trainableParams == nil && context == nil {
+            throw ValidationError("nothing to merge: give --adapter, --trainable-params or --context")
+        }
+        if dtype != "auto" && DType(userName: dtype) == nil {
+            throw ValidationError("--dtype must be auto, f32, f16 or bf16 (got \(dtype))")
+        }
+        if let c = context, c <= 0 { throw ValidationError("--context must be positive (got \(c))") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let job = MergeJob(baseDirectory: base, adapterDirectories: adapter, trainableParamsPath: trainableParams,
+                               context: context, dtype: dtype == "auto" ? nil : DType(userName: dtype),
+                               outputDirectory: output, force: force)
+            let tty = isatty(STDERR_FILENO) != 0 && !quiet
+            let start = Date()
+            let report = try Merger(job: job).run { done, total, name in
+                if tty { eprint("\u{1B}[2K\r[\(done)/\(total)] \(name)\u{1B}[1A") }
+            }
+            if tty { eprint("") }
+            for w in report.warnings { eprint("warning: \(w)") }
+            var lines = ["merged \(report.loraModulesMerged) LoRA modules, replaced \(report.tensorsReplaced) tensors, wrote \(report.tensorsWritten) tensors (\(formatBytes(report.outputBytes))) to \(output)"]
+            if report.vocabSize != report.previousVocabSize { lines.append("vocab_size \(report.previousVocabSize) -> \(report.vocabSize) (new rows = mean of existing rows)") }
+            if let f = report.ropeScalingWritten { lines.append("rope_scaling: linear, factor \(Int(f))") }
+            if let p = report.peakResidentBytes {
+                lines.append(String(format: "peak RSS %@ (largest tensor %@), %.1f s", formatBytes(p), formatBytes(report.largestTensorBytes), Date().timeIntervalSince(start)))
+            }
+            if !quiet { for l in lines { eprint(l) } }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+import ArgumentParser
+import Foundation
+import SKCore
+
+/// `skconv`: checkpoint conversion. Thin: parses arguments, calls the libraries, prints.
+struct SKConv: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "skconv",
+        abstract: "Merge LoRA/SinkLoRA fine-tunes into Hugging Face LLaMA checkpoints and inspect them.",
+        version: "0.1.0",
+        subcommands: [Merge.self, Inspect.self])
+}
+
+/// Prints a library error as one line and exits non-zero; never a trap or a stack trace.
+func runReportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as SinkKitError {
+        FileHandle.standardError.write(Data("error: \(e.message)\n".utf8))
+        throw ExitCode(e.kind == .invalidArgument ? 2 : 1)
+    }
+}
+
+func eprint(_ s: String) {
+    FileHandle.standardError.write(Data((s + "\n").utf8))
+}
+
+func formatBytes(_ n: Int) -> String {
+    n >= 1 << 20 ? String(format: "%.1f MB", Double(n) / 1e6) : n >= 1024 ? String(format: "%.1f kB", Double(n) / 1e3) : "\(n) B"
+}

@@ -1,0 +1,2 @@
+import ArgumentParser
+SKConv.main()
