@@ -38,10 +38,12 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "SKCoreTests", dependencies: ["SKCore"]),
-        .testTarget(name: "SKSafetensorsTests", dependencies: ["SKCore", "SKSafetensors"]),
-        .testTarget(name: "SKMergeTests", dependencies: ["SKCore", "SKModel", "SKSafetensors", "SKMerge"]),
-        .testTarget(name: "SKConvTests", dependencies: ["SKCore", "SKSafetensors"]),
+        // Test-only helpers: fixture paths, running the built executables.
+        .target(name: "SKTestSupport", path: "Tests/SKTestSupport"),
+        .testTarget(name: "SKCoreTests", dependencies: ["SKCore", "SKModel", "SKTestSupport"]),
+        .testTarget(name: "SKSafetensorsTests", dependencies: ["SKCore", "SKSafetensors", "SKTestSupport"]),
+        .testTarget(name: "SKMergeTests", dependencies: ["SKCore", "SKModel", "SKSafetensors", "SKMerge", "SKTestSupport"]),
+        .testTarget(name: "SKConvTests", dependencies: ["skconv", "SKCore", "SKSafetensors", "SKTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -12,6 +12,10 @@ logits, torch.save writes the LongLoRA-style trainable_params.bin. CI never runs
 import io, json, os, pickle, shutil, sys, zipfile, warnings
 from pathlib import Path
 
+if os.environ.get("PYTHONHASHSEED") != "0":  # PEFT keeps target_modules in a set: fix its order
+    os.environ["PYTHONHASHSEED"] = "0"
+    os.execv(sys.executable, [sys.executable] + sys.argv)
+
 import torch
 from safetensors.torch import save_file
 from transformers import LlamaConfig, LlamaForCausalLM
@@ -20,6 +24,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 OUT = Path(__file__).resolve().parent / "tiny"
 SEED = 1234
 VOCAB, HIDDEN, INTER, LAYERS, HEADS, KV = 128, 32, 64, 2, 4, 2
+FIXED_TIME = (2024, 1, 1, 0, 0, 0)
 LOGIT_TOKENS = [1, 17, 42, 99, 5, 64, 3, 127, 8, 21, 77, 2]
 
 
@@ -176,14 +181,14 @@ def make_bad_pickles():
     bad.mkdir()
     payload = b"\x80\x02cposix\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03."
     with zipfile.ZipFile(bad / "evil.bin", "w", compression=zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", payload)
-        z.writestr("archive/byteorder", "little")
-        z.writestr("archive/version", "3\n")
+        z.writestr(zipfile.ZipInfo("archive/data.pkl", FIXED_TIME), payload)
+        z.writestr(zipfile.ZipInfo("archive/byteorder", FIXED_TIME), "little")
+        z.writestr(zipfile.ZipInfo("archive/version", FIXED_TIME), "3\n")
     # A pickle that builds a tensor but also calls builtins.eval.
     payload2 = b"\x80\x02}q\x00X\x01\x00\x00\x00aq\x01cbuiltins\neval\nq\x02X\x04\x00\x00\x001+1q\x03\x85q\x04Rq\x05s."
     with zipfile.ZipFile(bad / "eval.bin", "w", compression=zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", payload2)
-        z.writestr("archive/byteorder", "little")
+        z.writestr(zipfile.ZipInfo("archive/data.pkl", FIXED_TIME), payload2)
+        z.writestr(zipfile.ZipInfo("archive/byteorder", FIXED_TIME), "little")
 
 
 if __name__ == "__main__":

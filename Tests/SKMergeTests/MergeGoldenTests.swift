@@ -1,4 +1,5 @@
 import Foundation
+import SKTestSupport
 import XCTest
 import SKCore
 import SKMerge

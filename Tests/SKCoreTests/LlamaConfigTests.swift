@@ -1,0 +1,63 @@
+import Foundation
+import SKTestSupport
+import XCTest
+import SKCore
+import SKModel
+
+final class LlamaConfigTests: XCTestCase {
+    func parse(_ json: String) throws -> LlamaConfig { try LlamaConfig(data: Data(json.utf8), path: "config.json") }
+    let base = #""model_type":"llama","hidden_size":64,"intermediate_size":128,"num_hidden_layers":2,"num_attention_heads":8,"vocab_size":100,"max_position_embeddings":4096"#
+
+    func testDefaultsFollowTransformers() throws {
+        let c = try parse("{\(base)}")
+        XCTAssertEqual(c.numKeyValueHeads, 8)
+        XCTAssertEqual(c.headDim, 8)
+        XCTAssertEqual(c.rmsNormEps, 1e-6)
+        XCTAssertEqual(c.ropeTheta, 10000)
+        XCTAssertFalse(c.tieWordEmbeddings)
+        XCTAssertNil(c.ropeScaling)
+        XCTAssertEqual(c.trainedContext, 4096)
+    }
+
+    func testExplicitHeadDimAndGQA() throws {
+        let c = try parse("{\(base),\"num_key_value_heads\":2,\"head_dim\":16}")
+        XCTAssertEqual(c.qDim, 128)
+        XCTAssertEqual(c.kvDim, 32)
+    }
+
+    func testRopeScalingBothSpellingsAndRopeParameters() throws {
+        XCTAssertEqual(try parse("{\(base),\"rope_scaling\":{\"type\":\"linear\",\"factor\":8}}").ropeScaling?.type, "linear")
+        let d = try parse("{\(base),\"rope_scaling\":{\"rope_type\":\"dynamic\",\"factor\":2.0}}")
+        XCTAssertEqual(d.ropeScaling?.type, "dynamic")
+        let l = try parse("{\(base),\"rope_scaling\":{\"type\":\"linear\",\"factor\":8}}")
+        XCTAssertEqual(l.trainedContext, 32768)
+        let p = try parse("{\(base),\"rope_parameters\":{\"rope_type\":\"yarn\",\"factor\":4.0,\"rope_theta\":500000.0}}")
+        XCTAssertEqual(p.ropeScaling?.type, "yarn")
+        XCTAssertEqual(p.ropeTheta, 500000)
+        XCTAssertNil(try parse("{\(base),\"rope_parameters\":{\"rope_type\":\"default\",\"rope_theta\":100.0}}").ropeScaling)
+        let l3 = #"{"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":8192}"#
+        XCTAssertEqual(try parse("{\(base),\"rope_scaling\":\(l3)}").ropeScaling?.highFreqFactor, 4)
+    }
+
+    func testEosListAndQwenBias() throws {
+        let c = try parse(#"{"model_type":"qwen2","hidden_size":64,"intermediate_size":128,"num_hidden_layers":2,"num_attention_heads":8,"vocab_size":100,"max_position_embeddings":4096,"eos_token_id":[1,2]}"#)
+        XCTAssertEqual(c.eosTokenIds, [1, 2])
+        XCTAssertTrue(c.attentionBias)
+    }
+
+    func testErrors() {
+        func expect(_ json: String, _ text: String, line: UInt = #line) {
+            XCTAssertThrowsError(try parse(json), line: line) { e in
+                let e = e as! SinkKitError
+                XCTAssertEqual(e.kind, .config, line: line)
+                XCTAssertTrue(e.message.contains(text), "\(e.message)", line: line)
+            }
+        }
+        expect("{\(base.replacingOccurrences(of: "\"vocab_size\":100,", with: ""))}", "missing required field vocab_size")
+        expect("{\(base),\"num_key_value_heads\":3}", "not a multiple")
+        expect("{\(base),\"rope_scaling\":{\"type\":\"su\",\"factor\":2}}", "not supported")
+        expect("{\(base),\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":2}}", "llama3 rope_scaling needs")
+        expect("{\(base),\"tie_word_embeddings\":1}", "tie_word_embeddings")
+        expect("[1]", "not a JSON object")
+    }
+}
