@@ -31,6 +31,9 @@ struct Merge: ParsableCommand {
     @Flag(help: "No progress output.")
     var quiet = false
 
+    @Flag(help: "Print a JSON summary (counts, vocab, peak RSS) on standard output.")
+    var json = false
+
     func validate() throws {
         if adapter.isEmpty && trainableParams == nil && context == nil {
             throw ValidationError("nothing to merge: give --adapter, --trainable-params or --context")
@@ -60,6 +63,17 @@ struct Merge: ParsableCommand {
                 lines.append(String(format: "peak RSS %@ (largest tensor %@), %.1f s", formatBytes(p), formatBytes(report.largestTensorBytes), Date().timeIntervalSince(start)))
             }
             if !quiet { for l in lines { eprint(l) } }
+            if json {
+                let d: [String: Any] = [
+                    "output": output, "lora_modules_merged": report.loraModulesMerged, "tensors_replaced": report.tensorsReplaced,
+                    "tensors_written": report.tensorsWritten, "output_bytes": report.outputBytes, "vocab_size": report.vocabSize,
+                    "previous_vocab_size": report.previousVocabSize, "rope_scaling_factor": report.ropeScalingWritten ?? NSNull(),
+                    "peak_rss_bytes": report.peakResidentBytes ?? NSNull(), "largest_tensor_bytes": report.largestTensorBytes,
+                    "warnings": report.warnings, "seconds": Date().timeIntervalSince(start),
+                ]
+                let data = try JSONSerialization.data(withJSONObject: d, options: [.sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+            }
         }
     }
 }

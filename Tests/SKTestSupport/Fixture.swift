@@ -23,11 +23,43 @@ public enum Fixture {
     }
 }
 
+/// The real SmolLM2-135M-Instruct checkpoint and its generated adapter, built outside git by
+/// scripts/make_smollm2.py and scripts/make_smollm2_adapter.py (CI builds both first).
+public enum RealModel {
+    static var cache: String {
+        ProcessInfo.processInfo.environment["SINKKIT_CACHE"] ?? (NSHomeDirectory() + "/.cache/sinkkit")
+    }
+    public static var checkpoint: String { cache + "/smollm2-135m-instruct" }
+    public static var adapter: String { cache + "/smollm2-lora-adapter" }
+
+    /// True when the real model is there. When it is not: a failure if SINKKIT_REQUIRE_REAL_MODEL
+    /// is set (CI sets it), otherwise the caller skips.
+    public static func available() throws -> Bool {
+        let ok = FileManager.default.fileExists(atPath: checkpoint + "/model.safetensors")
+            && FileManager.default.fileExists(atPath: adapter + "/adapter_model.safetensors")
+        if !ok && ProcessInfo.processInfo.environment["SINKKIT_REQUIRE_REAL_MODEL"] != nil {
+            throw SinkKitTestError("real model missing at \(checkpoint) or \(adapter): run scripts/make_smollm2.py and scripts/make_smollm2_adapter.py")
+        }
+        return ok
+    }
+}
+
+public struct SinkKitTestError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
 /// Runs a built executable of this package (next to the test bundle) and captures its output.
 public enum Executable {
     public static func productsDirectory() -> URL {
-        let bundle = Bundle.allBundles.first { $0.bundlePath.hasSuffix(".xctest") }?.bundleURL ?? Bundle.main.bundleURL
-        return bundle.deletingLastPathComponent()
+        // On Linux the test runner is the .xctest executable itself, beside the products.
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var url = URL(fileURLWithPath: exe)
+        while url.pathExtension == "xctest" || url.path.contains(".xctest/") { url.deleteLastPathComponent() }
+        if url.lastPathComponent == "xctest" || !FileManager.default.fileExists(atPath: url.appendingPathComponent("skconv").path) {
+            url = Bundle.allBundles.first { $0.bundlePath.hasSuffix(".xctest") }?.bundleURL.deletingLastPathComponent() ?? url
+        }
+        return url
     }
 
     public struct Result { public let status: Int32; public let stdout: String; public let stderr: String }

@@ -1,0 +1,88 @@
+import Foundation
+import SKTestSupport
+import XCTest
+import SKCore
+import SKSafetensors
+
+/// The real `skconv` binary, end to end: exit codes, messages, outputs.
+final class SKConvCLITests: XCTestCase {
+    func skconv(_ args: String...) throws -> Executable.Result { try Executable.run("skconv", args) }
+
+    func testMergeTinyWithJSONSummary() throws {
+        let out = Fixture.scratch() + "/m"
+        let r = try skconv("merge", "--base", Fixture.base("llama-f32"), "--adapter", Fixture.adapter("plain"),
+                           "--adapter", Fixture.adapter("second"), "--output", out, "--json", "--quiet")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let j = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(j["lora_modules_merged"] as? Int, 12)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/model.safetensors"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/config.json"))
+    }
+
+    func testBadInputExitsNonZeroWithOneLineError() throws {
+        let out = Fixture.scratch() + "/m"
+        let r = try skconv("merge", "--base", Fixture.base("llama-f32"), "--adapter", Fixture.adapter("layer-replication"), "--output", out)
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.hasPrefix("error: "), r.stderr)
+        XCTAssertTrue(r.stderr.contains("layer_replication"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+    }
+
+    func testUsageErrorsExitTwo() throws {
+        let r = try skconv("merge", "--base", Fixture.base("llama-f32"), "--output", "/tmp/x", "--adapter", "a", "--dtype", "f8")
+        XCTAssertEqual(r.status, 64, r.stderr) // ArgumentParser's validation exit code (EX_USAGE)
+        XCTAssertTrue(r.stderr.contains("--dtype"))
+        let n = try skconv("merge", "--base", Fixture.base("llama-f32"), "--output", "/tmp/x")
+        XCTAssertNotEqual(n.status, 0)
+        XCTAssertTrue(n.stderr.contains("nothing to merge"))
+    }
+
+    func testInspectDirectoryAndFile() throws {
+        let d = try skconv("inspect", Fixture.base("llama-sharded"))
+        XCTAssertEqual(d.status, 0, d.stderr)
+        XCTAssertTrue(d.stdout.contains("model.layers.1.mlp.down_proj.weight"))
+        XCTAssertTrue(d.stdout.contains("config num_key_value_heads: 2"))
+        let f = try skconv("inspect", "--json", Fixture.expected("plain"))
+        XCTAssertEqual(f.status, 0, f.stderr)
+        let j = try JSONSerialization.jsonObject(with: Data(f.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual((j["tensors"] as! [Any]).count, 21)
+    }
+
+    func testInspectCorruptFileIsAnErrorNotACrash() throws {
+        let p = Fixture.scratch() + "/bad.safetensors"
+        let good = try Data(contentsOf: URL(fileURLWithPath: Fixture.expected("plain")))
+        FileManager.default.createFile(atPath: p, contents: good.prefix(good.count - 100))
+        let r = try skconv("inspect", p)
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("truncated"), r.stderr)
+    }
+
+    /// The real SmolLM2 checkpoint merged with a generated r=8 adapter (q/k/v/o + embedding):
+    /// matches numpy's merge of the same tensors and stays within the memory budget of
+    /// twice the largest tensor plus the adapter, mapped pages included.
+    func testRealModelMergeInBoundedMemory() throws {
+        guard try RealModel.available() else { throw XCTSkip("real SmolLM2 not built (scripts/make_smollm2.py)") }
+        let out = Fixture.scratch() + "/smollm2-merged"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let r = try skconv("merge", "--base", RealModel.checkpoint, "--adapter", RealModel.adapter, "--output", out, "--json", "--quiet")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let j = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        let peak = j["peak_rss_bytes"] as! Int, largest = j["largest_tensor_bytes"] as! Int
+        let adapterBytes = try FileManager.default.attributesOfItem(atPath: RealModel.adapter + "/adapter_model.safetensors")[.size] as! Int
+        XCTAssertEqual(largest, 49152 * 576 * 4)
+        XCTAssertLessThan(peak, 2 * largest + adapterBytes, "peak RSS \(peak) over budget")
+        XCTAssertEqual(j["lora_modules_merged"] as? Int, 121)
+
+        let merged = try SafetensorsFile(path: out + "/model.safetensors")
+        let expected = try SafetensorsFile(path: RealModel.adapter + "/expected_spot.safetensors")
+        for name in expected.tensorNames {
+            let a = try merged.loadF32(name), b = try expected.loadF32(name)
+            var worst: Float = 0
+            for i in 0..<a.count { worst = max(worst, abs(a.data[i] - b.data[i])) }
+            XCTAssertLessThan(worst, 1e-5, name)
+        }
+        let ins = try skconv("inspect", out)
+        XCTAssertEqual(ins.status, 0)
+        XCTAssertTrue(ins.stdout.contains("272 tensors"))
+    }
+}
