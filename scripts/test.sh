@@ -6,4 +6,23 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/fetch-real-model.sh
 export SINKKIT_REQUIRE_REAL_MODEL=1
-swift test 2>&1
+# All tests are XCTest; Swift Testing is off so the run closes on XCTest's own count, and the
+# last line is the plain "N passed, N failed" summary.
+log=$(mktemp)
+set +e
+swift test --disable-swift-testing 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+summary=$(python3 - "$log" <<'PY'
+import re, sys
+lines = [l for l in open(sys.argv[1], errors="replace") if re.search(r"^\s+Executed \d+ tests?", l)]
+if lines:
+    m = re.search(r"Executed (\d+) tests?, with (?:(\d+) tests? skipped and )?(\d+) failures?", lines[-1])
+    if m:
+        n, skipped, failed = int(m[1]), int(m[2] or 0), int(m[3])
+        print(f"{n - skipped - failed} passed, {failed} failed, {skipped} skipped")
+PY
+)
+rm -f "$log"
+[ -n "$summary" ] && echo "$summary"
+exit "$status"
