@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "SKSafetensors", targets: ["SKSafetensors"]),
         .library(name: "SKModel", targets: ["SKModel"]),
         .library(name: "SKMerge", targets: ["SKMerge"]),
+        .library(name: "SKQuant", targets: ["SKQuant"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -30,6 +31,8 @@ let package = Package(
         .target(name: "SKModel", dependencies: ["SKCore"]),
         // Floor 2: safetensors reader/writer, shards, restricted torch-pickle reader.
         .target(name: "SKSafetensors", dependencies: ["SKCore"]),
+        // Floor 2: quantizers (scalar reference twins, error statistics).
+        .target(name: "SKQuant", dependencies: ["SKCore"]),
         // Floor 3: PEFT / LongLoRA merge.
         .target(name: "SKMerge", dependencies: ["SKCore", "SKModel", "SKSafetensors", "COpenBLAS"]),
         // Floor 4: the command line.
@@ -43,6 +46,7 @@ let package = Package(
         .testTarget(name: "SKCoreTests", dependencies: ["SKCore", "SKModel", "SKTestSupport"]),
         .testTarget(name: "SKSafetensorsTests", dependencies: ["SKCore", "SKSafetensors", "SKTestSupport"]),
         .testTarget(name: "SKMergeTests", dependencies: ["SKCore", "SKModel", "SKSafetensors", "SKMerge", "SKTestSupport"]),
+        .testTarget(name: "SKQuantTests", dependencies: ["SKCore", "SKQuant", "SKSafetensors", "SKTestSupport"]),
         .testTarget(name: "SKConvTests", dependencies: ["skconv", "SKCore", "SKSafetensors", "SKTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
