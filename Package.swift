@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "SKModel", targets: ["SKModel"]),
         .library(name: "SKMerge", targets: ["SKMerge"]),
         .library(name: "SKQuant", targets: ["SKQuant"]),
+        .library(name: "SKFormat", targets: ["SKFormat"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -33,6 +34,8 @@ let package = Package(
         .target(name: "SKSafetensors", dependencies: ["SKCore"]),
         // Floor 2: quantizers (scalar reference twins, error statistics).
         .target(name: "SKQuant", dependencies: ["SKCore"]),
+        // Floor 2: the SKM file format: writer, mapped reader, checksums, zstd sections.
+        .target(name: "SKFormat", dependencies: ["SKCore", "CZstd"]),
         // Floor 3: PEFT / LongLoRA merge.
         .target(name: "SKMerge", dependencies: ["SKCore", "SKModel", "SKSafetensors", "COpenBLAS"]),
         // Floor 4: the command line.

@@ -34,6 +34,21 @@ public final class OutputFile {
         }
     }
 
+    /// Writes at an absolute offset without moving the sequential position (for headers that
+    /// are only known once the data is written).
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
+        guard var p = bytes.baseAddress else { return }
+        var left = bytes.count, off = offset
+        while left > 0 {
+            let n = pwrite(fd, p, left, off_t(off))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SinkKitError(.io, "\(path): write at byte \(off) failed (\(String(cString: strerror(errno))))")
+            }
+            p += n; left -= n; off += n
+        }
+    }
+
     public func write(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try write($0) }
     }

@@ -13,6 +13,12 @@ public struct RopeScaling: Equatable {
     public var betaSlow: Double?
 
     public static let knownTypes: Set<String> = ["default", "linear", "dynamic", "llama3", "yarn"]
+
+    public init(type: String, factor: Double? = nil, lowFreqFactor: Double? = nil, highFreqFactor: Double? = nil,
+                originalMaxPositionEmbeddings: Int? = nil, betaFast: Double? = nil, betaSlow: Double? = nil) {
+        self.type = type; self.factor = factor; self.lowFreqFactor = lowFreqFactor; self.highFreqFactor = highFreqFactor
+        self.originalMaxPositionEmbeddings = originalMaxPositionEmbeddings; self.betaFast = betaFast; self.betaSlow = betaSlow
+    }
 }
 
 /// A LLaMA-family model config with Hugging Face's field names and defaults

@@ -1,0 +1,159 @@
+import CZstd
+import SKCore
+
+/// A mapped SKM file, validated on open (Formats/SKM.md "Rules a reader checks"): magic,
+/// major version, byte order, sizes, header checksum, metadata and table bounds, every tensor's
+/// size, alignment and place (no overlap, nothing outside the data section). Tensor checksums are
+/// checked by `verify()` (or on open with `verify: true`).
+public final class SKMFile {
+    public let path: String
+    public let file: MappedFile
+    public let major: UInt16
+    public let minor: UInt16
+    public let dataOffset: Int
+    public let dataSize: Int
+    public let metadata: [String: SKMValue]
+    public let metadataKeys: [String]
+    public let tensors: [SKMTensorInfo]
+    private let index: [String: Int]
+
+    public init(path: String, verify: Bool = false) throws {
+        self.path = path
+        file = try MappedFile(path: path)
+        guard file.size >= SKM.fileHeaderSize else {
+            throw SinkKitError(.truncated, "\(path): \(file.size) bytes is too short for an SKM file (the header alone is 64 bytes)")
+        }
+        let all = try file.bytes(offset: 0, count: file.size)
+        guard Array(all[0..<8]) == SKM.magic else {
+            throw SinkKitError(.malformedHeader, "\(path): bad magic (not an SKM file; expected 53 4B 4D 00 0D 0A 1A 0A)")
+        }
+        var h = ByteReader(p: all, pos: 8, end: SKM.fileHeaderSize, path: path)
+        major = try h.u16("major"); minor = try h.u16("minor")
+        guard major == SKM.major else {
+            throw SinkKitError(.malformedHeader, "\(path): this file is SKM \(major).\(minor); this reader understands \(SKM.major).x (upgrade SinkKit, or re-convert the model)")
+        }
+        let bo = try h.u32("byte order")
+        guard bo == SKM.byteOrderTag else {
+            throw SinkKitError(.malformedHeader, "\(path): byte-order tag 0x\(String(bo, radix: 16)) (expected 0x1020304: a little-endian SKM file)")
+        }
+        let headerSize = try h.int("header_size"), dataOffset = try h.int("data_offset"), dataSize = try h.int("data_size")
+        let metaCount = Int(try h.u32("metadata_count")), tensorCount = Int(try h.u32("tensor_count"))
+        let alignment = Int(try h.u32("alignment"))
+        _ = try h.u32("flags")
+        let headerCRC = try h.u32("header_crc32")
+        guard alignment == SKM.alignment else { throw SinkKitError(.malformedHeader, "\(path): alignment \(alignment), expected 64") }
+        guard headerSize <= file.size - SKM.fileHeaderSize else {
+            throw SinkKitError(.truncated, "\(path): header claims \(headerSize) bytes but the file has \(file.size - SKM.fileHeaderSize) after the fixed header (truncated?)")
+        }
+        guard dataOffset % SKM.alignment == 0, dataOffset >= SKM.fileHeaderSize + headerSize else {
+            throw SinkKitError(.layout, "\(path): data_offset \(dataOffset) is not 64-aligned after the \(headerSize)-byte header")
+        }
+        let (end, o) = dataOffset.addingReportingOverflow(dataSize)
+        guard !o, end == file.size else {
+            throw SinkKitError(.truncated, "\(path): the data section should end at byte \(o ? -1 : end) but the file has \(file.size) bytes (truncated or padded)")
+        }
+        var crc = CRC32()
+        crc.update(UnsafeRawBufferPointer(rebasing: all[0..<56]))
+        crc.update(UnsafeRawBufferPointer(rebasing: all[SKM.fileHeaderSize..<(SKM.fileHeaderSize + headerSize)]))
+        guard crc.value == headerCRC else {
+            throw SinkKitError(.malformedHeader, "\(path): header checksum mismatch (stored 0x\(String(headerCRC, radix: 16)), computed 0x\(String(crc.value, radix: 16))): the header is corrupt")
+        }
+        self.dataOffset = dataOffset
+        self.dataSize = dataSize
+
+        var r = ByteReader(p: all, pos: SKM.fileHeaderSize, end: SKM.fileHeaderSize + headerSize, path: path)
+        var meta: [String: SKMValue] = [:], keys: [String] = []
+        for _ in 0..<metaCount {
+            let key = try r.utf8(Int(try r.u16("metadata key length")), "metadata key")
+            guard meta[key] == nil else { throw SinkKitError(.malformedHeader, "\(path): duplicate metadata key \(key)") }
+            meta[key] = try r.value(key)
+            keys.append(key)
+        }
+        var tensors: [SKMTensorInfo] = []
+        var index: [String: Int] = [:]
+        for _ in 0..<tensorCount {
+            let name = try r.utf8(Int(try r.u16("tensor name length")), "tensor name")
+            let tcode = try r.u8(name), ccode = try r.u8(name), ndim = Int(try r.u8(name))
+            _ = try r.u8(name)
+            let group = Int(try r.u32(name))
+            guard let type = QuantType(rawValue: tcode) else {
+                throw SinkKitError(.unsupportedDType, "\(path): tensor \(name) has unknown qtype \(tcode) (this reader knows 0 to 4)")
+            }
+            guard let comp = SKM.Compression(rawValue: ccode) else {
+                throw SinkKitError(.malformedHeader, "\(path): tensor \(name) has unknown compression \(ccode)")
+            }
+            guard (1...4).contains(ndim) else { throw SinkKitError(.malformedHeader, "\(path): tensor \(name) has \(ndim) dimensions (1 to 4 allowed)") }
+            let shape = try (0..<ndim).map { _ in try r.int("\(name) dims") }
+            let offset = try r.int("\(name) offset"), stored = try r.int("\(name) stored_bytes"), raw = try r.int("\(name) raw_bytes")
+            let tcrc = try r.u32(name)
+            _ = try r.u32(name)
+            guard type.allowedGroups.contains(group) else {
+                throw SinkKitError(.malformedHeader, "\(path): tensor \(name): group \(group) is not valid for \(type.userName) (allowed: \(type.allowedGroups))")
+            }
+            let count = try Checked.elementCount(shape, "\(path): tensor \(name) shape")
+            let rows = shape.count == 1 ? 1 : count / max(1, shape.last!)
+            guard let expect = type.byteCount(rows: rows, cols: shape.last!, group: group), shape.last! > 0 || count == 0 else {
+                throw SinkKitError(.layout, "\(path): tensor \(name): group \(group) does not divide the row length \(shape.last!)")
+            }
+            _ = try Checked.mul(count, 4, name)
+            guard raw == expect else {
+                throw SinkKitError(.layout, "\(path): tensor \(name): raw_bytes \(raw), but \(type.userName) \(shape) group \(group) needs \(expect)")
+            }
+            guard comp == .zstd || stored == raw else {
+                throw SinkKitError(.layout, "\(path): tensor \(name) is uncompressed but stores \(stored) of \(raw) bytes")
+            }
+            guard offset % SKM.alignment == 0 else { throw SinkKitError(.layout, "\(path): tensor \(name) offset \(offset) is not 64-byte aligned") }
+            let (tend, ov) = offset.addingReportingOverflow(stored)
+            guard !ov, tend <= dataSize else {
+                throw SinkKitError(.layout, "\(path): tensor \(name) [\(offset), \(ov ? -1 : tend)) lies outside the \(dataSize)-byte data section")
+            }
+            guard index[name] == nil else { throw SinkKitError(.malformedHeader, "\(path): duplicate tensor \(name)") }
+            index[name] = tensors.count
+            tensors.append(SKMTensorInfo(name: name, type: type, compression: comp, group: group, shape: shape,
+                                         offset: offset, storedBytes: stored, rawBytes: raw, crc32: tcrc))
+        }
+        guard r.pos == r.end else {
+            throw SinkKitError(.malformedHeader, "\(path): \(r.end - r.pos) unexplained bytes after the tensor table")
+        }
+        let byOffset = tensors.sorted { ($0.offset, $0.storedBytes) < ($1.offset, $1.storedBytes) }
+        for (a, b) in zip(byOffset, byOffset.dropFirst()) where a.offset + a.storedBytes > b.offset {
+            throw SinkKitError(.layout, "\(path): tensors \(a.name) and \(b.name) overlap")
+        }
+        metadata = meta
+        metadataKeys = keys
+        self.tensors = tensors
+        self.index = index
+        if verify { try self.verify() }
+    }
+
+    public func info(_ name: String) -> SKMTensorInfo? { index[name].map { tensors[$0] } }
+
+    /// The stored bytes of a tensor, straight from the mapping.
+    public func storedBytes(_ t: SKMTensorInfo) throws -> UnsafeRawBufferPointer {
+        try file.bytes(offset: dataOffset + t.offset, count: t.storedBytes)
+    }
+
+    /// Checks every tensor's CRC-32; the first mismatch is an error naming the tensor.
+    public func verify(progress: ((Int, Int) -> Void)? = nil) throws {
+        for (i, t) in tensors.enumerated() {
+            let c = CRC32.checksum(try storedBytes(t))
+            guard c == t.crc32 else {
+                throw SinkKitError(.layout, "\(path): tensor \(t.name): checksum mismatch (stored 0x\(String(t.crc32, radix: 16)), computed 0x\(String(c, radix: 16))): the file is corrupt")
+            }
+            progress?(i + 1, tensors.count)
+        }
+    }
+
+    /// A tensor's raw bytes: the mapping itself when stored uncompressed, else a decompressed copy.
+    public func withRawBytes<R>(_ t: SKMTensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        let stored = try storedBytes(t)
+        if t.compression == .none { return try body(stored) }
+        var out = [UInt8](repeating: 0, count: t.rawBytes)
+        let n = out.withUnsafeMutableBytes { ZSTD_decompress($0.baseAddress, $0.count, stored.baseAddress, stored.count) }
+        guard ZSTD_isError(n) == 0, n == t.rawBytes else {
+            let why = ZSTD_isError(n) != 0 ? String(cString: ZSTD_getErrorName(n)) : "\(n) bytes instead of \(t.rawBytes)"
+            throw SinkKitError(.layout, "\(path): tensor \(t.name): zstd decompression failed (\(why))")
+        }
+        return try out.withUnsafeBytes(body)
+    }
+}
