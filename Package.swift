@@ -38,9 +38,11 @@ let package = Package(
         .target(name: "SKFormat", dependencies: ["SKCore", "CZstd"]),
         // Floor 3: PEFT / LongLoRA merge.
         .target(name: "SKMerge", dependencies: ["SKCore", "SKModel", "SKSafetensors", "COpenBLAS"]),
+        // Floor 3: HF checkpoint (+ adapters) -> SKM: recipe, metadata, streaming quantization.
+        .target(name: "SKConvert", dependencies: ["SKCore", "SKModel", "SKSafetensors", "SKMerge", "SKQuant", "SKFormat"]),
         // Floor 4: the command line.
         .executableTarget(name: "skconv", dependencies: [
-            "SKCore", "SKModel", "SKSafetensors", "SKMerge",
+            "SKCore", "SKModel", "SKSafetensors", "SKMerge", "SKQuant", "SKFormat", "SKConvert",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -50,7 +52,8 @@ let package = Package(
         .testTarget(name: "SKSafetensorsTests", dependencies: ["SKCore", "SKSafetensors", "SKTestSupport"]),
         .testTarget(name: "SKMergeTests", dependencies: ["SKCore", "SKModel", "SKSafetensors", "SKMerge", "SKTestSupport"]),
         .testTarget(name: "SKQuantTests", dependencies: ["SKCore", "SKQuant", "SKSafetensors", "SKTestSupport"]),
-        .testTarget(name: "SKConvTests", dependencies: ["skconv", "SKCore", "SKSafetensors", "SKTestSupport"]),
+        .testTarget(name: "SKFormatTests", dependencies: ["SKCore", "SKQuant", "SKFormat", "SKConvert", "SKSafetensors", "SKTestSupport"]),
+        .testTarget(name: "SKConvTests", dependencies: ["skconv", "SKCore", "SKSafetensors", "SKFormat", "SKTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -47,6 +47,21 @@ def base_model(tied=False, bias=False, seed=SEED):
     return m
 
 
+def tiny_tokenizer():
+    """A 128-token BPE tokenizer saved by transformers (tokenizers' BPE model, one token per
+    ASCII character, no merges), so the tiny models are complete Hugging Face checkpoints."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import BPE
+    from transformers import PreTrainedTokenizerFast
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    for i in range(32, 32 + VOCAB - 3):
+        vocab[chr(i)] = len(vocab)
+    t = Tokenizer(BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    fast = PreTrainedTokenizerFast(tokenizer_object=t, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    fast.chat_template = "{% for m in messages %}<s>{{ m['role'] }}: {{ m['content'] }}</s>{% endfor %}"
+    return fast
+
+
 def randomize_adapter(peft_model, seed):
     """PEFT initialises lora_B to zero (a no-op merge); give every adapter weight a value."""
     g = torch.Generator().manual_seed(seed)
@@ -89,13 +104,13 @@ def main():
         shutil.rmtree(OUT)
     (OUT / "expected").mkdir(parents=True)
 
-    # Base checkpoints, saved by transformers itself.
-    base_model().save_pretrained(OUT / "llama-f32")
-    base_model(tied=True).save_pretrained(OUT / "llama-tied-f32")
-    base_model().to(torch.float16).save_pretrained(OUT / "llama-f16")
-    base_model().to(torch.bfloat16).save_pretrained(OUT / "llama-bf16")
-    base_model().save_pretrained(OUT / "llama-sharded", max_shard_size="40KB")
-    base_model(bias=True).save_pretrained(OUT / "llama-bias-f32")
+    # Base checkpoints, saved by transformers itself, each with a tiny tokenizer.
+    tok = tiny_tokenizer()
+    for name, m, kw in (("llama-f32", base_model(), {}), ("llama-tied-f32", base_model(tied=True), {}),
+                        ("llama-f16", base_model().to(torch.float16), {}), ("llama-bf16", base_model().to(torch.bfloat16), {}),
+                        ("llama-sharded", base_model(), {"max_shard_size": "40KB"}), ("llama-bias-f32", base_model(bias=True), {})):
+        m.save_pretrained(OUT / name, **kw)
+        tok.save_pretrained(OUT / name)
 
     lin = ["q_proj", "k_proj", "v_proj", "o_proj"]
     make_adapter("plain", dict(r=4, lora_alpha=8, target_modules=lin), 1)

@@ -175,6 +175,7 @@ public final class MergePlan {
     public struct TensorOutcome {
         public var loraModulesMerged = 0
         public var replaced = 0
+        public init() {}
     }
 
     /// The merged tensor, in f32.

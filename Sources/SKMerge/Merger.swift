@@ -12,7 +12,7 @@ public struct Merger {
 
     public static let toolVersion = "sinkkit 0.1.0"
     static let tokenizerFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                                 "tokenizer.model", "added_tokens.json", "vocab.json", "merges.txt"]
+                                 "tokenizer.model", "added_tokens.json", "vocab.json", "merges.txt", "chat_template.jinja"]
 
     /// Runs the merge. On any error nothing is left at the output path.
     public func run(progress: MergeProgress? = nil) throws -> MergeReport {

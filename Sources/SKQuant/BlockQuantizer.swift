@@ -63,7 +63,9 @@ public enum BlockQuantizer {
             for j in 0..<g { L[j] = clamp(rint((x[j] - lo) / d), 0, 15) }
             var best = err(x, L, g, d, m)
             let range = hi - lo
-            for anchor in 0..<2 {          // codes anchored at the minimum, then at the maximum
+            // No candidate can beat an exact fit (strictly smaller error wins), so a block that
+            // already sits on a 4-bit grid skips the search: same bytes, less work.
+            for anchor in 0..<(best == 0 ? 0 : 2) {          // codes anchored at the minimum, then at the maximum
                 for k in 0...20 {
                     let s = (15 + 0.1 * Double(k - 10)) / range
                     if anchor == 0 {
@@ -76,7 +78,7 @@ public enum BlockQuantizer {
                     if e < best { best = e; d = dk; m = mk }
                 }
             }
-            for _ in 0..<2 {
+            for _ in 0..<(best == 0 ? 0 : 2) {
                 for j in 0..<g { Lk[j] = clamp(rint((x[j] - m) / d), 0, 15) }
                 guard let (dr, mr) = fit(x, Lk, g) else { break }
                 let e = err(x, Lk, g, dr, mr)

@@ -6,13 +6,16 @@ import SKSafetensors
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the tensors (dtype, shape, size) and config of a safetensors file or Hugging Face directory.")
+        abstract: "List the tensors and metadata of an SKM file (--verify checks every checksum), a safetensors file or a Hugging Face directory.")
 
-    @Argument(help: "A .safetensors file or a model directory.")
+    @Argument(help: "An .skm file, a .safetensors file or a model directory.")
     var path: String
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
+
+    @Flag(help: "SKM: check the header and every tensor checksum.")
+    var verify = false
 
     func run() throws {
         try runReportingErrors {
@@ -20,6 +23,11 @@ struct Inspect: ParsableCommand {
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
                 throw SinkKitError(.io, "\(path): no such file or directory")
             }
+            if !isDir.boolValue && InspectSKM.isSKM(path) {
+                try InspectSKM.run(path: path, verify: verify, json: json)
+                return
+            }
+            if verify { throw SinkKitError(.invalidArgument, "--verify applies to SKM files; \(path) is not one") }
             let source: TensorSource
             var metadata: [String: String] = [:]
             var config: LlamaConfig?

@@ -6,9 +6,9 @@ import SKCore
 struct SKConv: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "skconv",
-        abstract: "Merge LoRA/SinkLoRA fine-tunes into Hugging Face LLaMA checkpoints and inspect them.",
+        abstract: "Merge LoRA/SinkLoRA fine-tunes into Hugging Face LLaMA checkpoints, quantize them into SKM files, inspect both.",
         version: "0.1.0",
-        subcommands: [Merge.self, Inspect.self])
+        subcommands: [Merge.self, Quantize.self, Inspect.self])
 }
 
 /// Prints a library error as one line and exits non-zero; never a trap or a stack trace.

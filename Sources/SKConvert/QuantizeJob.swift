@@ -1,0 +1,66 @@
+import SKCore
+import SKMerge
+
+/// What `skconv quantize` was asked to do.
+public struct QuantizeJob {
+    public var modelDirectory: String
+    public var adapterDirectories: [String] = []
+    public var trainableParamsPath: String?
+    public var context: Int?
+    public var type: QuantType
+    public var group: Int?
+    public var tensorTypes: [String] = []
+    /// zstd level for `--compress`; nil stores tensors uncompressed.
+    public var compressionLevel: Int32?
+    public var output: String
+    public var force = false
+    public var threads = BlockQuantizerThreads.all
+
+    public init(modelDirectory: String, type: QuantType, output: String) {
+        self.modelDirectory = modelDirectory
+        self.type = type
+        self.output = output
+    }
+
+    var mergeJob: MergeJob {
+        MergeJob(baseDirectory: modelDirectory, adapterDirectories: adapterDirectories, trainableParamsPath: trainableParamsPath,
+                 context: context, dtype: nil, outputDirectory: output, force: force)
+    }
+}
+
+public enum BlockQuantizerThreads {
+    public static var all: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
+}
+
+/// Totals for one storage type, for the summary table.
+public struct TypeSummary {
+    public var type: QuantType
+    public var group: Int
+    public var tensors = 0
+    public var parameters = 0
+    public var rawBytes = 0
+    public var storedBytes = 0
+    public var squaredError = 0.0
+    public var squaredValue = 0.0
+
+    public var bitsPerWeight: Double { parameters == 0 ? 0 : 8 * Double(storedBytes) / Double(parameters) }
+    public var rmse: Double { parameters == 0 ? 0 : (squaredError / Double(parameters)).squareRoot() }
+    /// RMSE relative to the RMS of the weights.
+    public var relativeRMSE: Double { squaredValue == 0 ? 0 : (squaredError / squaredValue).squareRoot() }
+}
+
+public struct QuantizeReport {
+    public var summaries: [TypeSummary] = []
+    public var fileBytes = 0
+    public var parameters = 0
+    public var loraModulesMerged = 0
+    public var warnings: [String] = []
+    public var peakResidentBytes: Int?
+    public var seconds = 0.0
+    public var bitsPerWeight: Double { parameters == 0 ? 0 : 8 * Double(fileBytes) / Double(parameters) }
+}
+
+/// Progress: (tensors done, total, tensor name).
+public typealias QuantizeProgress = (Int, Int, String) -> Void
+
+import Foundation

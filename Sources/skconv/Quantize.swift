@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import SKConvert
+import SKCore
+
+struct Quantize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Quantize a Hugging Face checkpoint (optionally merging adapters on the fly) into one SKM file.")
+
+    @Option(help: "Hugging Face model directory.")
+    var model: String
+
+    @Option(help: "PEFT adapter directory to merge first; repeat to apply several, in order.")
+    var adapter: [String] = []
+
+    @Option(name: .customLong("trainable-params"), help: "LongLoRA trainable_params.bin or .safetensors (as in merge).")
+    var trainableParams: String?
+
+    @Option(help: "Target context (as in merge): linear RoPE scaling written into the file's config.")
+    var context: Int?
+
+    @Option(help: "Default type: f32, f16, int8, int4 (f16 scale + f16 minimum) or int4-sym (f16 scale).")
+    var type: String
+
+    @Option(help: "Elements per block for int4/int4-sym: 32 (default), 64 or 128.")
+    var group: Int?
+
+    @Option(name: .customLong("tensor-type"), help: "REGEX=TYPE[:GROUP] override, first match wins (e.g. down_proj=int4:64).")
+    var tensorType: [String] = []
+
+    @Flag(help: "Store tensors zstd-compressed (for shipping; the runtime decompresses at load).")
+    var compress = false
+
+    @Option(help: "Output .skm file (written to a temporary file, then renamed).")
+    var output: String
+
+    @Flag(help: "Replace an existing output.")
+    var force = false
+
+    @Option(help: "Threads for quantization (default: all cores).")
+    var threads: Int?
+
+    @Flag(help: "Print the summary as JSON on standard output.")
+    var json = false
+
+    func validate() throws {
+        guard QuantType(userName: type) != nil else {
+            throw ValidationError("--type must be f32, f16, int8, int4 or int4-sym (got \(type))")
+        }
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if let c = context, c <= 0 { throw ValidationError("--context must be positive (got \(c))") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            var job = QuantizeJob(modelDirectory: model, type: QuantType(userName: type)!, output: output)
+            job.adapterDirectories = adapter
+            job.trainableParamsPath = trainableParams
+            job.context = context
+            job.group = group
+            job.tensorTypes = tensorType
+            job.compressionLevel = compress ? 19 : nil
+            job.force = force
+            if let t = threads { job.threads = t }
+            let tty = isatty(STDERR_FILENO) != 0 && !json
+            let report = try SKMConverter(job: job).run { done, total, name in
+                guard tty else { return }
+                let width = 30, filled = width * done / total
+                let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+                FileHandle.standardError.write(Data("\r\u{1B}[2K\(bar) \(done)/\(total) \(name)".utf8))
+            }
+            if tty { eprint("") }
+            for w in report.warnings { eprint("warning: \(w)") }
+            if json {
+                let d: [String: Any] = [
+                    "output": output, "file_bytes": report.fileBytes, "parameters": report.parameters,
+                    "bits_per_weight": report.bitsPerWeight, "seconds": report.seconds,
+                    "peak_rss_bytes": report.peakResidentBytes ?? NSNull(), "lora_modules_merged": report.loraModulesMerged,
+                    "types": report.summaries.map { s -> [String: Any] in
+                        ["type": s.type.userName, "group": s.group, "tensors": s.tensors, "parameters": s.parameters,
+                         "raw_bytes": s.rawBytes, "stored_bytes": s.storedBytes, "bits_per_weight": s.bitsPerWeight,
+                         "rmse": s.rmse, "relative_rmse": s.relativeRMSE]
+                    },
+                ]
+                print(String(decoding: try JSONSerialization.data(withJSONObject: d, options: [.sortedKeys]), as: UTF8.self))
+                return
+            }
+            print("type       group  tensors  parameters      stored      bpw   rms error  rel. error" + (compress ? "  zstd saved" : ""))
+            for s in report.summaries {
+                var line = s.type.userName.padding(toLength: 9, withPad: " ", startingAt: 0)
+                line += String(format: "  %5d  %7d  %10d  %10@  %7.3f  %10.3e  %10.3e", s.group, s.tensors, s.parameters,
+                               formatBytes(s.storedBytes), s.bitsPerWeight, s.rmse, s.relativeRMSE)
+                if compress { line += String(format: "  %9.1f%%", 100 * (1 - Double(s.storedBytes) / Double(max(1, s.rawBytes)))) }
+                print(line)
+            }
+            print(String(format: "%@: %@, %d parameters, %.3f bits per weight, %.1f s, peak RSS %@", output,
+                         formatBytes(report.fileBytes), report.parameters, report.bitsPerWeight, report.seconds,
+                         formatBytes(report.peakResidentBytes ?? 0)))
+        }
+    }
+}
