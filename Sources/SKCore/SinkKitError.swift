@@ -17,6 +17,7 @@ public struct SinkKitError: Error, CustomStringConvertible, Equatable {
         case refused            // a valid input we refuse to merge (e.g. layer_replication)
         case pickle             // a torch pickle we refuse to read
         case nonFinite          // NaN or Inf in a result
+        case checksum           // stored and computed checksums differ
         case outputExists       // an output that exists and --force was not given
         case invalidArgument    // a bad command-line value
     }

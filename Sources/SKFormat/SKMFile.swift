@@ -56,7 +56,7 @@ public final class SKMFile {
         crc.update(UnsafeRawBufferPointer(rebasing: all[0..<56]))
         crc.update(UnsafeRawBufferPointer(rebasing: all[SKM.fileHeaderSize..<(SKM.fileHeaderSize + headerSize)]))
         guard crc.value == headerCRC else {
-            throw SinkKitError(.malformedHeader, "\(path): header checksum mismatch (stored 0x\(String(headerCRC, radix: 16)), computed 0x\(String(crc.value, radix: 16))): the header is corrupt")
+            throw SinkKitError(.checksum, "\(path): header checksum mismatch (stored 0x\(String(headerCRC, radix: 16)), computed 0x\(String(crc.value, radix: 16))): the header is corrupt")
         }
         self.dataOffset = dataOffset
         self.dataSize = dataSize
@@ -136,11 +136,16 @@ public final class SKMFile {
     /// Checks every tensor's CRC-32; the first mismatch is an error naming the tensor.
     public func verify(progress: ((Int, Int) -> Void)? = nil) throws {
         for (i, t) in tensors.enumerated() {
-            let c = CRC32.checksum(try storedBytes(t))
-            guard c == t.crc32 else {
-                throw SinkKitError(.layout, "\(path): tensor \(t.name): checksum mismatch (stored 0x\(String(t.crc32, radix: 16)), computed 0x\(String(c, radix: 16))): the file is corrupt")
-            }
+            try verify(t)
             progress?(i + 1, tensors.count)
+        }
+    }
+
+    /// Checks one tensor's CRC-32.
+    public func verify(_ t: SKMTensorInfo) throws {
+        let c = CRC32.checksum(try storedBytes(t))
+        guard c == t.crc32 else {
+            throw SinkKitError(.checksum, "\(path): tensor \(t.name): checksum mismatch (stored 0x\(String(t.crc32, radix: 16)), computed 0x\(String(c, radix: 16))): the file is corrupt")
         }
     }
 

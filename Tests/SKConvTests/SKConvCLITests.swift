@@ -86,3 +86,67 @@ final class SKConvCLITests: XCTestCase {
         XCTAssertTrue(ins.stdout.contains("272 tensors"))
     }
 }
+
+/// `skconv quantize` and `skconv inspect` on SKM files, end to end.
+final class SKConvQuantizeCLITests: XCTestCase {
+    func skconv(_ args: String...) throws -> Executable.Result { try Executable.run("skconv", args) }
+
+    func testQuantizeTinyAndInspectVerify() throws {
+        let out = Fixture.scratch() + "/t.skm"
+        let r = try skconv("quantize", "--model", Fixture.base("llama-f32"), "--type", "int4", "--output", out)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("int4"))
+        XCTAssertTrue(r.stdout.contains("bits per weight"))
+        let i = try skconv("inspect", "--verify", out)
+        XCTAssertEqual(i.status, 0, i.stderr)
+        XCTAssertTrue(i.stdout.contains("all 21 tensor checksums OK"))
+        let j = try skconv("inspect", "--json", out)
+        let d = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual((d["tensors"] as! [Any]).count, 21)
+    }
+
+    func testUnknownTypeIsAUsageError() throws {
+        let r = try skconv("quantize", "--model", Fixture.base("llama-f32"), "--type", "int3", "--output", Fixture.scratch() + "/x.skm")
+        XCTAssertEqual(r.status, 64)
+        XCTAssertTrue(r.stderr.contains("--type must be"))
+    }
+
+    func testExistingOutputRefusedWithoutForce() throws {
+        let out = Fixture.scratch() + "/t.skm"
+        FileManager.default.createFile(atPath: out, contents: Data("keep".utf8))
+        let r = try skconv("quantize", "--model", Fixture.base("llama-f32"), "--type", "int8", "--output", out)
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("--force"))
+        XCTAssertEqual(try String(contentsOfFile: out, encoding: .utf8), "keep")
+    }
+
+    /// A write that fails part way (a full disk, simulated with RLIMIT_FSIZE so the test needs
+    /// no privileges) leaves no partial file and no temporary behind.
+    func testFailedWriteLeavesNothing() throws {
+        let dir = Fixture.scratch()
+        let bin = Executable.productsDirectory().appendingPathComponent("skconv").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = ["-c", "trap '' XFSZ; ulimit -f 16; exec \"$0\" quantize --model \"$1\" --type int8 --output \"$2\"", bin, Fixture.base("llama-f32"), dir + "/t.skm"]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = Pipe()
+        try p.run()
+        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 1, e)
+        XCTAssertTrue(e.contains("error: ") && e.contains("File too large"), e)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [])
+    }
+
+    func testInspectRejectsCorruptSKM() throws {
+        let out = Fixture.scratch() + "/t.skm"
+        XCTAssertEqual(try skconv("quantize", "--model", Fixture.base("llama-f32"), "--type", "int8", "--output", out).status, 0)
+        var b = [UInt8](try Data(contentsOf: URL(fileURLWithPath: out)))
+        b[b.count - 3] ^= 0xFF
+        try Data(b).write(to: URL(fileURLWithPath: out))
+        let r = try skconv("inspect", "--verify", out)
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("checksum mismatch"), r.stderr)
+    }
+}
