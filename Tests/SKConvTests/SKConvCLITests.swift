@@ -3,6 +3,7 @@ import SKTestSupport
 import XCTest
 import SKCore
 import SKSafetensors
+import SKFormat
 
 /// The real `skconv` binary, end to end: exit codes, messages, outputs.
 final class SKConvCLITests: XCTestCase {
@@ -139,6 +140,26 @@ final class SKConvQuantizeCLITests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [])
     }
 
+    /// On the tiny model (Gaussian weights, no 4-bit grid) every int4 block goes through the
+    /// search: the Python reader must reproduce those bytes too.
+    func testIndependentReaderOnSearchedBlocks() throws {
+        for type in ["int4", "int4-sym"] {
+            let out = Fixture.scratch() + "/t.skm"
+            XCTAssertEqual(try skconv("quantize", "--model", Fixture.base("llama-f32"), "--type", type, "--output", out).status, 0)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["python3", Fixture.root + "/scripts/skm_reader.py", out, "--check-against", Fixture.base("llama-f32"), "--json"]
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            try p.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0, String(decoding: data, as: UTF8.self))
+            let j = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+            XCTAssertEqual(j["byte_identical"] as? Int, 21, type)
+        }
+    }
+
     func testInspectRejectsCorruptSKM() throws {
         let out = Fixture.scratch() + "/t.skm"
         XCTAssertEqual(try skconv("quantize", "--model", Fixture.base("llama-f32"), "--type", "int8", "--output", out).status, 0)
@@ -148,5 +169,74 @@ final class SKConvQuantizeCLITests: XCTestCase {
         let r = try skconv("inspect", "--verify", out)
         XCTAssertEqual(r.status, 1)
         XCTAssertTrue(r.stderr.contains("checksum mismatch"), r.stderr)
+    }
+}
+
+/// The real SmolLM2 quantized to int8 and int4: sizes against llama.cpp's GGUFs, checksums,
+/// corruption caught in every tensor, and the independent Python reader (written from
+/// Formats/SKM.md) reproducing every stored byte with numpy.
+final class RealModelQuantizeTests: XCTestCase {
+    static var files: [String: String] = [:]
+
+    func file(_ type: String) throws -> String {
+        if let f = Self.files[type] { return f }
+        let out = Fixture.scratch() + "/smollm2-\(type).skm"
+        let r = try Executable.run("skconv", ["quantize", "--model", RealModel.checkpoint, "--type", type, "--output", out, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        Self.files[type] = out
+        return out
+    }
+
+    func testSizesAgainstLlamaCppGGUFs() throws {
+        guard try RealModel.available() else { throw XCTSkip("real SmolLM2 not built") }
+        let size = { (p: String) in try FileManager.default.attributesOfItem(atPath: p)[.size] as! Int }
+        XCTAssertLessThanOrEqual(try size(try file("int8")), 144_811_072, "int8 must not exceed llama.cpp's Q8_0 GGUF")
+        XCTAssertLessThanOrEqual(try size(try file("int4")), 100_000_000, "default int4 must stay within 100 MB (Q4_1 GGUF: 98.4 MB)")
+    }
+
+    func testFlippedByteInEveryTensorIsCaught() throws {
+        guard try RealModel.available() else { throw XCTSkip("real SmolLM2 not built") }
+        let path = try file("int4")
+        XCTAssertNoThrow(try SKMFile(path: path, verify: true))
+        let copy = Fixture.scratch() + "/flip.skm"
+        try FileManager.default.copyItem(atPath: path, toPath: copy)
+        let tensors = try SKMFile(path: copy).tensors
+        let h = try FileHandle(forUpdating: URL(fileURLWithPath: copy))
+        defer { try? h.close() }
+        let dataOffset = try SKMFile(path: copy).dataOffset
+        for (i, t) in tensors.enumerated() {
+            let at = UInt64(dataOffset + t.offset + (i * 7919) % t.storedBytes)
+            try h.seek(toOffset: at)
+            let b = try h.read(upToCount: 1)![0]
+            try h.seek(toOffset: at)
+            try h.write(contentsOf: Data([b ^ 0x01]))
+            let f = try SKMFile(path: copy)
+            XCTAssertThrowsError(try f.verify(f.info(t.name)!), t.name) { e in
+                XCTAssertTrue((e as! SinkKitError).message.contains(t.name))
+            }
+            try h.seek(toOffset: at)
+            try h.write(contentsOf: Data([b]))
+        }
+        XCTAssertNoThrow(try SKMFile(path: copy, verify: true))
+    }
+
+    func testIndependentPythonReaderReproducesEveryByte() throws {
+        guard try RealModel.available() else { throw XCTSkip("real SmolLM2 not built") }
+        for type in ["int8", "int4"] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["python3", Fixture.root + "/scripts/skm_reader.py", try file(type), "--check-against", RealModel.checkpoint, "--json"]
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0, String(decoding: data, as: UTF8.self))
+            let j = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+            XCTAssertEqual(j["checksums"] as? String, "ok")
+            XCTAssertEqual(j["dequantized"] as? Int, 272)
+            XCTAssertEqual(j["byte_identical"] as? Int, 272, "\(type): \(j["mismatches"] ?? "")")
+            XCTAssertEqual(j["value_identical"] as? Int, 272)
+        }
     }
 }
