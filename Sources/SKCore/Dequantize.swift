@@ -1,4 +1,4 @@
-import SKCore
+
 
 /// Block decoding to f32 (`f32(d)·f32(q) + f32(m)`, no fused multiply-add), as the spec says.
 public enum Dequantize {

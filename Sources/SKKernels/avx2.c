@@ -1,0 +1,156 @@
+// AVX2 + FMA + F16C kernels (the same sums as scalar.c, in SIMD order). Compiled with target
+// attributes, so a baseline x86-64 build contains them and only calls them after checking cpuid.
+#include "sk_kernels.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#include <string.h>
+
+#define SK_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+SK_AVX2 static inline float hsum256(__m256 v) {
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
+
+SK_AVX2 static inline float h16(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return _cvtsh_ss(v);
+}
+
+// Σ over 32 pairs of u8 (0..15 or |w|) × s8, as 8 int32 lanes, converted to float.
+SK_AVX2 static inline __m256 dot_u8s8(__m256i u, __m256i s) {
+    __m256i p16 = _mm256_maddubs_epi16(u, s);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+}
+
+SK_AVX2 static float dot_f32(const float *w, const float *x, int n) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+    }
+    float s = hsum256(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) s += w[i] * x[i];
+    return s;
+}
+
+SK_AVX2 static float dot_f16(const uint16_t *w, const float *x, int n) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i)));
+        __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8)));
+        a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), a1);
+    }
+    float s = hsum256(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) s += _cvtsh_ss(w[i]) * x[i];
+    return s;
+}
+
+SK_AVX2 static void quantize_act(const float *x, sk_act_q8 *out, int n) {
+    const __m256 signbit = _mm256_set1_ps(-0.0f);
+    for (int b = 0; b < n / 32; b++) {
+        const float *v = x + 32 * b;
+        __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8), v2 = _mm256_loadu_ps(v + 16), v3 = _mm256_loadu_ps(v + 24);
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(signbit, v0), _mm256_andnot_ps(signbit, v1)),
+                                 _mm256_max_ps(_mm256_andnot_ps(signbit, v2), _mm256_andnot_ps(signbit, v3)));
+        __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        float amax = _mm_cvtss_f32(m4);
+        float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        __m256 mul = _mm256_set1_ps(id);
+        // round half to even, as lrintf in the default rounding mode
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, mul)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, mul));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, mul)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, mul));
+        __m256i s = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        s4 = _mm_hadd_epi32(s4, s4);
+        s4 = _mm_hadd_epi32(s4, s4);
+        __m256i p01 = _mm256_packs_epi32(i0, i1), p23 = _mm256_packs_epi32(i2, i3);
+        __m256i p = _mm256_packs_epi16(p01, p23);
+        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)out[b].qs, p);
+        out[b].d = d;
+        out[b].isum = _mm_cvtsi128_si32(s4);
+    }
+}
+
+SK_AVX2 static float dot_int8(const void *wv, const sk_act_q8 *a, int n) {
+    const uint8_t *w = (const uint8_t *)wv;
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < n / 32; b++, w += 34) {
+        __m256i wq = _mm256_loadu_si256((const __m256i *)(w + 2));
+        __m256i aq = _mm256_loadu_si256((const __m256i *)a[b].qs);
+        // maddubs wants unsigned × signed: |w| × (a with w's sign)
+        __m256 p = dot_u8s8(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(aq, wq));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h16(w) * a[b].d), p, acc);
+    }
+    return hsum256(acc);
+}
+
+// The codes of one weight group, in element order, as 32-byte vectors (group/32 of them).
+SK_AVX2 static inline void unpack_group(const uint8_t *qs, int group, __m256i *q) {
+    const __m256i low = _mm256_set1_epi8(0x0f);
+    if (group == 32) {
+        __m128i b = _mm_loadu_si128((const __m128i *)qs);
+        __m128i lo = _mm_and_si128(b, _mm_set1_epi8(0x0f)), hi = _mm_and_si128(_mm_srli_epi16(b, 4), _mm_set1_epi8(0x0f));
+        q[0] = _mm256_set_m128i(hi, lo);
+    } else if (group == 64) {
+        __m256i b = _mm256_loadu_si256((const __m256i *)qs);
+        q[0] = _mm256_and_si256(b, low);
+        q[1] = _mm256_and_si256(_mm256_srli_epi16(b, 4), low);
+    } else {  // 128
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)qs), b1 = _mm256_loadu_si256((const __m256i *)(qs + 32));
+        q[0] = _mm256_and_si256(b0, low);
+        q[1] = _mm256_and_si256(b1, low);
+        q[2] = _mm256_and_si256(_mm256_srli_epi16(b0, 4), low);
+        q[3] = _mm256_and_si256(_mm256_srli_epi16(b1, 4), low);
+    }
+}
+
+SK_AVX2 static inline float int4_dot(const uint8_t *w, const sk_act_q8 *a, int n, int group, int asym) {
+    const int bytes = (asym ? 4 : 2) + group / 2, sub = group / 32;
+    __m256 acc = _mm256_setzero_ps();
+    float accm = 0;
+    for (int g = 0; g < n / group; g++, w += bytes, a += sub) {
+        __m256i q[4];
+        unpack_group(w + (asym ? 4 : 2), group, q);
+        float d = h16(w), m = asym ? h16(w + 2) : -8.0f * d, sa = 0;
+        for (int k = 0; k < sub; k++) {
+            __m256 p = dot_u8s8(q[k], _mm256_loadu_si256((const __m256i *)a[k].qs));
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * a[k].d), p, acc);
+            sa += a[k].d * (float)a[k].isum;
+        }
+        accm += m * sa;
+    }
+    return hsum256(acc) + accm;
+}
+
+SK_AVX2 static float dot_int4(const void *w, const sk_act_q8 *a, int n, int group) {
+    return int4_dot((const uint8_t *)w, a, n, group, 1);
+}
+
+SK_AVX2 static float dot_int4_sym(const void *w, const sk_act_q8 *a, int n, int group) {
+    return int4_dot((const uint8_t *)w, a, n, group, 0);
+}
+
+static const sk_kernel_table avx2_table = {
+    "avx2", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act,
+};
+
+const sk_kernel_table *sk_kernels_avx2(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) return &avx2_table;
+    return NULL;
+}
+#else
+const sk_kernel_table *sk_kernels_avx2(void) { return NULL; }
+#endif

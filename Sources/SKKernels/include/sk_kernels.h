@@ -1,0 +1,51 @@
+// SinkKit hot kernels: dot products between SKM weight rows and activations, plus activation
+// quantization. Each operation has a portable scalar reference, an AVX2 path (x86-64, compiled
+// with target attributes so the binary still runs on CPUs without AVX2) and a NEON path
+// (aarch64). The path is chosen at run time from the CPU's features. Nothing here allocates
+// or knows a model.
+#ifndef SK_KERNELS_H
+#define SK_KERNELS_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// One block of 32 activations quantized to int8: x[i] ≈ d · qs[i]; isum = Σ qs[i].
+typedef struct {
+    float d;
+    int32_t isum;
+    int8_t qs[32];
+} sk_act_q8;
+
+// A set of kernels. `n` is the row length in elements (a multiple of 32, and of `group`).
+// Weight rows use the SKM block layouts (Formats/SKM.md):
+//   int8:     per 32 elements: f16 d, int8 q[32]                   x = d·q
+//   int4:     per group:       f16 d, f16 m, u8 qs[group/2]        x = d·q + m
+//   int4-sym: per group:       f16 d, u8 qs[group/2]               x = d·(q − 8)
+// (byte j of qs holds element j in its low nibble, element j + group/2 in its high nibble.)
+typedef struct {
+    const char *name;
+    float (*dot_f32)(const float *w, const float *x, int n);
+    float (*dot_f16)(const uint16_t *w, const float *x, int n);
+    float (*dot_int8)(const void *w, const sk_act_q8 *a, int n);
+    float (*dot_int4)(const void *w, const sk_act_q8 *a, int n, int group);
+    float (*dot_int4_sym)(const void *w, const sk_act_q8 *a, int n, int group);
+    void (*quantize_act)(const float *x, sk_act_q8 *out, int n);
+} sk_kernel_table;
+
+const sk_kernel_table *sk_kernels_scalar(void);
+// NULL when the CPU (or the build's architecture) lacks the instructions.
+const sk_kernel_table *sk_kernels_avx2(void);
+const sk_kernel_table *sk_kernels_neon(void);
+// The best table this CPU supports; SK_KERNELS=scalar|avx2|neon in the environment forces one.
+const sk_kernel_table *sk_kernels_best(void);
+
+float sk_f16_to_f32(uint16_t h);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
