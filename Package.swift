@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "skconv", targets: ["skconv"]),
+        .executable(name: "skrun", targets: ["skrun"]),
         .library(name: "SKCore", targets: ["SKCore"]),
         .library(name: "SKSafetensors", targets: ["SKSafetensors"]),
         .library(name: "SKModel", targets: ["SKModel"]),
@@ -42,7 +43,15 @@ let package = Package(
         .target(name: "SKMerge", dependencies: ["SKCore", "SKModel", "SKSafetensors", "COpenBLAS"]),
         // Floor 3: HF checkpoint (+ adapters) -> SKM: recipe, metadata, streaming quantization.
         .target(name: "SKConvert", dependencies: ["SKCore", "SKModel", "SKSafetensors", "SKMerge", "SKQuant", "SKFormat"]),
+        // Floor 3: the CPU runtime (reads SKM only: never the converter's libraries).
+        .target(name: "SKRuntime", dependencies: ["SKCore", "SKFormat", "SKKernels", "SKTokenizer", "COpenBLAS"]),
+        // Floor 2: tokenizers from SKM metadata (byte-level and SentencePiece-style BPE), chat templates.
+        .target(name: "SKTokenizer", dependencies: ["SKCore"]),
         // Floor 4: the command line.
+        .executableTarget(name: "skrun", dependencies: [
+            "SKCore", "SKFormat", "SKRuntime", "SKTokenizer",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "skconv", dependencies: [
             "SKCore", "SKModel", "SKSafetensors", "SKMerge", "SKQuant", "SKFormat", "SKConvert",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

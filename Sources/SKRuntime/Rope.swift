@@ -1,0 +1,74 @@
+import Foundation
+
+/// Rotary position embedding in Hugging Face's rotate_half layout, with the scaling variants of
+/// transformers `modeling_rope_utils.py`: default, linear, dynamic (NTK), llama3 and yarn.
+public struct Rope {
+    public let headDim: Int
+    /// Inverse frequencies (headDim / 2), already scaled.
+    public private(set) var invFreq: [Double]
+    /// cos/sin multiplier (yarn's attention factor; 1 otherwise).
+    public let attentionFactor: Double
+    let config: ModelConfig
+
+    public init(config c: ModelConfig) {
+        config = c
+        headDim = c.headDim
+        let half = c.headDim / 2
+        let base = (0..<half).map { 1.0 / pow(c.ropeTheta, Double(2 * $0) / Double(c.headDim)) }
+        var factorAttn = 1.0
+        switch c.ropeScalingType {
+        case "linear":
+            invFreq = base.map { $0 / c.ropeFactor }
+        case "llama3":
+            let lowWavelen = Double(c.ropeOriginalMax) / c.ropeLowFreqFactor
+            let highWavelen = Double(c.ropeOriginalMax) / c.ropeHighFreqFactor
+            invFreq = base.map { f in
+                let wavelen = 2 * Double.pi / f
+                if wavelen < highWavelen { return f }
+                if wavelen > lowWavelen { return f / c.ropeFactor }
+                let smooth = (Double(c.ropeOriginalMax) / wavelen - c.ropeLowFreqFactor) / (c.ropeHighFreqFactor - c.ropeLowFreqFactor)
+                return (1 - smooth) * f / c.ropeFactor + smooth * f
+            }
+        case "yarn":
+            let dim = Double(c.headDim), orig = Double(c.ropeOriginalMax)
+            func correctionDim(_ rot: Double) -> Double { dim * log(orig / (rot * 2 * Double.pi)) / (2 * log(c.ropeTheta)) }
+            let low = max(floor(correctionDim(c.ropeBetaFast)), 0), high = min(ceil(correctionDim(c.ropeBetaSlow)), dim - 1)
+            invFreq = (0..<half).map { i in
+                let interp = base[i] / c.ropeFactor, extrap = base[i]
+                let ramp = min(max((Double(i) - low) / max(high - low, 0.001), 0), 1)
+                let extrapFactor = 1 - ramp
+                return interp * (1 - extrapFactor) + extrap * extrapFactor
+            }
+            factorAttn = 0.1 * log(c.ropeFactor) + 1
+        default:  // default, and dynamic until the sequence outgrows the original context
+            invFreq = base
+        }
+        attentionFactor = factorAttn
+    }
+
+    /// Dynamic NTK scaling (transformers `_compute_dynamic_ntk_parameters`): once a sequence is
+    /// longer than the original context, the base grows with it.
+    public mutating func adapt(toSequenceLength n: Int) {
+        guard config.ropeScalingType == "dynamic", n > config.maxPositionEmbeddings else { return }
+        let c = config
+        let seq = Double(n), orig = Double(c.maxPositionEmbeddings), dim = Double(c.headDim)
+        let theta = c.ropeTheta * pow((c.ropeFactor * seq / orig) - (c.ropeFactor - 1), dim / (dim - 2))
+        invFreq = (0..<(c.headDim / 2)).map { 1.0 / pow(theta, Double(2 * $0) / dim) }
+    }
+
+    /// Rotates `heads` vectors of `headDim` at `x` for one position.
+    @inline(__always)
+    public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, position: Int) {
+        let half = headDim / 2
+        for i in 0..<half {
+            let angle = Double(position) * invFreq[i]
+            let c = Float(cos(angle) * attentionFactor), s = Float(sin(angle) * attentionFactor)
+            for h in 0..<heads {
+                let p = x + h * headDim
+                let a = p[i], b = p[i + half]
+                p[i] = a * c - b * s
+                p[i + half] = b * c + a * s
+            }
+        }
+    }
+}
