@@ -1,0 +1,48 @@
+import Foundation
+import SKCore
+
+/// llama.cpp's `llama-perplexity` protocol, so numbers compare directly: non-overlapping windows
+/// of `ctx` tokens; when the tokenizer adds BOS, each window's first token is overwritten with
+/// BOS; the last `ctx − 1 − ctx/2` predictions of each window are scored; at least two windows.
+public struct PerplexityResult {
+    public var ppl: Double
+    public var tokens: Int
+    public var chunks: Int
+    public var ctx: Int
+    public var nll: Double
+    public var seconds: Double
+}
+
+public enum PerplexityRunner {
+    public static func run(session: Session, tokens: [Int], ctx: Int, maxChunks: Int?, bos: Int?,
+                           progress: ((Int, Int, Double) -> Void)? = nil) throws -> PerplexityResult {
+        let available = tokens.count / ctx
+        guard available >= 2 else {
+            throw SinkKitError(.invalidArgument, "the text has \(tokens.count) tokens: at least two windows of --ctx \(ctx) (\(2 * ctx) tokens) are needed")
+        }
+        let chunks = min(available, maxChunks ?? available)
+        let first = ctx / 2
+        let vocab = session.model.config.vocabSize
+        var nll = 0.0, count = 0
+        let start = Date()
+        for c in 0..<chunks {
+            var window = Array(tokens[(c * ctx)..<((c + 1) * ctx)])
+            if let b = bos { window[0] = b }
+            session.reset()
+            let rows = Array(first..<(ctx - 1))
+            let logits = try session.forward(window, logitsFor: rows)
+            for (k, j) in rows.enumerated() {
+                let row = logits[(k * vocab)..<((k + 1) * vocab)]
+                var mx = -Float.infinity
+                for v in row { mx = max(mx, v) }
+                var sum = 0.0
+                for v in row { sum += exp(Double(v - mx)) }
+                nll += (Double(mx) + log(sum)) - Double(row[row.startIndex + window[j + 1]])
+                count += 1
+            }
+            progress?(c + 1, chunks, exp(nll / Double(count)))
+        }
+        return PerplexityResult(ppl: exp(nll / Double(count)), tokens: count, chunks: chunks, ctx: ctx, nll: nll,
+                                seconds: Date().timeIntervalSince(start))
+    }
+}

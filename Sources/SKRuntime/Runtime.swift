@@ -1,0 +1,50 @@
+import Foundation
+import SKCore
+import SKTokenizer
+
+/// A loaded model with its tokenizer: what `skrun` opens.
+public final class Runtime {
+    public let model: LlamaModel
+    public let tokenizer: Tokenizer
+
+    public init(path: String, verify: Bool = false) throws {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw SinkKitError(.io, "\(path): no such model file")
+        }
+        model = try LlamaModel(path: path, verify: verify)
+        tokenizer = try Tokenizer(spec: try TokenizerSpec(metadata: model.file.metadata, path: path))
+    }
+
+    /// Whether encoding adds BOS (the post-processor's template or tokenizer_config's rule).
+    public var addsBOS: Bool { tokenizer.encode("", addSpecialTokens: true).first.map { $0 == tokenizer.bosId } ?? false }
+
+    /// Stop tokens: the config's EOS ids and the tokenizer's EOS token.
+    public var stopTokens: Set<Int> {
+        var s = Set(model.config.eosTokenIds)
+        if let e = tokenizer.eosId { s.insert(e) }
+        return s
+    }
+
+    /// Bytes a KV cache of `context` tokens needs (f32 keys and values).
+    public func kvBytes(context: Int) -> Int {
+        let c = model.config
+        return 2 * c.numLayers * c.numKVHeads * c.headDim * context * 4
+    }
+
+    /// Refuses a context whose KV cache would not fit in the memory available now.
+    public func checkContextFits(_ context: Int) throws {
+        let need = kvBytes(context: context)
+        if let avail = Self.availableMemory(), need > avail {
+            throw SinkKitError(.invalidArgument, "--ctx \(context) needs \(need / 1_000_000) MB of KV cache but only \(avail / 1_000_000) MB of memory is available")
+        }
+    }
+
+    static func availableMemory() -> Int? {
+        guard let s = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
+        for line in s.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+            if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }
+        }
+        return nil
+    }
+}
