@@ -1,0 +1,204 @@
+import Foundation
+import SKCore
+
+/// A small Jinja subset, enough for the chat templates of SmolLM2, Llama-2, Llama-3 and Qwen2,
+/// with the environment transformers uses (`trim_blocks=True, lstrip_blocks=True`):
+/// text, `{{ }}`, `{% if/elif/else %}`, `{% for x in … %}` with `loop.*`, `{% set %}`, comments,
+/// `-` whitespace control; literals, names, `.attr`, `[key]`, slices, `+ - * / % ~`, comparisons,
+/// `and/or/not`, `in`, `is (not) defined/none/string`, `a if c else b`, filters (trim, length,
+/// upper, lower, string) and the methods strip/lstrip/rstrip/upper/lower/startswith/endswith/title.
+public indirect enum JValue: Equatable {
+    case string(String), int(Int), double(Double), bool(Bool), none, undefined
+    case list([JValue]), dict([String: JValue])
+
+    var truthy: Bool {
+        switch self {
+        case .string(let s): return !s.isEmpty
+        case .int(let i): return i != 0
+        case .double(let d): return d != 0
+        case .bool(let b): return b
+        case .none, .undefined: return false
+        case .list(let l): return !l.isEmpty
+        case .dict(let d): return !d.isEmpty
+        }
+    }
+
+    var text: String {
+        switch self {
+        case .string(let s): return s
+        case .int(let i): return String(i)
+        case .double(let d): return String(d)
+        case .bool(let b): return b ? "True" : "False"
+        case .none: return "None"
+        case .undefined: return ""
+        case .list(let l): return "[" + l.map { $0.repr }.joined(separator: ", ") + "]"
+        case .dict(let d): return "{" + d.keys.sorted().map { "'\($0)': \(d[$0]!.repr)" }.joined(separator: ", ") + "}"
+        }
+    }
+
+    var repr: String { if case .string(let s) = self { return "'\(s)'" }; return text }
+}
+
+public struct JinjaError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+public final class JinjaTemplate {
+    // MARK: lexing template text into text / output / statement nodes
+
+    enum Piece { case text(String), output(String), statement(String) }
+
+    indirect enum Node {
+        case text(String)
+        case output(Expr)
+        case ifChain([(Expr?, [Node])])
+        case forLoop(String, Expr, [Node])
+        case set(String, Expr)
+    }
+
+    let nodes: [Node]
+
+    public init(_ source: String) throws {
+        let pieces = try Self.lex(source)
+        var i = 0
+        nodes = try Self.parseBlock(pieces, &i, until: [])
+        guard i == pieces.count else { throw JinjaError(description: "unexpected block end in template") }
+    }
+
+    static func lex(_ src: String) throws -> [Piece] {
+        var out: [Piece] = []
+        let s = Array(src.unicodeScalars)
+        var i = 0, text = String.UnicodeScalarView()
+        var stripNextLeading = false
+        func isBlank(_ c: Unicode.Scalar) -> Bool { c == " " || c == "\t" || c == "\n" || c == "\r" }
+        func flushText(rstrip: Bool, lstripBlockSpaces: Int) {
+            var t = Array(text)
+            if stripNextLeading { t = Array(t.drop(while: isBlank)) }
+            if rstrip { while let l = t.last, isBlank(l) { t.removeLast() } }
+            else if lstripBlockSpaces > 0 { t.removeLast(min(lstripBlockSpaces, t.count)) }
+            if !t.isEmpty { out.append(.text(String(String.UnicodeScalarView(t)))) }
+            text = String.UnicodeScalarView()
+            stripNextLeading = false
+        }
+        while i < s.count {
+            if s[i] == "{", i + 1 < s.count, s[i + 1] == "{" || s[i + 1] == "%" || s[i + 1] == "#" {
+                let kind = s[i + 1]
+                let close: Unicode.Scalar = kind == "{" ? "}" : kind == "%" ? "%" : "#"
+                var j = i + 2
+                let leftTrim = j < s.count && s[j] == "-"
+                if leftTrim || (j < s.count && s[j] == "+") { j += 1 }
+                var end = j
+                while end + 1 < s.count && !(s[end] == close && s[end + 1] == "}") { end += 1 }
+                guard end + 1 < s.count else { throw JinjaError(description: "unclosed tag in template") }
+                var innerEnd = end
+                let rightTrim = innerEnd > j && s[innerEnd - 1] == "-"
+                if rightTrim || (innerEnd > j && s[innerEnd - 1] == "+") { innerEnd -= 1 }
+                // lstrip_blocks: spaces and tabs between a line start and a block tag are removed
+                var lstrip = 0
+                if kind != "{" {
+                    var k = i - 1
+                    while k >= 0 && (s[k] == " " || s[k] == "\t") { k -= 1 }
+                    if k < 0 || s[k] == "\n" { lstrip = i - 1 - k }
+                }
+                flushText(rstrip: leftTrim, lstripBlockSpaces: lstrip)
+                let inner = String(String.UnicodeScalarView(s[j..<innerEnd])).trimmingCharacters(in: .whitespacesAndNewlines)
+                if kind == "{" { out.append(.output(inner)) } else if kind == "%" { out.append(.statement(inner)) }
+                i = end + 2
+                stripNextLeading = rightTrim
+                // trim_blocks: the first newline after a block or comment tag is removed
+                if kind != "{" && !rightTrim && i < s.count && s[i] == "\n" { i += 1 }
+                continue
+            }
+            text.append(s[i])
+            i += 1
+        }
+        flushText(rstrip: false, lstripBlockSpaces: 0)
+        return out
+    }
+
+    static func parseBlock(_ p: [Piece], _ i: inout Int, until: Set<String>) throws -> [Node] {
+        var nodes: [Node] = []
+        while i < p.count {
+            switch p[i] {
+            case .text(let t): nodes.append(.text(t)); i += 1
+            case .output(let e): nodes.append(.output(try Self.expr(e))); i += 1
+            case .statement(let st):
+                let word = String(st.prefix { !$0.isWhitespace })
+                if until.contains(word) { return nodes }
+                i += 1
+                switch word {
+                case "if":
+                    var chain: [(Expr?, [Node])] = []
+                    var cond: Expr? = try Self.expr(String(st.dropFirst(2)))
+                    while true {
+                        let body = try parseBlock(p, &i, until: ["elif", "else", "endif"])
+                        chain.append((cond, body))
+                        guard i < p.count, case .statement(let s2) = p[i] else { throw JinjaError(description: "missing endif") }
+                        i += 1
+                        if s2.hasPrefix("elif") { cond = try Self.expr(String(s2.dropFirst(4))) }
+                        else if s2.hasPrefix("else") { cond = nil; chain.append((nil, try parseBlock(p, &i, until: ["endif"]))); i += 1; break }
+                        else { break }
+                    }
+                    nodes.append(.ifChain(chain))
+                case "for":
+                    let rest = st.dropFirst(3)
+                    guard let inRange = rest.range(of: " in ") else { throw JinjaError(description: "bad for: \(st)") }
+                    let name = rest[..<inRange.lowerBound].trimmingCharacters(in: .whitespaces)
+                    let iter = try Self.expr(String(rest[inRange.upperBound...]))
+                    let body = try parseBlock(p, &i, until: ["endfor"])
+                    i += 1
+                    nodes.append(.forLoop(name, iter, body))
+                case "set":
+                    let rest = st.dropFirst(3)
+                    guard let eq = rest.firstIndex(of: "=") else { throw JinjaError(description: "bad set: \(st)") }
+                    nodes.append(.set(rest[..<eq].trimmingCharacters(in: .whitespaces), try Self.expr(String(rest[rest.index(after: eq)...]))))
+                default:
+                    throw JinjaError(description: "unsupported template statement: \(word)")
+                }
+            }
+        }
+        if !until.isEmpty { throw JinjaError(description: "template block not closed (expected \(until.sorted().joined(separator: "/")))") }
+        return nodes
+    }
+
+    static func expr(_ src: String) throws -> Expr {
+        var p = try ExprParser(src)
+        return try p.parseAll()
+    }
+
+    // MARK: rendering
+
+    public func render(_ context: [String: JValue]) throws -> String {
+        var scope = context
+        var out = ""
+        try run(nodes, &scope, &out)
+        return out
+    }
+
+    func run(_ nodes: [Node], _ scope: inout [String: JValue], _ out: inout String) throws {
+        for n in nodes {
+            switch n {
+            case .text(let t): out += t
+            case .output(let e): out += try e.eval(scope).text
+            case .set(let name, let e): scope[name] = try e.eval(scope)
+            case .ifChain(let chain):
+                for (cond, body) in chain where try cond?.eval(scope).truthy ?? true {
+                    try run(body, &scope, &out)
+                    break
+                }
+            case .forLoop(let name, let iter, let body):
+                guard case .list(let items) = try iter.eval(scope) else { throw JinjaError(description: "for over a non-list") }
+                let saved = (scope[name], scope["loop"])
+                for (k, item) in items.enumerated() {
+                    scope[name] = item
+                    scope["loop"] = .dict(["index0": .int(k), "index": .int(k + 1), "first": .bool(k == 0),
+                                           "last": .bool(k == items.count - 1), "length": .int(items.count),
+                                           "revindex": .int(items.count - k), "revindex0": .int(items.count - k - 1)])
+                    try run(body, &scope, &out)
+                }
+                scope[name] = saved.0
+                scope["loop"] = saved.1
+            }
+        }
+    }
+}
