@@ -65,6 +65,7 @@ let package = Package(
         .testTarget(name: "SKQuantTests", dependencies: ["SKCore", "SKQuant", "SKSafetensors", "SKTestSupport"]),
         .testTarget(name: "SKFormatTests", dependencies: ["SKCore", "SKQuant", "SKFormat", "SKConvert", "SKMerge", "SKSafetensors", "SKTestSupport"]),
         .testTarget(name: "SKTokenizerTests", dependencies: ["SKCore", "SKFormat", "SKConvert", "SKRuntime", "SKTokenizer", "SKTestSupport"]),
+        .testTarget(name: "SKRuntimeTests", dependencies: ["SKCore", "SKConvert", "SKRuntime", "SKSafetensors", "SKFormat", "SKTestSupport"]),
         .testTarget(name: "SKConvTests", dependencies: ["skconv", "SKCore", "SKSafetensors", "SKFormat", "SKTestSupport"]),
     ],
     swiftLanguageModes: [.v5]

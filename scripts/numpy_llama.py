@@ -98,6 +98,17 @@ class NumpyLlama:
 
 
 if __name__ == "__main__":
-    m = NumpyLlama(sys.argv[1])
-    logits = m.forward([int(t) for t in sys.argv[2:]])[-1]
+    # numpy_llama.py MODEL_DIR TOKEN... [--out FILE]: with --out, every position's logits are
+    # written to FILE as little-endian float32 (seq × vocab), for tests in other languages.
+    args = sys.argv[1:]
+    out = None
+    if "--out" in args:
+        k = args.index("--out")
+        out = args[k + 1]
+        del args[k:k + 2]
+    m = NumpyLlama(args[0])
+    all_logits = m.forward([int(t) for t in args[1:]])
+    if out:
+        all_logits.astype("<f4").tofile(out)
+    logits = all_logits[-1]
     print(np.argsort(-logits)[:5].tolist(), np.sort(logits)[::-1][:5].tolist())

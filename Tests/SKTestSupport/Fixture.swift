@@ -51,15 +51,13 @@ public struct SinkKitTestError: Error, CustomStringConvertible {
 
 /// Runs a built executable of this package (next to the test bundle) and captures its output.
 public enum Executable {
+    /// Where the built executables are: $SINKKIT_BIN_DIR when set (scripts/test.sh points it at
+    /// the release build, so the real-model end-to-end tests run at full speed), else next to
+    /// the test bundle (on Linux the test runner is the .xctest executable itself).
     public static func productsDirectory() -> URL {
-        // On Linux the test runner is the .xctest executable itself, beside the products.
+        if let d = ProcessInfo.processInfo.environment["SINKKIT_BIN_DIR"], !d.isEmpty { return URL(fileURLWithPath: d) }
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var url = URL(fileURLWithPath: exe)
-        while url.pathExtension == "xctest" || url.path.contains(".xctest/") { url.deleteLastPathComponent() }
-        if url.lastPathComponent == "xctest" || !FileManager.default.fileExists(atPath: url.appendingPathComponent("skconv").path) {
-            url = Bundle.allBundles.first { $0.bundlePath.hasSuffix(".xctest") }?.bundleURL.deletingLastPathComponent() ?? url
-        }
-        return url
+        return URL(fileURLWithPath: exe).deletingLastPathComponent()
     }
 
     public struct Result { public let status: Int32; public let stdout: String; public let stderr: String }

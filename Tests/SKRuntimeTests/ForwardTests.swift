@@ -1,0 +1,135 @@
+import Foundation
+import SKTestSupport
+import XCTest
+import SKConvert
+import SKCore
+import SKFormat
+import SKRuntime
+import SKSafetensors
+
+/// The forward pass on the tiny fixture models against transformers' logits
+/// (Fixtures/tiny/expected/logits.safetensors), at every storage type.
+final class ForwardTests: XCTestCase {
+    static var files: [String: String] = [:]
+
+    func skm(_ base: String, _ type: QuantType) throws -> String {
+        let key = "\(base)-\(type.userName)"
+        if let f = Self.files[key] { return f }
+        let out = Fixture.scratch() + "/\(key).skm"
+        _ = try SKMConverter(job: QuantizeJob(modelDirectory: Fixture.base(base), type: type, output: out)).run()
+        Self.files[key] = out
+        return out
+    }
+
+    func reference(_ name: String) throws -> (tokens: [Int], logits: [Float]) {
+        let f = try SafetensorsFile(path: Fixture.expected("logits"))
+        let tokens = try JSONSerialization.jsonObject(with: Data(f.metadata["tokens"]!.utf8)) as! [Int]
+        return (tokens, try f.loadF32(name).data)
+    }
+
+    func maxError(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) }.max()! }
+
+    func cosine(_ a: [Float], _ b: [Float]) -> Double {
+        var ab = 0.0, aa = 0.0, bb = 0.0
+        for i in 0..<a.count { ab += Double(a[i] * b[i]); aa += Double(a[i] * a[i]); bb += Double(b[i] * b[i]) }
+        return ab / (aa * bb).squareRoot()
+    }
+
+    func testLogitsMatchTransformers() throws {
+        for base in ["llama-f32", "llama-tied-f32"] {
+            let (tokens, want) = try reference(base)
+            let scale = want.map(abs).max()!
+            for (type, tol, minCosine) in [(QuantType.f32, Float(2e-5), 0.999_999), (.f16, 2e-3, 0.9999),
+                                           (.int8, 0.08, 0.999), (.int4, 0.5, 0.93), (.int4Sym, 0.5, 0.93)] {
+                let m = try LlamaModel(path: try skm(base, type))
+                let got = try Session(model: m, context: 64, threads: 2).forward(tokens, logitsFor: Array(0..<tokens.count))
+                let err = maxError(got, want) / scale
+                XCTAssertLessThanOrEqual(err, tol, "\(base) \(type.userName): max |logit error| / max |logit| = \(err)")
+                XCTAssertGreaterThanOrEqual(cosine(got, want), minCosine, "\(base) \(type.userName)")
+            }
+        }
+    }
+
+    /// The integer kernels (activations quantized to int8 per block of 32) against the same
+    /// quantized weights run in f32: the SKM file's tensors dequantized into an f32 SKM file.
+    /// This isolates the matmul path from the weights' own quantization error.
+    func testIntegerMatmulsMatchDequantizedWeightsInF32() throws {
+        let (tokens, _) = try reference("llama-f32")
+        for type in [QuantType.int8, .int4, .int4Sym] {
+            let q = try SKMFile(path: try skm("llama-f32", type))
+            let f32Path = Fixture.scratch() + "/deq.skm"
+            let infos = q.tensors.map { SKMTensorInfo(name: $0.name, type: .f32, group: 0, shape: $0.shape) }
+            let w = try SKMWriter(path: f32Path, metadata: q.metadataKeys.map { ($0, q.metadata[$0]!) }, tensors: infos)
+            for t in q.tensors {
+                let x = try q.withRawBytes(t) { Dequantize.tensor($0, type: t.type, group: t.group, rows: t.rows, cols: t.cols) }
+                try x.withUnsafeBytes { try w.write(name: t.name, raw: $0) }
+            }
+            try w.finish()
+            let a = try Session(model: try LlamaModel(path: q.path), context: 64, threads: 2).forward(tokens, logitsFor: Array(0..<tokens.count))
+            let b = try Session(model: try LlamaModel(path: f32Path), context: 64, threads: 2).forward(tokens, logitsFor: Array(0..<tokens.count))
+            let err = maxError(a, b) / b.map(abs).max()!
+            XCTAssertLessThanOrEqual(err, 0.06, "\(type.userName): integer path vs f32 on the same weights")
+            XCTAssertGreaterThanOrEqual(cosine(a, b), 0.999, type.userName)
+        }
+    }
+
+    /// Prompt processing (all tokens at once: sgemm, batched integer kernels) and decoding (one
+    /// token at a time) give the same logits.
+    func testBatchAndTokenByTokenAgree() throws {
+        let (tokens, _) = try reference("llama-f32")
+        for type in [QuantType.f32, .f16, .int4] {
+            let m = try LlamaModel(path: try skm("llama-f32", type))
+            let batch = try Session(model: m, context: 64, threads: 2).forward(tokens, logitsFor: [tokens.count - 1])
+            let s = try Session(model: m, context: 64, threads: 1)
+            var last: [Float] = []
+            for t in tokens { last = try s.forward([t], logitsFor: [0]) }
+            XCTAssertLessThanOrEqual(maxError(batch, last), 1e-4, type.userName)
+        }
+    }
+
+    func testSamplingIsDeterministicAtAnyThreadCount() throws {
+        let m = try LlamaModel(path: try skm("llama-f32", .int4))
+        func run(_ threads: Int) throws -> [Int] {
+            let s = try Session(model: m, context: 64, threads: threads)
+            var sampler = Sampler(seed: 7)
+            sampler.temperature = 1.0
+            var out: [Int] = [], logits = try s.forward([1, 5, 9], logitsFor: [2])
+            for _ in 0..<20 {
+                let t = sampler.sample(logits[...], history: out)
+                out.append(t)
+                logits = try s.forward([t], logitsFor: [0])
+            }
+            return out
+        }
+        let one = try run(1)
+        XCTAssertEqual(one, try run(2))
+        XCTAssertEqual(one, try run(3))
+        XCTAssertGreaterThan(Set(one).count, 3, "temperature 1 should not be greedy")
+    }
+
+    func testContextOverflowAndBadTokensAreErrors() throws {
+        let m = try LlamaModel(path: try skm("llama-f32", .f32))
+        let s = try Session(model: m, context: 4, threads: 1)
+        XCTAssertThrowsError(try s.forward([1, 2, 3, 4, 5], logitsFor: [4]))
+        XCTAssertThrowsError(try s.forward([999], logitsFor: [0]))
+    }
+
+    func testRopeScalingVariantsFollowTransformers() throws {
+        // inverse frequencies for head_dim 8, theta 10000, against values computed by
+        // transformers' ROPE_INIT_FUNCTIONS (linear factor 4; llama3 factor 8, low 1, high 4, original 16)
+        var meta = try SKMFile(path: try skm("llama-f32", .f32)).metadata
+        meta["llama.rope_scaling.type"] = .string("linear")
+        meta["llama.rope_scaling.factor"] = .double(4)
+        let lin = Rope(config: try ModelConfig(metadata: meta, path: "x"))
+        let base = [1.0, 0.1, 0.01, 0.001]
+        for i in 0..<4 { XCTAssertEqual(lin.invFreq[i], base[i] / 4, accuracy: 1e-12) }
+        meta["llama.rope_scaling.type"] = .string("llama3")
+        meta["llama.rope_scaling.factor"] = .double(8)
+        meta["llama.rope_scaling.low_freq_factor"] = .double(1)
+        meta["llama.rope_scaling.high_freq_factor"] = .double(4)
+        meta["llama.rope_scaling.original_max_position_embeddings"] = .int(16)
+        let l3 = Rope(config: try ModelConfig(metadata: meta, path: "x"))
+        let want = RopeGolden.llama3
+        for i in 0..<4 { XCTAssertEqual(l3.invFreq[i], want[i], accuracy: 1e-6 * want[i]) }  // transformers computes in f32
+    }
+}
