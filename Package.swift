@@ -66,6 +66,7 @@ let package = Package(
         .testTarget(name: "SKFormatTests", dependencies: ["SKCore", "SKQuant", "SKFormat", "SKConvert", "SKMerge", "SKSafetensors", "SKTestSupport"]),
         .testTarget(name: "SKTokenizerTests", dependencies: ["SKCore", "SKFormat", "SKConvert", "SKRuntime", "SKTokenizer", "SKTestSupport"]),
         .testTarget(name: "SKRuntimeTests", dependencies: ["SKCore", "SKConvert", "SKRuntime", "SKSafetensors", "SKFormat", "SKTestSupport"]),
+        .testTarget(name: "SKRunTests", dependencies: ["skrun", "skconv", "SKRuntime", "SKTestSupport"]),
         .testTarget(name: "SKConvTests", dependencies: ["skconv", "SKCore", "SKSafetensors", "SKFormat", "SKTestSupport"]),
     ],
     swiftLanguageModes: [.v5]

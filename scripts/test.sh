@@ -6,6 +6,11 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/fetch-real-model.sh
 export SINKKIT_REQUIRE_REAL_MODEL=1
+# The C kernels: scalar reference vs AVX2 natively, vs NEON under qemu-aarch64.
+bash scripts/test-kernels.sh
+# End-to-end tests run the release binaries (real-model perplexity in a debug build is slow).
+swift build -c release
+export SINKKIT_BIN_DIR="$(swift build -c release --show-bin-path)"
 # All tests are XCTest; Swift Testing is off so the run closes on XCTest's own count, and the
 # last line is the plain "N passed, N failed" summary.
 log=$(mktemp)

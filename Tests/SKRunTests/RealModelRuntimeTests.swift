@@ -1,0 +1,159 @@
+import Foundation
+import SKTestSupport
+import XCTest
+import SKRuntime
+
+/// `skrun` on the real SmolLM2-135M-Instruct against the references: the numpy forward pass and
+/// llama.cpp's values committed in Fixtures/reference/smollm2-llama-cpp.json.
+final class RealModelRuntimeTests: XCTestCase {
+    static var files: [String: String] = [:]
+    static let reference: [String: Any] = {
+        let d = try! Data(contentsOf: URL(fileURLWithPath: Fixture.root + "/Fixtures/reference/smollm2-llama-cpp.json"))
+        return try! JSONSerialization.jsonObject(with: d) as! [String: Any]
+    }()
+
+    func skm(_ type: String) throws -> String {
+        if let f = Self.files[type] { return f }
+        let out = Fixture.scratch() + "/smollm2-\(type).skm"
+        let r = try Executable.run("skconv", ["quantize", "--model", RealModel.checkpoint, "--type", type, "--output", out, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        Self.files[type] = out
+        return out
+    }
+
+    func ppl(_ type: String) throws -> Double {
+        let r = try Executable.run("skrun", ["perplexity", try skm(type), "--file", Fixture.root + "/Fixtures/gpl-3.0.txt", "--ctx", "512", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let j = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(j["tokens"] as? Int, 3570, "same scored tokens as llama-perplexity")
+        return j["ppl"] as! Double
+    }
+
+    func llamaPPL(_ key: String) -> Double {
+        ((Self.reference["perplexity_ctx512"] as! [String: Any])[key] as! [String: Any])["ppl"] as! Double
+    }
+
+    /// Golden end-to-end: temperature 0 on the f32 file gives exactly llama.cpp's F32 continuations.
+    func testGreedyContinuationsEqualLlamaCpp() throws {
+        guard try RealModel.available() else { throw XCTSkip("real SmolLM2 not built") }
+        let model = try skm("f32")
+        for g in Self.reference["greedy"] as! [[String: Any]] {
+            let prompt = g["prompt"] as! String, want = g["text"] as! String
+            let r = try Executable.run("skrun", ["generate", model, "-p", prompt, "-n", "32", "--temperature", "0"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(r.stdout, want + "\n", "prompt \(prompt.debugDescription)")
+        }
+    }
+
+    /// Logits of the f32 file against the numpy reference forward on the HF checkpoint.
+    func testLogitsMatchNumpyReference() throws {
+        guard try RealModel.available() else { throw XCTSkip("real SmolLM2 not built") }
+        let tokens = [1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 504, 3575, 282, 4649, 314, 7042]
+        let out = Fixture.scratch() + "/logits.f32"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", Fixture.root + "/scripts/numpy_llama.py", RealModel.checkpoint] + tokens.map(String.init) + ["--out", out]
+        p.standardOutput = Pipe()
+        try p.run()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        let ref = try Data(contentsOf: URL(fileURLWithPath: out)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let model = try LlamaModel(path: try skm("f32"))
+        let got = try Session(model: model, context: 64, threads: 2).forward(tokens, logitsFor: Array(0..<tokens.count))
+        XCTAssertEqual(got.count, ref.count)
+        var worst: Float = 0
+        for i in 0..<got.count { worst = max(worst, abs(got[i] - ref[i])) }
+        // Stated tolerance: 1e-3 absolute on logits of magnitude up to ~40 (f32, different summation order).
+        XCTAssertLessThanOrEqual(worst, 1e-3, "max |skrun − numpy| logit difference")
+    }
+
+    /// Perplexity under llama-perplexity's protocol: f32 within 0.1% of llama.cpp's F32; int8 within
+    /// +0.5% of f32; int4-sym's increase no larger than llama.cpp's Q4_0 increase (neither can reuse
+    /// the source's Q4_1 grid, so that is the fair pair).
+    func testPerplexityAgainstLlamaCpp() throws {
+        guard try RealModel.available() else { throw XCTSkip("real SmolLM2 not built") }
+        let f32 = try ppl("f32"), llamaF32 = llamaPPL("F32")
+        XCTAssertLessThanOrEqual(abs(f32 - llamaF32) / llamaF32, 0.001, "f32 \(f32) vs llama.cpp F32 \(llamaF32)")
+        let int8 = try ppl("int8")
+        XCTAssertLessThanOrEqual(int8 / f32 - 1, 0.005, "int8 \(int8) vs f32 \(f32)")
+        let sym = try ppl("int4-sym")
+        let q4_0 = llamaPPL("Q4_0")
+        XCTAssertLessThanOrEqual(sym - f32, q4_0 - llamaF32, "int4-sym +\(sym - f32) vs Q4_0 +\(q4_0 - llamaF32)")
+        print(String(format: "perplexity: f32 %.4f (llama.cpp F32 %.4f), int8 %.4f, int4-sym %.4f (llama.cpp Q4_0 %.4f)", f32, llamaF32, int8, sym, q4_0))
+    }
+}
+
+/// `skrun`'s refusals: a specific error and a non-zero exit, never a crash.
+final class SKRunBadInputTests: XCTestCase {
+    static var tiny: String?
+    func tinyModel() throws -> String {
+        if let t = Self.tiny { return t }
+        let out = Fixture.scratch() + "/tiny.skm"
+        XCTAssertEqual(try Executable.run("skconv", ["quantize", "--model", Fixture.base("llama-f32"), "--type", "int8", "--output", out]).status, 0)
+        Self.tiny = out
+        return out
+    }
+
+    func skrun(_ args: [String]) throws -> Executable.Result { try Executable.run("skrun", args) }
+
+    func assertFails(_ args: [String], _ text: String, status: Int32? = nil, line: UInt = #line) throws {
+        let r = try skrun(args)
+        XCTAssertNotEqual(r.status, 0, line: line)
+        if let s = status { XCTAssertEqual(r.status, s, r.stderr, line: line) }
+        XCTAssertLessThan(r.status, 128, "killed by a signal: \(r.stderr)", line: line)
+        XCTAssertTrue(r.stderr.contains(text), "stderr \"\(r.stderr)\" lacks \"\(text)\"", line: line)
+    }
+
+    func testMissingAndCorruptModelFiles() throws {
+        try assertFails(["generate", "/nonexistent.skm", "-p", "hi"], "no such model file", status: 1)
+        let bad = Fixture.scratch() + "/bad.skm"
+        let good = try Data(contentsOf: URL(fileURLWithPath: try tinyModel()))
+        FileManager.default.createFile(atPath: bad, contents: good.prefix(good.count - 50))
+        try assertFails(["generate", bad, "-p", "hi"], "truncated", status: 1)
+        var flipped = [UInt8](good)
+        flipped[flipped.count - 7] ^= 0x40
+        FileManager.default.createFile(atPath: bad, contents: Data(flipped))
+        try assertFails(["generate", bad, "-p", "hi", "--verify"], "checksum mismatch", status: 1)
+    }
+
+    func testPromptLongerThanContext() throws {
+        try assertFails(["generate", try tinyModel(), "-p", String(repeating: "abc ", count: 50), "--ctx", "16"], "more than the 16-token context")
+    }
+
+    func testInvalidSamplingValues() throws {
+        let m = try tinyModel()
+        try assertFails(["generate", m, "-p", "hi", "--top-p", "0"], "--top-p must be in (0, 1]", status: 64)
+        try assertFails(["generate", m, "-p", "hi", "--temperature=-1"], "--temperature must be", status: 64)
+        try assertFails(["generate", m, "-p", "hi", "--min-p", "2"], "--min-p must be in [0, 1]", status: 64)
+        try assertFails(["generate", m, "-p", "hi", "--repeat-penalty", "0"], "--repeat-penalty must be > 0", status: 64)
+        try assertFails(["generate", m, "-p", "hi", "--threads", "0"], "--threads must be at least 1", status: 64)
+    }
+
+    func testContextBeyondMemory() throws {
+        try assertFails(["generate", try tinyModel(), "-p", "hi", "--ctx", "4000000000"], "of KV cache but only")
+    }
+
+    func testTextFileThatIsNotUTF8() throws {
+        let f = Fixture.scratch() + "/latin1.txt"
+        FileManager.default.createFile(atPath: f, contents: Data([0x63, 0x61, 0x66, 0xE9, 0x0A]))
+        try assertFails(["perplexity", try tinyModel(), "--file", f], "is not UTF-8 text")
+    }
+
+    func testTooShortTextForTwoWindows() throws {
+        let f = Fixture.scratch() + "/short.txt"
+        FileManager.default.createFile(atPath: f, contents: Data("short text".utf8))
+        try assertFails(["perplexity", try tinyModel(), "--file", f, "--ctx", "64"], "at least two windows")
+    }
+
+    func testGenerateAndBenchWork() throws {
+        let g = try skrun(["generate", try tinyModel(), "-p", "hello", "-n", "5", "--seed", "3"])
+        XCTAssertEqual(g.status, 0, g.stderr)
+        XCTAssertTrue(g.stderr.contains("tok/s"))
+        let b = try skrun(["bench", try tinyModel(), "--prompt-tokens", "16", "--gen-tokens", "4", "--json"])
+        XCTAssertEqual(b.status, 0, b.stderr)
+        let j = try JSONSerialization.jsonObject(with: Data(b.stdout.utf8)) as! [String: Any]
+        XCTAssertNotNil(j["prompt_tokens_per_s"] as? Double)
+        XCTAssertNotNil(j["gen_tokens_per_s"] as? Double)
+        XCTAssertNotNil(j["peak_rss_bytes"] as? Int)
+    }
+}
