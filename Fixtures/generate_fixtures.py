@@ -183,7 +183,7 @@ def make_longlora():
 def make_logits():
     """Reference logits from transformers for the runtime's future tests."""
     out = {}
-    for name, tied in (("llama-f32", False), ("llama-tied-f32", True)):
+    for name, tied in (("llama-f32", False), ("llama-tied-f32", True), ("llama-bias-f32", False)):
         m = LlamaForCausalLM.from_pretrained(OUT / name, attn_implementation="eager").eval()
         with torch.no_grad():
             out[name] = m(torch.tensor([LOGIT_TOKENS])).logits[0].contiguous()

@@ -36,11 +36,12 @@ final class ForwardTests: XCTestCase {
     }
 
     func testLogitsMatchTransformers() throws {
-        for base in ["llama-f32", "llama-tied-f32"] {
+        for base in ["llama-f32", "llama-tied-f32", "llama-bias-f32"] {
             let (tokens, want) = try reference(base)
             let scale = want.map(abs).max()!
             for (type, tol, minCosine) in [(QuantType.f32, Float(2e-5), 0.999_999), (.f16, 2e-3, 0.9999),
-                                           (.int8, 0.08, 0.999), (.int4, 0.5, 0.93), (.int4Sym, 0.5, 0.93)] {
+                                           (.int8, 0.08, 0.999), (.int4, 0.5, 0.93), (.int4Sym, 0.5, 0.93)]
+                where base != "llama-bias-f32" || !type.isQuantized {  // bias: exact types suffice
                 let m = try LlamaModel(path: try skm(base, type))
                 let got = try Session(model: m, context: 64, threads: 2).forward(tokens, logitsFor: Array(0..<tokens.count))
                 let err = maxError(got, want) / scale
@@ -131,5 +132,19 @@ final class ForwardTests: XCTestCase {
         let l3 = Rope(config: try ModelConfig(metadata: meta, path: "x"))
         let want = RopeGolden.llama3
         for i in 0..<4 { XCTAssertEqual(l3.invFreq[i], want[i], accuracy: 1e-6 * want[i]) }  // transformers computes in f32
+        meta["llama.rope_scaling.type"] = .string("yarn")
+        meta["llama.rope_scaling.factor"] = .double(4)
+        meta["llama.rope_scaling.beta_fast"] = .double(32)
+        meta["llama.rope_scaling.beta_slow"] = .double(1)
+        let yarn = Rope(config: try ModelConfig(metadata: meta, path: "x"))
+        for i in 0..<4 { XCTAssertEqual(yarn.invFreq[i], RopeGolden.yarn[i], accuracy: 1e-6 * RopeGolden.yarn[i]) }
+        XCTAssertEqual(yarn.attentionFactor, RopeGolden.yarnAttentionFactor, accuracy: 1e-9)
+        meta["llama.rope_scaling.type"] = .string("dynamic")
+        meta["llama.rope_scaling.factor"] = .double(2)
+        meta["llama.max_position_embeddings"] = .int(16)
+        var dyn = Rope(config: try ModelConfig(metadata: meta, path: "x"))
+        for i in 0..<4 { XCTAssertEqual(dyn.invFreq[i], base[i], accuracy: 1e-12) }  // within the original context
+        dyn.adapt(toSequenceLength: 40)
+        for i in 0..<4 { XCTAssertEqual(dyn.invFreq[i], RopeGolden.dynamic40[i], accuracy: 1e-6 * RopeGolden.dynamic40[i]) }
     }
 }
