@@ -146,16 +146,9 @@ final class SKConvQuantizeCLITests: XCTestCase {
         for type in ["int4", "int4-sym"] {
             let out = Fixture.scratch() + "/t.skm"
             XCTAssertEqual(try skconv("quantize", "--model", Fixture.base("llama-f32"), "--type", type, "--output", out).status, 0)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["python3", Fixture.root + "/scripts/skm_reader.py", out, "--check-against", Fixture.base("llama-f32"), "--json"]
-            let pipe = Pipe()
-            p.standardOutput = pipe
-            try p.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            XCTAssertEqual(p.terminationStatus, 0, String(decoding: data, as: UTF8.self))
-            let j = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+            let r = try Executable.python("skm_reader.py", [out, "--check-against", Fixture.base("llama-f32"), "--json"])
+            XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+            let j = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
             XCTAssertEqual(j["byte_identical"] as? Int, 21, type)
         }
     }
@@ -176,16 +169,7 @@ final class SKConvQuantizeCLITests: XCTestCase {
 /// corruption caught in every tensor, and the independent Python reader (written from
 /// Formats/SKM.md) reproducing every stored byte with numpy.
 final class RealModelQuantizeTests: XCTestCase {
-    static var files: [String: String] = [:]
-
-    func file(_ type: String) throws -> String {
-        if let f = Self.files[type] { return f }
-        let out = Fixture.scratch() + "/smollm2-\(type).skm"
-        let r = try Executable.run("skconv", ["quantize", "--model", RealModel.checkpoint, "--type", type, "--output", out, "--json"])
-        XCTAssertEqual(r.status, 0, r.stderr)
-        Self.files[type] = out
-        return out
-    }
+    func file(_ type: String) throws -> String { try Executable.realModelSKM(type) }
 
     func testSizesAgainstLlamaCppGGUFs() throws {
         guard try RealModel.available() else { throw XCTSkip("real SmolLM2 not built") }
@@ -223,16 +207,9 @@ final class RealModelQuantizeTests: XCTestCase {
     func testIndependentPythonReaderReproducesEveryByte() throws {
         guard try RealModel.available() else { throw XCTSkip("real SmolLM2 not built") }
         for type in ["int8", "int4"] {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["python3", Fixture.root + "/scripts/skm_reader.py", try file(type), "--check-against", RealModel.checkpoint, "--json"]
-            let out = Pipe()
-            p.standardOutput = out
-            try p.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            XCTAssertEqual(p.terminationStatus, 0, String(decoding: data, as: UTF8.self))
-            let j = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+            let r = try Executable.python("skm_reader.py", [try file(type), "--check-against", RealModel.checkpoint, "--json"])
+            XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+            let j = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
             XCTAssertEqual(j["checksums"] as? String, "ok")
             XCTAssertEqual(j["dequantized"] as? Int, 272)
             XCTAssertEqual(j["byte_identical"] as? Int, 272, "\(type): \(j["mismatches"] ?? "")")

@@ -6,20 +6,12 @@ import SKRuntime
 /// `skrun` on the real SmolLM2-135M-Instruct against the references: the numpy forward pass and
 /// llama.cpp's values committed in Fixtures/reference/smollm2-llama-cpp.json.
 final class RealModelRuntimeTests: XCTestCase {
-    static var files: [String: String] = [:]
     static let reference: [String: Any] = {
         let d = try! Data(contentsOf: URL(fileURLWithPath: Fixture.root + "/Fixtures/reference/smollm2-llama-cpp.json"))
         return try! JSONSerialization.jsonObject(with: d) as! [String: Any]
     }()
 
-    func skm(_ type: String) throws -> String {
-        if let f = Self.files[type] { return f }
-        let out = Fixture.scratch() + "/smollm2-\(type).skm"
-        let r = try Executable.run("skconv", ["quantize", "--model", RealModel.checkpoint, "--type", type, "--output", out, "--json"])
-        XCTAssertEqual(r.status, 0, r.stderr)
-        Self.files[type] = out
-        return out
-    }
+    func skm(_ type: String) throws -> String { try Executable.realModelSKM(type) }
 
     func ppl(_ type: String) throws -> Double {
         let r = try Executable.run("skrun", ["perplexity", try skm(type), "--file", Fixture.root + "/Fixtures/gpl-3.0.txt", "--ctx", "512", "--json"])
@@ -50,13 +42,8 @@ final class RealModelRuntimeTests: XCTestCase {
         guard try RealModel.available() else { throw XCTSkip("real SmolLM2 not built") }
         let tokens = [1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 504, 3575, 282, 4649, 314, 7042]
         let out = Fixture.scratch() + "/logits.f32"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", Fixture.root + "/scripts/numpy_llama.py", RealModel.checkpoint] + tokens.map(String.init) + ["--out", out]
-        p.standardOutput = Pipe()
-        try p.run()
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0)
+        let r = try Executable.python("numpy_llama.py", [RealModel.checkpoint] + tokens.map(String.init) + ["--out", out])
+        XCTAssertEqual(r.status, 0, r.stderr)
         let ref = try Data(contentsOf: URL(fileURLWithPath: out)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         let model = try LlamaModel(path: try skm("f32"))
         let got = try Session(model: model, context: 64, threads: 2).forward(tokens, logitsFor: Array(0..<tokens.count))

@@ -62,9 +62,29 @@ public enum Executable {
 
     public struct Result { public let status: Int32; public let stdout: String; public let stderr: String }
 
+    /// Runs one of the repo's Python scripts (`scripts/NAME`) with python3 from PATH.
+    public static func python(_ script: String, _ args: [String]) throws -> Result {
+        try run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", Fixture.root + "/scripts/" + script] + args)
+    }
+
+    /// The real model converted by the built `skconv` (once per process and type).
+    public static func realModelSKM(_ type: String) throws -> String {
+        if let f = realModelFiles[type] { return f }
+        let out = Fixture.scratch() + "/smollm2-\(type).skm"
+        let r = try run("skconv", ["quantize", "--model", RealModel.checkpoint, "--type", type, "--output", out, "--json"])
+        guard r.status == 0 else { throw SinkKitTestError("skconv quantize \(type) failed: \(r.stderr)") }
+        realModelFiles[type] = out
+        return out
+    }
+    nonisolated(unsafe) static var realModelFiles: [String: String] = [:]
+
     public static func run(_ name: String, _ args: [String]) throws -> Result {
+        try run(productsDirectory().appendingPathComponent(name), args)
+    }
+
+    static func run(_ url: URL, _ args: [String]) throws -> Result {
         let p = Process()
-        p.executableURL = productsDirectory().appendingPathComponent(name)
+        p.executableURL = url
         p.arguments = args
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
