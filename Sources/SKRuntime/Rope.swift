@@ -56,6 +56,22 @@ public struct Rope {
         invFreq = (0..<(c.headDim / 2)).map { 1.0 / pow(theta, Double(2 * $0) / dim) }
     }
 
+    /// Rotates one head vector by `delta` positions (no attention factor): moves a vector rotated
+    /// at position p to position p + delta. Used on the fly, on scratch copies, for the "cache"
+    /// position mode; cached keys themselves are never re-rotated.
+    @inline(__always)
+    public func rotate(_ x: UnsafeMutablePointer<Float>, by delta: Int) {
+        guard delta != 0 else { return }
+        let half = headDim / 2
+        for i in 0..<half {
+            let angle = Double(delta) * invFreq[i]
+            let c = Float(cos(angle)), s = Float(sin(angle))
+            let a = x[i], b = x[i + half]
+            x[i] = a * c - b * s
+            x[i + half] = b * c + a * s
+        }
+    }
+
     /// Rotates `heads` vectors of `headDim` at `x` for one position.
     @inline(__always)
     public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, position: Int) {

@@ -12,34 +12,70 @@ public final class Session {
     let matmul: MatMul
     let kernels: sk_kernel_table
 
-    public init(model: LlamaModel, context: Int, threads: Int) throws {
+    public let attention: AttentionConfig
+    /// Positions a full cache can hold (nil: a bounded policy streams any length).
+    public let context: Int?
+
+    /// - Parameters:
+    ///   - context: the KV cache size for a full cache; with a bounded policy (or SF-Attn's
+    ///     segment cache) the cache holds the policy's budget plus one prefill chunk instead.
+    public init(model: LlamaModel, context: Int, threads: Int, attention: AttentionConfig = .full) throws {
         let c = model.config
         guard context > 0 else { throw SinkKitError(.invalidArgument, "context must be positive") }
         self.model = model
         self.threads = max(1, threads)
-        cache = KVCache(layers: c.numLayers, kvHeads: c.numKVHeads, headDim: c.headDim, capacity: context)
+        self.attention = attention
+        let capacity: Int
+        if let b = attention.policy.budget {
+            capacity = min(b, context) + attention.chunk
+            self.context = nil
+        } else {
+            capacity = context
+            self.context = context
+        }
+        cache = KVCache(layers: c.numLayers, kvHeads: c.numKVHeads, headDim: c.headDim, capacity: capacity)
         rope = Rope(config: c)
         matmul = MatMul(threads: self.threads)
         kernels = sk_kernels_best().pointee
     }
 
-    public var position: Int { cache.count }
+    public var position: Int { cache.position }
     public var kernelName: String { String(cString: kernels.name) }
 
     public func reset() { cache.reset() }
 
-    /// Runs `tokens` through the model at positions `position ..< position + n`.
+    /// Runs `tokens` through the model at positions `position ..< position + n`, in prefill
+    /// chunks when the cache is bounded (the policy evicts after each chunk).
     /// - Parameter logitsFor: indices into `tokens` whose logits to return (row-major, vocab each).
     public func forward(_ tokens: [Int], logitsFor: [Int]) throws -> [Float] {
+        let chunk = context == nil ? attention.chunk : max(1, tokens.count)
+        if tokens.count <= chunk { return try forwardChunk(tokens, logitsFor: logitsFor) }
+        let vocab = model.config.vocabSize
+        var byRow: [Int: ArraySlice<Float>] = [:]
+        var start = 0
+        while start < tokens.count {
+            let end = min(tokens.count, start + chunk)
+            let rows = logitsFor.filter { $0 >= start && $0 < end }
+            let l = try forwardChunk(Array(tokens[start..<end]), logitsFor: rows.map { $0 - start })
+            for (k, r) in rows.enumerated() { byRow[r] = l[(k * vocab)..<((k + 1) * vocab)] }
+            start = end
+        }
+        return logitsFor.flatMap { byRow[$0]! }
+    }
+
+    func forwardChunk(_ tokens: [Int], logitsFor: [Int]) throws -> [Float] {
         let c = model.config, n = tokens.count
         guard n > 0 else { return [] }
-        guard cache.count + n <= cache.capacity else {
-            throw SinkKitError(.invalidArgument, "context full: \(cache.count) + \(n) tokens exceed the \(cache.capacity)-token context")
+        if let ctx = context, cache.position + n > ctx {
+            throw SinkKitError(.invalidArgument, "context full: \(cache.position) + \(n) tokens exceed the \(ctx)-token context (a bounded --kv policy streams any length)")
+        }
+        guard cache.maxSlots + n <= cache.capacity else {
+            throw SinkKitError(.invalidArgument, "KV cache full: \(cache.maxSlots) + \(n) slots exceed its \(cache.capacity) (prefill chunks must not exceed the chunk size)")
         }
         for t in tokens where t < 0 || t >= c.vocabSize {
             throw SinkKitError(.invalidArgument, "token id \(t) is outside the vocabulary (\(c.vocabSize))")
         }
-        let start = cache.count
+        let start = cache.position
         rope.adapt(toSequenceLength: start + n)
         let h = c.hiddenSize, qd = c.qDim, kvd = c.kvDim, inter = c.intermediateSize
         var x = [Float](repeating: 0, count: n * h)            // (n, hidden) residual stream
@@ -73,17 +109,24 @@ public final class Session {
                     }
                 }
             }
-            // Append to the cache.
-            for i in 0..<n {
-                for kh in 0..<c.numKVHeads {
-                    let dst = cache.offset(head: kh, slot: start + i)
-                    for d in 0..<c.headDim {
-                        cache.keys[l][dst + d] = k[i * kvd + kh * c.headDim + d]
-                        cache.values[l][dst + d] = v[i * kvd + kh * c.headDim + d]
+            // Append to the cache (keys rotated at their absolute position).
+            k.withUnsafeBufferPointer { kp in
+                v.withUnsafeBufferPointer { vp in
+                    for i in 0..<n {
+                        for kh in 0..<c.numKVHeads {
+                            let o = i * kvd + kh * c.headDim
+                            cache.heads[l][kh].append(key: kp.baseAddress! + o, value: vp.baseAddress! + o, position: start + i)
+                        }
                     }
                 }
             }
-            attention(layer: l, q: q, n: n, start: start, out: &att)
+            attend(layer: l, q: q, n: n, start: start, out: &att)
+            // The policy evicts after attention (H2O scores include this step).
+            for kh in 0..<c.numKVHeads {
+                let hc = cache.heads[l][kh]
+                let keep = attention.policy.keep(hc, kvHead: kh, nextPosition: start + n)
+                if keep.count < hc.count { hc.compact(keep: keep) }
+            }
             att.withUnsafeBufferPointer { ap in
                 tmp.withUnsafeMutableBufferPointer { matmul(layer.o, ap.baseAddress!, n: n, out: $0.baseAddress!) }
             }
@@ -100,7 +143,7 @@ public final class Session {
             }
             for i in 0..<(n * h) { x[i] += tmp[i] }
         }
-        cache.advance(n)
+        cache.position += n
 
         // Logits for the requested rows only, a few rows at a time.
         let vocab = c.vocabSize
@@ -136,38 +179,76 @@ public final class Session {
         for r in 0..<rows { for d in 0..<b.count { y[r * b.count + d] += b[d] } }
     }
 
-    /// Causal attention of the `n` new queries over the cache (GQA: query head h reads KV head
-    /// h / (heads / kvHeads)). Each (token, head) pair is computed by one worker.
-    func attention(layer l: Int, q: [Float], n: Int, start: Int, out: inout [Float]) {
+    /// Attention of the `n` new queries over what the cache holds and the mask allows (causal,
+    /// and SF-Attn's segments + sinks when set). GQA: query head h reads KV head h / (H / Hkv).
+    /// Positions: absolute (keys as cached), or "cache" (re-numbered by slot, StreamingLLM), or
+    /// auto: absolute while positions stay within the trained context, cache beyond.
+    func attend(layer l: Int, q: [Float], n: Int, start: Int, out: inout [Float]) {
         let c = model.config, hd = c.headDim, qd = c.qDim, group = c.numHeads / c.numKVHeads
         let scale = 1 / Float(hd).squareRoot()
-        let keys = cache.keys[l], values = cache.values[l]
-        let kern = kernels
+        let kern = kernels, sf = attention.sf, needScores = attention.policy.needsScores
+        let trained = c.trainedContext, mode = attention.positions
+        let rope = self.rope
+        let caches = cache.heads[l]
+        // Work items: (token, head) pairs; with H2O scores, whole KV heads (their scores are
+        // accumulated by one worker, in a fixed order: deterministic at any thread count).
+        let items = needScores ? c.numKVHeads : n * c.numHeads
         out.withUnsafeMutableBufferPointer { op in
             let outp = op.baseAddress!
             q.withUnsafeBufferPointer { qp in
-                keys.withUnsafeBufferPointer { kp in
-                    values.withUnsafeBufferPointer { vp in
-                        parallelFor(n * c.numHeads, threads: threads) { range in
-                            var scores = [Float](repeating: 0, count: start + n)
-                            for idx in range {
-                                let i = idx / c.numHeads, head = idx % c.numHeads, kh = head / group
-                                let pos = start + i
-                                let qv = qp.baseAddress! + i * qd + head * hd
-                                var mx = -Float.infinity
-                                for j in 0...pos {
-                                    let s = kern.dot_f32(kp.baseAddress! + cache.offset(head: kh, slot: j), qv, Int32(hd)) * scale
-                                    scores[j] = s
+                parallelFor(items, threads: threads) { range in
+                    var scores = [Float](repeating: 0, count: caches.map(\.count).max() ?? 0)
+                    var slots = [Int](repeating: 0, count: scores.count)
+                    var qs = [Float](repeating: 0, count: hd), ks = [Float](repeating: 0, count: hd)
+                    for item in range {
+                        let pairs: [(Int, Int)] = needScores
+                            ? (0..<n).flatMap { i in ((item * group)..<((item + 1) * group)).map { (i, $0) } }
+                            : [(item / c.numHeads, item % c.numHeads)]
+                        for (i, head) in pairs {
+                            let kh = head / group, hc = caches[kh], pos = start + i
+                            let useCache = mode == .cache || (mode == .auto && pos >= trained)
+                            var m = 0
+                            for j in 0..<hc.count {
+                                let kp = hc.positions[j]
+                                if kp > pos { continue }
+                                if let sf, !sf.allowed(head: head, query: pos, key: kp) { continue }
+                                slots[m] = j
+                                m += 1
+                            }
+                            let qv = qp.baseAddress! + i * qd + head * hd
+                            for d in 0..<hd { qs[d] = qv[d] }
+                            if useCache {
+                                // the query sits in its own slot: the last one holding its position
+                                let own = hc.positions.lastIndex(of: pos) ?? (hc.count - 1)
+                                qs.withUnsafeMutableBufferPointer { rope.rotate($0.baseAddress!, by: own - pos) }
+                            }
+                            var mx = -Float.infinity
+                            hc.keys.withUnsafeBufferPointer { keys in
+                                for t in 0..<m {
+                                    let j = slots[t]
+                                    var s: Float
+                                    if useCache {
+                                        for d in 0..<hd { ks[d] = keys[j * hd + d] }
+                                        ks.withUnsafeMutableBufferPointer { rope.rotate($0.baseAddress!, by: j - hc.positions[j]) }
+                                        s = kern.dot_f32(ks, qs, Int32(hd))
+                                    } else {
+                                        s = kern.dot_f32(keys.baseAddress! + j * hd, qs, Int32(hd))
+                                    }
+                                    s *= scale
+                                    scores[t] = s
                                     mx = max(mx, s)
                                 }
-                                var sum: Float = 0
-                                for j in 0...pos { let e = exp(scores[j] - mx); scores[j] = e; sum += e }
-                                let o = outp + i * qd + head * hd
-                                for d in 0..<hd { o[d] = 0 }
-                                for j in 0...pos {
-                                    let w = scores[j] / sum
-                                    let vv = vp.baseAddress! + cache.offset(head: kh, slot: j)
+                            }
+                            var sum: Float = 0
+                            for t in 0..<m { let e = exp(scores[t] - mx); scores[t] = e; sum += e }
+                            let o = outp + i * qd + head * hd
+                            for d in 0..<hd { o[d] = 0 }
+                            hc.values.withUnsafeBufferPointer { vals in
+                                for t in 0..<m {
+                                    let w = scores[t] / sum
+                                    let vv = vals.baseAddress! + slots[t] * hd
                                     for d in 0..<hd { o[d] += w * vv[d] }
+                                    if needScores { hc.scores[slots[t]] += Double(w) }
                                 }
                             }
                         }

@@ -41,10 +41,75 @@ struct RuntimeOptions: ParsableArguments {
     }
 }
 
+/// SF-Attn and KV cache policy flags, shared by generate, perplexity and bench.
+struct AttentionOptions: ParsableArguments {
+    @Option(help: "Attention: full or sf (SinkLoRA's shifted segments + sinks).") var attention = "full"
+    @Option(name: .customLong("sf-group"), help: "SF-Attn segment size G (even; default: a quarter of the trained context).") var sfGroup: Int?
+    @Option(help: "Sink tokens that every token attends to and no policy evicts.") var sinks = 4
+    @Option(help: "KV cache: full, segment (default with sf), window (sinks + recent) or h2o (sinks + heavy hitters + recent).") var kv: String?
+    @Option(name: .customLong("kv-budget"), help: "Slots per layer and KV head: N tokens or P% (of the prompt in generate, of --ctx in perplexity).") var kvBudget: String?
+    @Option(help: "H2O recent window: N or P% (default: half of the budget after the sinks).") var recent: String?
+    @Option(help: "RoPE positions for a compacted cache: auto, absolute or cache.") var positions = "auto"
+    @Option(name: .customLong("prefill-chunk"), help: "Prefill chunk for bounded caches.") var prefillChunk = 256
+
+    func validate() throws {
+        guard ["full", "sf"].contains(attention) else { throw ValidationError("--attention must be full or sf (got \(attention))") }
+        if let k = kv, !["full", "segment", "window", "h2o"].contains(k) { throw ValidationError("--kv must be full, segment, window or h2o (got \(k))") }
+        guard PositionMode(rawValue: positions) != nil else { throw ValidationError("--positions must be auto, absolute or cache (got \(positions))") }
+        if let g = sfGroup, g <= 0 || g % 2 != 0 { throw ValidationError("--sf-group must be a positive even number (got \(g))") }
+        guard sinks >= 0 else { throw ValidationError("--sinks must be ≥ 0") }
+        guard prefillChunk >= 1 else { throw ValidationError("--prefill-chunk must be ≥ 1") }
+        if kv == "segment" && attention != "sf" { throw ValidationError("--kv segment needs --attention sf") }
+        if (kv == "window" || kv == "h2o") && kvBudget == nil { throw ValidationError("--kv \(kv!) needs --kv-budget") }
+    }
+
+    /// Parses N or P% against `base` tokens.
+    static func amount(_ s: String, of base: Int, what: String) throws -> Int {
+        if s.hasSuffix("%") {
+            guard let p = Double(s.dropLast()), p > 0, p <= 100 else { throw SinkKitError(.invalidArgument, "\(what) \(s): a percentage must be in (0, 100]") }
+            return max(1, Int((Double(base) * p / 100).rounded()))
+        }
+        guard let n = Int(s), n > 0 else { throw SinkKitError(.invalidArgument, "\(what) \(s): expected a positive token count or a percentage") }
+        return n
+    }
+
+    /// The session's attention configuration; `base` is what percentages refer to.
+    func config(model: LlamaModel, context: Int, base: Int) throws -> AttentionConfig {
+        let c = model.config
+        var sf: SFAttention?
+        if attention == "sf" {
+            let g = sfGroup ?? max(2, c.trainedContext / 4 / 2 * 2)
+            guard g <= context else {
+                throw SinkKitError(.invalidArgument, "--sf-group \(g) is larger than the \(context)-token context: SF-Attn needs at least one whole segment")
+            }
+            sf = SFAttention(groupSize: g, sinks: sinks, heads: c.numHeads)
+        }
+        let kind = kv ?? (sf != nil ? "segment" : "full")
+        var policy: KVCachePolicy = FullCache()
+        switch kind {
+        case "segment": policy = SegmentCache(attention: sf!, heads: c.numHeads, kvHeads: c.numKVHeads)
+        case "window", "h2o":
+            let budget = try Self.amount(kvBudget!, of: base, what: "--kv-budget")
+            guard budget > sinks else { throw SinkKitError(.invalidArgument, "--kv-budget \(budget) must exceed the \(sinks) sinks") }
+            if kind == "window" { policy = WindowCache(budget: budget, sinks: sinks) }
+            else {
+                let r = try recent.map { try Self.amount($0, of: base, what: "--recent") }
+                if let r, r > budget - sinks { throw SinkKitError(.invalidArgument, "--recent \(r) leaves no room in a budget of \(budget) with \(sinks) sinks") }
+                policy = H2OCache(budget: budget, sinks: sinks, recent: r)
+            }
+        default: break
+        }
+        return AttentionConfig(sf: sf, policy: policy, positions: PositionMode(rawValue: positions)!, chunk: prefillChunk)
+    }
+
+    var isBounded: Bool { attention == "sf" || (kv != nil && kv != "full") }
+}
+
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Generate text from a prompt (the default command).")
 
     @OptionGroup var options: RuntimeOptions
+    @OptionGroup var attn: AttentionOptions
     @Option(name: .shortAndLong, help: "The prompt (with --chat and no prompt: an interactive chat).")
     var prompt: String?
     @Option(name: .short, help: "Tokens to generate.")
@@ -110,12 +175,13 @@ struct Generate: ParsableCommand {
     func generate(_ rt: Runtime, _ ids: [Int], out: (String) -> Void) throws -> [Int] {
         guard !ids.isEmpty else { throw SinkKitError(.invalidArgument, "the prompt is empty after tokenization") }
         let trained = rt.model.config.trainedContext
-        let context = ctx ?? min(trained, ids.count + n)
-        guard ids.count < context else {
-            throw SinkKitError(.invalidArgument, "the prompt has \(ids.count) tokens, more than the \(context)-token context (use --ctx, up to the trained \(trained))")
+        let context = ctx ?? (attn.isBounded ? ids.count + n : min(trained, ids.count + n))
+        guard attn.isBounded || ids.count < context else {
+            throw SinkKitError(.invalidArgument, "the prompt has \(ids.count) tokens, more than the \(context)-token context (use --ctx, up to the trained \(trained), or a bounded --kv policy)")
         }
-        try rt.checkContextFits(context)
-        let session = try Session(model: rt.model, context: context, threads: options.threads)
+        let config = try attn.config(model: rt.model, context: context, base: ids.count)
+        try rt.checkContextFits(config.policy.budget.map { min($0, context) + config.chunk } ?? context)
+        let session = try Session(model: rt.model, context: context, threads: options.threads, attention: config)
         var sampler = Sampler(seed: seed)
         sampler.temperature = temperature; sampler.topK = topK; sampler.topP = topP; sampler.minP = minP
         sampler.repeatPenalty = repeatPenalty
@@ -132,7 +198,7 @@ struct Generate: ParsableCommand {
             generated.append(next)
             history.append(next)
             out(decoder.push(next))
-            if generated.count == n || session.position >= context { break }
+            if generated.count == n || (session.context.map { session.position >= $0 } ?? false) { break }
             logits = try session.forward([next], logitsFor: [0])
         }
         out(decoder.flush())
@@ -148,10 +214,12 @@ struct Perplexity: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Perplexity of a text file under llama.cpp's llama-perplexity protocol.")
 
     @OptionGroup var options: RuntimeOptions
+    @OptionGroup var attn: AttentionOptions
     @Option(help: "UTF-8 text file.") var file: String
     @Option(help: "Window size in tokens.") var ctx = 512
     @Option(help: "Stop after K windows.") var chunks: Int?
     @Flag(help: "Print {\"ppl\":…, \"tokens\":…, …} on standard output.") var json = false
+    @Option(name: .customLong("stream-chunk"), help: "With a bounded cache or sf: score this many tokens per decode step (1: exactly generation's path).") var streamChunk = 1
 
     func validate() throws {
         guard ctx >= 4 else { throw ValidationError("--ctx must be at least 4 (got \(ctx))") }
@@ -167,16 +235,22 @@ struct Perplexity: ParsableCommand {
             let rt = try Runtime(path: options.model, verify: options.verify)
             try rt.checkContextFits(ctx)
             let tokens = rt.tokenizer.encode(text, addSpecialTokens: true)
-            let session = try Session(model: rt.model, context: ctx, threads: options.threads)
+            let config = try attn.config(model: rt.model, context: ctx, base: ctx)
+            let session = try Session(model: rt.model, context: ctx, threads: options.threads, attention: config)
             let tty = isatty(STDERR_FILENO) != 0
-            let r = try PerplexityRunner.run(session: session, tokens: tokens, ctx: ctx, maxChunks: chunks, bos: rt.addsBOS ? rt.tokenizer.bosId : nil) { c, total, ppl in
+            let stream = attn.isBounded ? max(1, streamChunk) : nil
+            let r = try PerplexityRunner.run(session: session, tokens: tokens, ctx: ctx, maxChunks: chunks, bos: rt.addsBOS ? rt.tokenizer.bosId : nil,
+                                             streamChunk: stream) { c, total, ppl in
                 if tty { eprint(String(format: "\r\u{1B}[2K[%d/%d] ppl %.4f", c, total, ppl), terminator: "") }
             }
             if tty { eprint("") }
             if json {
-                let d: [String: Any] = ["ppl": r.ppl, "tokens": r.tokens, "chunks": r.chunks, "ctx": r.ctx, "nll": r.nll,
+                var d: [String: Any] = ["ppl": r.ppl, "tokens": r.tokens, "chunks": r.chunks, "ctx": r.ctx, "nll": r.nll,
                                         "seconds": r.seconds, "text_tokens": tokens.count, "threads": options.threads,
-                                        "kernels": session.kernelName]
+                                        "kernels": session.kernelName, "attention": attn.attention, "kv": config.policy.name,
+                                        "positions": attn.positions, "scoring": stream.map { "stream, \($0) token(s) per decode step" } ?? "batch"]
+                if let b = config.policy.budget { d["kv_budget"] = b }
+                if let sf = config.sf { d["sf_group"] = sf.groupSize; d["sinks"] = sf.sinks }
                 print(String(decoding: try JSONSerialization.data(withJSONObject: d, options: [.sortedKeys]), as: UTF8.self))
             } else {
                 print(String(format: "perplexity %.4f over %d scored tokens (%d windows of %d, %.1f s)", r.ppl, r.tokens, r.chunks, r.ctx, r.seconds))
@@ -189,6 +263,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Prompt-processing and generation speed, and peak memory.")
 
     @OptionGroup var options: RuntimeOptions
+    @OptionGroup var attn: AttentionOptions
     @Option(name: .customLong("prompt-tokens"), help: "Prompt length.") var promptTokens = 512
     @Option(name: .customLong("gen-tokens"), help: "Tokens to generate (greedy).") var genTokens = 128
     @Flag(help: "Print JSON.") var json = false
@@ -203,8 +278,9 @@ struct Bench: ParsableCommand {
             let rt = try Runtime(path: options.model, verify: options.verify)
             let loadSeconds = Date().timeIntervalSince(t0)
             let ctx = promptTokens + genTokens
-            try rt.checkContextFits(ctx)
-            let session = try Session(model: rt.model, context: ctx, threads: options.threads)
+            let config = try attn.config(model: rt.model, context: ctx, base: promptTokens)
+            try rt.checkContextFits(config.policy.budget.map { min($0, ctx) + config.chunk } ?? ctx)
+            let session = try Session(model: rt.model, context: ctx, threads: options.threads, attention: config)
             var r = Sampler(seed: 1)
             let vocab = rt.model.config.vocabSize
             let prompt = (0..<promptTokens).map { _ in Int(r.nextUniformPublic() * Double(vocab - 1)) }
@@ -221,6 +297,7 @@ struct Bench: ParsableCommand {
                 "prompt_tokens_per_s": Double(promptTokens) / pp, "gen_tokens_per_s": genTokens == 0 ? 0 : Double(genTokens) / tg,
                 "load_seconds": loadSeconds, "time_to_first_token_s": loadSeconds + pp,
                 "peak_rss_bytes": ProcessMemory.peakResidentBytes() ?? 0, "kv_cache_bytes": session.cache.bytes,
+                "kv_used_bytes": session.cache.usedBytes, "attention": attn.attention, "kv": session.attention.policy.name,
                 "threads": options.threads, "kernels": session.kernelName, "model_bytes": rt.model.file.file.size,
             ]
             if json {

@@ -1,0 +1,34 @@
+/// The KV cache of a session: one `HeadCache` per layer and KV head, each holding at most
+/// `capacity` slots (the context for a full cache; the policy's budget plus one prefill chunk
+/// for a bounded one, whatever the length of the stream).
+public final class KVCache {
+    public let capacity: Int
+    let layers: Int
+    let kvHeads: Int
+    let headDim: Int
+    var heads: [[HeadCache]]
+    /// Tokens seen so far (the absolute position of the next token).
+    public internal(set) var position = 0
+
+    public init(layers: Int, kvHeads: Int, headDim: Int, capacity: Int) {
+        self.capacity = capacity
+        self.layers = layers
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+        heads = (0..<layers).map { _ in (0..<kvHeads).map { _ in HeadCache(capacity: capacity, headDim: headDim) } }
+    }
+
+    /// Bytes allocated for keys and values (f32).
+    public var bytes: Int { 2 * layers * kvHeads * capacity * headDim * 4 }
+    /// Bytes holding live entries now.
+    public var usedBytes: Int { heads.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count } } * headDim * 4 * 2 }
+    /// The most slots any KV head holds now.
+    public var maxSlots: Int { heads.map { $0.map(\.count).max() ?? 0 }.max() ?? 0 }
+
+    public func head(layer: Int, kvHead: Int) -> HeadCache { heads[layer][kvHead] }
+
+    func reset() {
+        position = 0
+        for l in heads { for h in l { h.reset() } }
+    }
+}
