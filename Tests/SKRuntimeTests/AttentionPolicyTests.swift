@@ -1,0 +1,123 @@
+import Foundation
+import SKTestSupport
+import XCTest
+@testable import SKRuntime
+import SKConvert
+import SKCore
+import SKFormat
+
+/// Every attention mode and cache policy (and their combinations) against the slow reference
+/// (ReferenceAttention.swift) on the tiny fixture model, plus eviction unit tests.
+final class AttentionPolicyTests: XCTestCase {
+    static var file: String?
+    func model() throws -> String {
+        if let f = Self.file { return f }
+        let out = Fixture.scratch() + "/tiny-f32.skm"
+        _ = try SKMConverter(job: QuantizeJob(modelDirectory: Fixture.base("llama-f32"), type: .f32, output: out)).run()
+        Self.file = out
+        return out
+    }
+
+    let tokens = (0..<40).map { ($0 * 37 + 11) % 120 + 3 }
+
+    /// Runs a prefill of `prefill` tokens in chunks of `chunk`, then decodes the rest one by one,
+    /// comparing every logit with the reference, and checks the budget after every step.
+    func check(sf sfGroup: Int?, _ policy: ReferenceModel.Policy, positions: PositionMode = .absolute, prefill: Int = 13, chunk: Int = 5,
+               line: UInt = #line) throws {
+        let file = try SKMFile(path: try model())
+        let m = try LlamaModel(path: file.path)
+        let sinks = 2
+        let sf = sfGroup.map { SFAttention(groupSize: $0, sinks: sinks, heads: m.config.numHeads) }
+        let p: KVCachePolicy
+        switch policy {
+        case .full: p = FullCache()
+        case .segment: p = SegmentCache(attention: sf!, heads: m.config.numHeads, kvHeads: m.config.numKVHeads)
+        case .window(let b): p = WindowCache(budget: b, sinks: sinks)
+        case .h2o(let b, let r): p = H2OCache(budget: b, sinks: sinks, recent: r)
+        }
+        let s = try Session(model: m, context: 64, threads: 2, attention: AttentionConfig(sf: sf, policy: p, positions: positions, chunk: chunk))
+        let ref = try ReferenceModel(file: file, sf: sf, policy: policy, sinks: sinks, positions: positions)
+        var steps: [[Int]] = []
+        var i = 0
+        while i < prefill { steps.append(Array(tokens[i..<min(prefill, i + chunk)])); i += chunk }
+        for t in tokens[prefill...] { steps.append([t]) }
+        var worst: Float = 0
+        for stepTokens in steps {
+            let got = try s.forward(stepTokens, logitsFor: Array(0..<stepTokens.count))
+            let want = ref.step(stepTokens).flatMap { $0 }
+            for k in 0..<got.count { worst = max(worst, abs(got[k] - want[k])) }
+            if let b = p.budget { XCTAssertLessThanOrEqual(s.cache.maxSlots, b, "budget exceeded", line: line) }
+            for l in 0..<m.config.numLayers {
+                for kh in 0..<m.config.numKVHeads {
+                    XCTAssertEqual(s.cache.head(layer: l, kvHead: kh).positions, ref.kept[l][kh], "layer \(l) KV head \(kh) holds other positions", line: line)
+                }
+            }
+        }
+        XCTAssertLessThanOrEqual(worst, 1e-4, "max |logit − reference|", line: line)
+    }
+
+    func testFullAttentionFullCache() throws { try check(sf: nil, .full) }
+    func testSFAttentionWithFullCache() throws { try check(sf: 8, .full) }
+    func testSFAttentionWithSegmentCache() throws { try check(sf: 8, .segment) }
+    func testSFAttentionShiftedGroupsWrapNothing() throws { try check(sf: 6, .segment, prefill: 1, chunk: 1) }
+    func testWindow() throws { try check(sf: nil, .window(budget: 10)) }
+    func testWindowCachePositions() throws { try check(sf: nil, .window(budget: 10), positions: .cache) }
+    func testH2O() throws { try check(sf: nil, .h2o(budget: 10, recent: nil)) }
+    func testH2OExplicitRecent() throws { try check(sf: nil, .h2o(budget: 12, recent: 3)) }
+    func testH2OCachePositions() throws { try check(sf: nil, .h2o(budget: 10, recent: nil), positions: .cache) }
+    func testSFWithH2O() throws { try check(sf: 8, .h2o(budget: 10, recent: nil)) }
+    func testSFWithWindow() throws { try check(sf: 8, .window(budget: 9), positions: .cache) }
+    func testChunkBoundaries() throws {
+        for chunk in [1, 4, 13] { try check(sf: nil, .h2o(budget: 10, recent: 4), chunk: chunk) }
+    }
+
+    // MARK: eviction unit tests
+
+    func cache(_ positions: [Int], scores: [Double]) -> HeadCache {
+        let h = HeadCache(capacity: 64, headDim: 2)
+        var kv: [Float] = [0, 0]
+        for p in positions { kv.withUnsafeBufferPointer { h.append(key: $0.baseAddress!, value: $0.baseAddress!, position: p) } }
+        h.scores = scores
+        return h
+    }
+
+    func testH2OKeepsSinksHeavyHittersAndRecent() {
+        // positions 0..9; sinks 2; budget 6 → recent 2, heavy 2
+        let h = cache(Array(0..<10), scores: [0, 0, 5, 1, 9, 1, 5, 0, 0, 0])
+        let keep = H2OCache(budget: 6, sinks: 2, recent: nil).keep(h, kvHead: 0, nextPosition: 10)
+        // heavy: 4 (score 9), then the tie 2 vs 6 (score 5) → lower position 2
+        XCTAssertEqual(keep.map { h.positions[$0] }, [0, 1, 2, 4, 8, 9])
+    }
+
+    func testSinksAreNeverEvictedEvenWithZeroScore() {
+        let h = cache(Array(0..<20), scores: (0..<20).map { $0 < 4 ? 0 : Double($0) })
+        let keep = H2OCache(budget: 8, sinks: 4, recent: 2).keep(h, kvHead: 0, nextPosition: 20)
+        XCTAssertEqual(Array(keep.map { h.positions[$0] }.prefix(4)), [0, 1, 2, 3])
+        XCTAssertEqual(keep.count, 8)
+    }
+
+    func testWindowKeepsSinksAndRecent() {
+        let h = cache(Array(0..<12), scores: Array(repeating: 0, count: 12))
+        XCTAssertEqual(WindowCache(budget: 6, sinks: 2).keep(h, kvHead: 0, nextPosition: 12).map { h.positions[$0] }, [0, 1, 8, 9, 10, 11])
+    }
+
+    func testBudgetArithmetic() {
+        let h = H2OCache(budget: 100, sinks: 4, recent: nil)
+        XCTAssertEqual(h.recent, 48)
+        XCTAssertEqual(h.heavy, 48)
+        XCTAssertEqual(H2OCache(budget: 100, sinks: 4, recent: 10).heavy, 86)
+        XCTAssertEqual(SegmentCache(attention: SFAttention(groupSize: 64, sinks: 4, heads: 9), heads: 9, kvHeads: 3).budget, 100)
+    }
+
+    func testSFMask() {
+        let sf = SFAttention(groupSize: 8, sinks: 2, heads: 9)
+        XCTAssertFalse(sf.isShifted(head: 3))
+        XCTAssertTrue(sf.isShifted(head: 4))              // h ≥ 9 / 2 = 4: heads 4…8 shift
+        XCTAssertTrue(sf.allowed(head: 0, query: 9, key: 8))
+        XCTAssertFalse(sf.allowed(head: 0, query: 9, key: 7))   // other segment
+        XCTAssertTrue(sf.allowed(head: 0, query: 9, key: 1))    // sink
+        XCTAssertTrue(sf.allowed(head: 5, query: 9, key: 4))    // shifted: segment [4, 12)
+        XCTAssertFalse(sf.allowed(head: 5, query: 9, key: 3))
+        XCTAssertFalse(sf.allowed(head: 5, query: 3, key: 4))   // causal
+    }
+}

@@ -1,0 +1,168 @@
+import Foundation
+@testable import SKRuntime
+import SKCore
+import SKFormat
+
+/// A slow, obviously-correct reference for attention modes and cache policies: the whole model in
+/// plain f32 loops, the full history of keys and values kept, and at every step an explicit
+/// selection (which positions each layer's KV head still holds, tracked by simple set code written
+/// from ALGORITHMS.md) combined with the explicit mask, then dense softmax attention.
+final class ReferenceModel {
+    enum Policy { case full, segment, window(budget: Int), h2o(budget: Int, recent: Int?) }
+
+    let c: ModelConfig
+    let weights: [String: [Float]]
+    let sf: SFAttention?
+    let policy: Policy
+    let sinks: Int
+    let positions: PositionMode
+    var keys: [[[Float]]] = []     // [layer][position] (kvDim), rotated at the absolute position
+    var values: [[[Float]]] = []
+    var kept: [[[Int]]]            // [layer][kvHead] kept positions, ascending
+    var scores: [[[Int: Double]]]  // [layer][kvHead][position]
+    var position = 0
+    let rope: Rope
+
+    init(file: SKMFile, sf: SFAttention?, policy: Policy, sinks: Int, positions: PositionMode) throws {
+        c = try ModelConfig(metadata: file.metadata, path: file.path)
+        var w: [String: [Float]] = [:]
+        for t in file.tensors {
+            w[t.name] = try file.withRawBytes(t) { Dequantize.tensor($0, type: t.type, group: t.group, rows: t.rows, cols: t.cols) }
+        }
+        weights = w
+        self.sf = sf
+        self.policy = policy
+        self.sinks = sinks
+        self.positions = positions
+        kept = Array(repeating: Array(repeating: [], count: c.numKVHeads), count: c.numLayers)
+        scores = Array(repeating: Array(repeating: [:], count: c.numKVHeads), count: c.numLayers)
+        keys = Array(repeating: [], count: c.numLayers)
+        values = keys
+        rope = Rope(config: c)
+    }
+
+    func matvec(_ name: String, _ x: [Float], rows: Int) -> [Float] {
+        let w = weights[name]!, cols = x.count
+        var y = (0..<rows).map { r in (0..<cols).reduce(Float(0)) { $0 + w[r * cols + $1] * x[$1] } }
+        if let b = weights[name.replacingOccurrences(of: ".weight", with: ".bias")] { for i in 0..<rows { y[i] += b[i] } }
+        return y
+    }
+
+    func rms(_ x: [Float], _ w: [Float]) -> [Float] {
+        let ss = x.reduce(Float(0)) { $0 + $1 * $1 }
+        let s = 1 / (ss / Float(x.count) + c.rmsNormEps).squareRoot()
+        return (0..<x.count).map { w[$0] * (x[$0] * s) }
+    }
+
+    /// The SF-Attn mask of ALGORITHMS.md §2, written out again here (not SFAttention's code).
+    func seg(_ p: Int, head h: Int) -> Int {
+        let g = sf!.groupSize
+        return h >= c.numHeads / 2 ? (p + g / 2) / g : p / g
+    }
+    func maskAllows(head h: Int, query p: Int, key q: Int) -> Bool {
+        guard q <= p else { return false }
+        guard sf != nil else { return true }
+        return q < sinks || seg(q, head: h) == seg(p, head: h)
+    }
+
+    func rotated(_ v: [Float], _ delta: Int) -> [Float] {
+        var r = v
+        r.withUnsafeMutableBufferPointer { rope.rotate($0.baseAddress!, by: delta) }
+        return r
+    }
+
+    /// Logits of every token of the step, one step = `tokens` appended together (a chunk).
+    func step(_ tokens: [Int]) -> [[Float]] {
+        let n = tokens.count, hd = c.headDim, group = c.numHeads / c.numKVHeads
+        let start = position
+        var xs: [[Float]] = tokens.map { t in Array(weights["model.embed_tokens.weight"]![(t * c.hiddenSize)..<((t + 1) * c.hiddenSize)]) }
+        for l in 0..<c.numLayers {
+            let p = "model.layers.\(l)."
+            var qs: [[Float]] = []
+            for i in 0..<n {
+                let xb = rms(xs[i], weights[p + "input_layernorm.weight"]!)
+                var q = matvec(p + "self_attn.q_proj.weight", xb, rows: c.qDim)
+                var k = matvec(p + "self_attn.k_proj.weight", xb, rows: c.kvDim)
+                q.withUnsafeMutableBufferPointer { rope.apply($0.baseAddress!, heads: c.numHeads, position: start + i) }
+                k.withUnsafeMutableBufferPointer { rope.apply($0.baseAddress!, heads: c.numKVHeads, position: start + i) }
+                keys[l].append(k)
+                values[l].append(matvec(p + "self_attn.v_proj.weight", xb, rows: c.kvDim))
+                qs.append(q)
+            }
+            for kh in 0..<c.numKVHeads { kept[l][kh] += (start..<(start + n)) }
+            var attOut = [[Float]](repeating: [Float](repeating: 0, count: c.qDim), count: n)
+            for i in 0..<n {
+                let pos = start + i
+                for h in 0..<c.numHeads {
+                    let kh = h / group
+                    let slots = kept[l][kh]
+                    let useCache = positions == .cache || (positions == .auto && pos >= c.trainedContext)
+                    let own = slots.lastIndex(of: pos)!
+                    var q = Array(qs[i][(h * hd)..<((h + 1) * hd)])
+                    if useCache { q = rotated(q, own - pos) }
+                    var allowed: [(Int, Float)] = []   // (position, score)
+                    for (slot, kp) in slots.enumerated() where maskAllows(head: h, query: pos, key: kp) {
+                        var k = Array(keys[l][kp][(kh * hd)..<((kh + 1) * hd)])
+                        if useCache { k = rotated(k, slot - kp) }
+                        allowed.append((kp, zip(q, k).reduce(Float(0)) { $0 + $1.0 * $1.1 } / Float(hd).squareRoot()))
+                    }
+                    let mx = allowed.map(\.1).max()!
+                    let e = allowed.map { exp($0.1 - mx) }
+                    let sum = e.reduce(0, +)
+                    for (idx, (kp, _)) in allowed.enumerated() {
+                        let wgt = e[idx] / sum
+                        for d in 0..<hd { attOut[i][h * hd + d] += wgt * values[l][kp][kh * hd + d] }
+                        scores[l][kh][kp, default: 0] += Double(wgt)
+                    }
+                }
+            }
+            for kh in 0..<c.numKVHeads { kept[l][kh] = evict(l, kh, next: start + n) }
+            for i in 0..<n {
+                let o = matvec(p + "self_attn.o_proj.weight", attOut[i], rows: c.hiddenSize)
+                for d in 0..<c.hiddenSize { xs[i][d] += o[d] }
+                let xb = rms(xs[i], weights[p + "post_attention_layernorm.weight"]!)
+                let g = matvec(p + "mlp.gate_proj.weight", xb, rows: c.intermediateSize)
+                let u = matvec(p + "mlp.up_proj.weight", xb, rows: c.intermediateSize)
+                let a = (0..<g.count).map { g[$0] / (1 + exp(-g[$0])) * u[$0] }
+                let dn = matvec(p + "mlp.down_proj.weight", a, rows: c.hiddenSize)
+                for d in 0..<c.hiddenSize { xs[i][d] += dn[d] }
+            }
+        }
+        position += n
+        let head = weights["lm_head.weight"] ?? weights["model.embed_tokens.weight"]!
+        return xs.map { x in
+            let xn = rms(x, weights["model.norm.weight"]!)
+            return (0..<c.vocabSize).map { r in (0..<c.hiddenSize).reduce(Float(0)) { $0 + head[r * c.hiddenSize + $1] * xn[$1] } }
+        }
+    }
+
+    /// The selection, written directly from ALGORITHMS.md.
+    func evict(_ l: Int, _ kh: Int, next: Int) -> [Int] {
+        let list = kept[l][kh]
+        switch policy {
+        case .full:
+            return list
+        case .segment:
+            let group = c.numHeads / c.numKVHeads
+            // a key survives if some query head of this KV head can still read it at a future position
+            let heads = Array((kh * group)..<((kh + 1) * group))
+            return list.filter { q in q < sinks || heads.contains { seg(q, head: $0) == seg(next, head: $0) } }
+        case .window(let b):
+            guard list.count > b else { return list }
+            let recent = Set(list.suffix(b - sinks))
+            return list.filter { $0 < sinks || recent.contains($0) }
+        case .h2o(let b, let r):
+            guard list.count > b else { return list }
+            let recentCount = r ?? (b - sinks) / 2
+            let heavy = b - sinks - recentCount
+            var keep = Set(list.filter { $0 < sinks })
+            keep.formUnion(list.suffix(recentCount))
+            let rest = list.filter { !keep.contains($0) }.sorted {
+                let a = scores[l][kh][$0, default: 0], bb = scores[l][kh][$1, default: 0]
+                return a != bb ? a > bb : $0 < $1
+            }
+            keep.formUnion(rest.prefix(heavy))
+            return list.filter { keep.contains($0) }
+        }
+    }
+}
