@@ -144,3 +144,41 @@ final class SKRunBadInputTests: XCTestCase {
         XCTAssertNotNil(j["peak_rss_bytes"] as? Int)
     }
 }
+
+/// SF-Attn and cache-policy flags: clear errors for impossible settings.
+final class AttentionFlagTests: XCTestCase {
+    func run(_ args: [String]) throws -> Executable.Result {
+        let out = Fixture.scratch() + "/tiny.skm"
+        XCTAssertEqual(try Executable.run("skconv", ["quantize", "--model", Fixture.base("llama-f32"), "--type", "f32", "--output", out]).status, 0)
+        return try Executable.run("skrun", ["generate", out, "-p", "hello there", "-n", "4"] + args)
+    }
+
+    func assertFails(_ args: [String], _ text: String, line: UInt = #line) throws {
+        let r = try run(args)
+        XCTAssertNotEqual(r.status, 0, line: line)
+        XCTAssertLessThan(r.status, 128, line: line)
+        XCTAssertTrue(r.stderr.contains(text), "stderr \"\(r.stderr)\" lacks \"\(text)\"", line: line)
+    }
+
+    func testBadSFGroup() throws {
+        try assertFails(["--attention", "sf", "--sf-group", "0"], "--sf-group must be a positive even number")
+        try assertFails(["--attention", "sf", "--sf-group", "7"], "--sf-group must be a positive even number")
+        try assertFails(["--attention", "sf", "--sf-group", "64", "--ctx", "32"], "larger than the 32-token context")
+    }
+
+    func testBadBudgets() throws {
+        try assertFails(["--kv", "h2o", "--kv-budget", "0"], "expected a positive token count")
+        try assertFails(["--kv", "window", "--kv-budget", "150%"], "a percentage must be in (0, 100]")
+        try assertFails(["--kv", "window", "--kv-budget", "0%"], "a percentage must be in (0, 100]")
+        try assertFails(["--kv", "h2o", "--kv-budget", "3", "--sinks", "4"], "must exceed the 4 sinks")
+        try assertFails(["--kv", "h2o"], "needs --kv-budget")
+        try assertFails(["--kv", "segment"], "needs --attention sf")
+        try assertFails(["--kv", "h2o", "--kv-budget", "10", "--recent", "20"], "leaves no room")
+    }
+
+    func testBoundedPolicyStreamsPastTheContext() throws {
+        let r = try run(["--kv", "window", "--kv-budget", "8", "--sinks", "2", "-n", "60", "--ignore-eos", "--ctx", "16"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("generation: 60 tokens"), r.stderr)
+    }
+}
