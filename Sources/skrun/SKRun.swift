@@ -267,8 +267,10 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("prompt-tokens"), help: "Prompt length.") var promptTokens = 512
     @Option(name: .customLong("gen-tokens"), help: "Tokens to generate (greedy).") var genTokens = 128
     @Flag(help: "Print JSON.") var json = false
+    @Option(name: .customLong("report-every"), help: "Every N generated tokens, print a JSON line with resident and KV memory to stderr.") var reportEvery: Int?
 
     func validate() throws {
+        if let r = reportEvery, r < 1 { throw ValidationError("--report-every must be ≥ 1") }
         guard promptTokens >= 1, genTokens >= 0 else { throw ValidationError("--prompt-tokens must be ≥ 1 and --gen-tokens ≥ 0") }
     }
 
@@ -288,8 +290,11 @@ struct Bench: ParsableCommand {
             var logits = try session.forward(prompt, logitsFor: [promptTokens - 1])
             let pp = Date().timeIntervalSince(t1)
             let t2 = Date()
-            for _ in 0..<genTokens {
+            for g in 0..<genTokens {
                 logits = try session.forward([Sampler.argmax(logits[...])], logitsFor: [0])
+                if let every = reportEvery, (g + 1) % every == 0 {
+                    eprint("{\"generated\":\(g + 1),\"rss_bytes\":\(ProcessMemory.residentBytes() ?? 0),\"kv_used_bytes\":\(session.cache.usedBytes),\"kv_allocated_bytes\":\(session.cache.bytes),\"seconds\":\(Date().timeIntervalSince(t2))}")
+                }
             }
             let tg = Date().timeIntervalSince(t2)
             let d: [String: Any] = [

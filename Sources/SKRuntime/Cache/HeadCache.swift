@@ -31,18 +31,29 @@ public final class HeadCache {
         scores.append(0)
     }
 
-    /// Keeps the slots at `keep` (ascending), moving them to the front.
+    /// Keeps the slots at `keep` (ascending), moving them to the front: runs of consecutive
+    /// kept slots move with one memmove each (a window evicting one slot per step moves the
+    /// whole cache once, at memory speed).
     func compact(keep: [Int]) {
-        for (dst, src) in keep.enumerated() where dst != src {
-            for d in 0..<headDim {
-                keys[dst * headDim + d] = keys[src * headDim + d]
-                values[dst * headDim + d] = values[src * headDim + d]
+        let hd = headDim
+        keys.withUnsafeMutableBufferPointer { k in
+            values.withUnsafeMutableBufferPointer { v in
+                var dst = 0, i = 0
+                while i < keep.count {
+                    var j = i
+                    while j + 1 < keep.count && keep[j + 1] == keep[j] + 1 { j += 1 }
+                    let src = keep[i], run = j - i + 1
+                    if src != dst {
+                        (k.baseAddress! + dst * hd).update(from: k.baseAddress! + src * hd, count: run * hd)
+                        (v.baseAddress! + dst * hd).update(from: v.baseAddress! + src * hd, count: run * hd)
+                    }
+                    dst += run
+                    i = j + 1
+                }
             }
-            positions[dst] = positions[src]
-            scores[dst] = scores[src]
         }
-        positions.removeLast(positions.count - keep.count)
-        scores.removeLast(scores.count - keep.count)
+        positions = keep.map { positions[$0] }
+        scores = keep.map { scores[$0] }
     }
 
     func reset() {
