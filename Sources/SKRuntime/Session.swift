@@ -11,6 +11,9 @@ public final class Session {
     var rope: Rope
     let matmul: MatMul
     let kernels: sk_kernel_table
+    /// Scratch for the "cache" position mode: keys rotated to their slots, (kvHeads, capacity, headDim).
+    var rotatedKeys: [Float] = []
+    var deltaTable: RopeDeltaTable?
 
     public let attention: AttentionConfig
     /// Positions a full cache can hold (nil: a bounded policy streams any length).
@@ -188,67 +191,86 @@ public final class Session {
         let scale = 1 / Float(hd).squareRoot()
         let kern = kernels, sf = attention.sf, needScores = attention.policy.needsScores
         let trained = c.trainedContext, mode = attention.positions
-        let rope = self.rope
-        let caches = cache.heads[l]
+        let caches = cache.heads[l], cap = cache.capacity
+        func usesCache(_ pos: Int) -> Bool { mode == .cache || (mode == .auto && pos >= trained) }
+        // "cache" positions: each key moves from its absolute position to its slot once per step
+        // and KV head (shared by the group's query heads and the chunk's queries), into scratch.
+        let anyCache = usesCache(start + n - 1)
+        if anyCache {
+            if deltaTable?.invFreq != rope.invFreq { deltaTable = RopeDeltaTable(invFreq: rope.invFreq) }
+            if rotatedKeys.count < c.numKVHeads * cap * hd { rotatedKeys = [Float](repeating: 0, count: c.numKVHeads * cap * hd) }
+            let table = deltaTable!, most = caches.map(\.count).max() ?? 0
+            rotatedKeys.withUnsafeMutableBufferPointer { rp in
+                let rot = rp.baseAddress!
+                parallelFor(c.numKVHeads * most, threads: threads) { range in
+                    for item in range {
+                        let kh = item / most, j = item % most, hc = caches[kh]
+                        guard j < hc.count else { continue }
+                        hc.keys.withUnsafeBufferPointer { keys in
+                            table.rotate(keys.baseAddress! + j * hd, to: rot + (kh * cap + j) * hd, by: j - hc.positions[j])
+                        }
+                    }
+                }
+            }
+        }
+        let table = deltaTable
         // Work items: (token, head) pairs; with H2O scores, whole KV heads (their scores are
         // accumulated by one worker, in a fixed order: deterministic at any thread count).
         let items = needScores ? c.numKVHeads : n * c.numHeads
         out.withUnsafeMutableBufferPointer { op in
             let outp = op.baseAddress!
             q.withUnsafeBufferPointer { qp in
-                parallelFor(items, threads: threads) { range in
-                    var scores = [Float](repeating: 0, count: caches.map(\.count).max() ?? 0)
-                    var slots = [Int](repeating: 0, count: scores.count)
-                    var qs = [Float](repeating: 0, count: hd), ks = [Float](repeating: 0, count: hd)
-                    for item in range {
-                        let pairs: [(Int, Int)] = needScores
-                            ? (0..<n).flatMap { i in ((item * group)..<((item + 1) * group)).map { (i, $0) } }
-                            : [(item / c.numHeads, item % c.numHeads)]
-                        for (i, head) in pairs {
-                            let kh = head / group, hc = caches[kh], pos = start + i
-                            let useCache = mode == .cache || (mode == .auto && pos >= trained)
-                            var m = 0
-                            for j in 0..<hc.count {
-                                let kp = hc.positions[j]
-                                if kp > pos { continue }
-                                if let sf, !sf.allowed(head: head, query: pos, key: kp) { continue }
-                                slots[m] = j
-                                m += 1
-                            }
-                            let qv = qp.baseAddress! + i * qd + head * hd
-                            for d in 0..<hd { qs[d] = qv[d] }
-                            if useCache {
-                                // the query sits in its own slot: the last one holding its position
-                                let own = hc.positions.lastIndex(of: pos) ?? (hc.count - 1)
-                                qs.withUnsafeMutableBufferPointer { rope.rotate($0.baseAddress!, by: own - pos) }
-                            }
-                            var mx = -Float.infinity
-                            hc.keys.withUnsafeBufferPointer { keys in
-                                for t in 0..<m {
-                                    let j = slots[t]
-                                    var s: Float
-                                    if useCache {
-                                        for d in 0..<hd { ks[d] = keys[j * hd + d] }
-                                        ks.withUnsafeMutableBufferPointer { rope.rotate($0.baseAddress!, by: j - hc.positions[j]) }
-                                        s = kern.dot_f32(ks, qs, Int32(hd))
-                                    } else {
-                                        s = kern.dot_f32(keys.baseAddress! + j * hd, qs, Int32(hd))
+                rotatedKeys.withUnsafeBufferPointer { rp in
+                    parallelFor(items, threads: threads) { range in
+                        var scores = [Float](repeating: 0, count: caches.map(\.count).max() ?? 0)
+                        var slots = [Int](repeating: 0, count: scores.count)
+                        var qs = [Float](repeating: 0, count: hd)
+                        for item in range {
+                            let tokens = needScores ? 0..<n : (item / c.numHeads)..<(item / c.numHeads + 1)
+                            let heads = needScores ? (item * group)..<((item + 1) * group) : (item % c.numHeads)..<(item % c.numHeads + 1)
+                            for i in tokens {
+                                for head in heads {
+                                    let kh = head / group, hc = caches[kh], pos = start + i
+                                    let useCache = usesCache(pos)
+                                    var m = 0
+                                    hc.positions.withUnsafeBufferPointer { ps in
+                                        for j in 0..<ps.count {
+                                            let kp = ps[j]
+                                            if kp > pos { break }  // slots are in position order
+                                            if let sf, !sf.allowed(head: head, query: pos, key: kp) { continue }
+                                            slots[m] = j
+                                            m += 1
+                                        }
                                     }
-                                    s *= scale
-                                    scores[t] = s
-                                    mx = max(mx, s)
-                                }
-                            }
-                            var sum: Float = 0
-                            for t in 0..<m { let e = exp(scores[t] - mx); scores[t] = e; sum += e }
-                            let o = outp + i * qd + head * hd
-                            for d in 0..<hd { o[d] = 0 }
-                            hc.values.withUnsafeBufferPointer { vals in
-                                for t in 0..<m {
-                                    let w = scores[t] / sum
-                                    let vv = vals.baseAddress! + slots[t] * hd
-                                    for d in 0..<hd { o[d] += w * vv[d] }
-                                    if needScores { hc.scores[slots[t]] += Double(w) }
+                                    let qv = qp.baseAddress! + i * qd + head * hd
+                                    if useCache {
+                                        // the query sits in its own slot: the chunk's tokens are the last n
+                                        let own = hc.count - n + i
+                                        qs.withUnsafeMutableBufferPointer { table!.rotate(qv, to: $0.baseAddress!, by: own - pos) }
+                                    } else {
+                                        for d in 0..<hd { qs[d] = qv[d] }
+                                    }
+                                    var mx = -Float.infinity
+                                    hc.keys.withUnsafeBufferPointer { stored in
+                                        let keys = useCache ? rp.baseAddress! + kh * cap * hd : stored.baseAddress!
+                                        for t in 0..<m {
+                                            let s = kern.dot_f32(keys + slots[t] * hd, qs, Int32(hd)) * scale
+                                            scores[t] = s
+                                            mx = max(mx, s)
+                                        }
+                                    }
+                                    var sum: Float = 0
+                                    for t in 0..<m { let e = exp(scores[t] - mx); scores[t] = e; sum += e }
+                                    let o = outp + i * qd + head * hd
+                                    for d in 0..<hd { o[d] = 0 }
+                                    hc.values.withUnsafeBufferPointer { vals in
+                                        for t in 0..<m {
+                                            let w = scores[t] / sum
+                                            let vv = vals.baseAddress! + slots[t] * hd
+                                            for d in 0..<hd { o[d] += w * vv[d] }
+                                            if needScores { hc.scores[slots[t]] += Double(w) }
+                                        }
+                                    }
                                 }
                             }
                         }

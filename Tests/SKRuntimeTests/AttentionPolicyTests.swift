@@ -120,4 +120,26 @@ final class AttentionPolicyTests: XCTestCase {
         XCTAssertFalse(sf.allowed(head: 5, query: 9, key: 3))
         XCTAssertFalse(sf.allowed(head: 5, query: 3, key: 4))   // causal
     }
+
+    /// The two-level cos/sin table used by the cache position mode against direct trig
+    /// (`Rope.rotate`), for deltas inside each table, across the 1024 boundary, beyond both
+    /// tables (fallback) and negative, at SmolLM2's head size and theta.
+    func testRopeDeltaTableMatchesDirectTrig() {
+        let half = 32
+        let invFreq = (0..<half).map { 1.0 / pow(100_000.0, Double(2 * $0) / 64) }
+        let table = RopeDeltaTable(invFreq: invFreq)
+        var rng = SystemRandomNumberGenerator()
+        let x = (0..<64).map { _ in Float.random(in: -2...2, using: &rng) }
+        for delta in [0, 1, -1, 7, 1023, 1024, 1025, -4097, 16_383, -52_190, 1 << 20 - 1, -(1 << 20), 3_000_000] {
+            var want = x, got = [Float](repeating: 0, count: 64)
+            // reference: Double trig per frequency
+            for i in 0..<half {
+                let a = Double(delta) * invFreq[i], c = Float(cos(a)), s = Float(sin(a))
+                want[i] = x[i] * c - x[i + half] * s
+                want[i + half] = x[i + half] * c + x[i] * s
+            }
+            x.withUnsafeBufferPointer { xp in got.withUnsafeMutableBufferPointer { table.rotate(xp.baseAddress!, to: $0.baseAddress!, by: delta) } }
+            for d in 0..<64 { XCTAssertEqual(got[d], want[d], accuracy: 2e-5, "delta \(delta), dim \(d)") }
+        }
+    }
 }
