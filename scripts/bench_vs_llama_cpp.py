@@ -1,0 +1,299 @@
+#!/usr/bin/env python3
+"""SinkKit vs llama.cpp on the same machine, model, bit width and thread count, side by side.
+
+Builds (once, cached) llama.cpp from the sources vendored in the llama-cpp-python sdist on PyPI
+(Release, native, as issue 6's table), reuses the SmolLM2 GGUF files that
+scripts/llama_cpp_reference.py makes from the same dequantized weights, quantizes the matching
+SKM files with skconv, and runs, interleaved, `reps` times each:
+
+  pp512   prompt processing of 512 tokens (llama-bench -p 512 / skrun bench --prompt-tokens 512)
+  tg128   generation of 128 tokens after a short prompt (llama-bench -n 128 / skrun bench)
+  ttft    time to first token: wall time of a process that loads the model, reads a short real
+          prompt and emits one token (llama-completion -n 1 / skrun generate -n 1)
+  rss     peak RSS of the tg128 process (both at a 136-token context; wait4's ru_maxrss)
+
+at 1 and 2 threads; prints medians and SinkKit / llama.cpp ratios; measures the machine's
+streaming read bandwidth in the same run (scripts/bandwidth.c) and reports generation's weight
+bytes per second against it; times `skconv quantize` against `llama-quantize` (time, peak RSS).
+Writes docs/measurements/bench.json and bench.md (and the README's performance block with
+--update-readme).
+
+    python3 scripts/bench_vs_llama_cpp.py [--reps 5] [--threads 1,2] [--update-readme]
+    python3 scripts/bench_vs_llama_cpp.py --smoke     # CI: tiny sizes, 1 rep, llama.cpp only if built
+"""
+import argparse, json, os, platform, shutil, statistics, subprocess, sys, tarfile, tempfile, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("SINKKIT_CACHE", Path.home() / ".cache" / "sinkkit"))
+GGUF = CACHE / "gguf"
+HF = CACHE / "smollm2-135m-instruct"
+LLAMA_VERSION = "0.3.36"
+LLAMA_SRC = CACHE / "llama.cpp" / f"llama_cpp_python-{LLAMA_VERSION}" / "vendor" / "llama.cpp"
+LLAMA_BIN = LLAMA_SRC / "build" / "bin"
+OUT = ROOT / "docs" / "measurements"
+
+# (label, GGUF type, SKM type): the same bit width on both sides.
+PAIRS = [("f32", "F32", "f32"), ("8-bit", "Q8_0", "int8"), ("4-bit sym", "Q4_0", "int4-sym"), ("4-bit asym", "Q4_1", "int4")]
+PROMPT = ("The history of the printing press begins in the fifteenth century, when Johannes Gutenberg "
+          "combined movable metal type, oil-based ink and a wooden press adapted from wine making.")
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def run(cmd, **kw):
+    """Runs cmd; returns (stdout, wall seconds, peak RSS bytes of that process)."""
+    t = time.perf_counter()
+    p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    out, err = p.communicate()  # reaps the child; its rusage is read below via wait4 semantics
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({p.returncode}):\n{err[-2000:]}")
+    return out, wall, p.maxrss
+
+
+class _Popen(subprocess.Popen):
+    """Popen whose wait records the child's own ru_maxrss (os.wait4), not the max over children."""
+    maxrss = 0
+
+    def _try_wait(self, wait_flags):
+        try:
+            pid, sts, ru = os.wait4(self.pid, wait_flags)
+        except ChildProcessError:
+            return (self.pid, 0)
+        if pid == self.pid:
+            self.maxrss = ru.ru_maxrss * 1024
+        return (pid, sts)
+
+
+subprocess.Popen = _Popen
+
+
+def sk_bin(name):
+    d = os.environ.get("SINKKIT_BIN_DIR") or subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    return str(Path(d) / name)
+
+
+def ensure_llama(build):
+    tools = {t: LLAMA_BIN / t for t in ("llama-bench", "llama-quantize", "llama-completion")}
+    if all(p.exists() for p in tools.values()):
+        return tools
+    if not build:
+        return None
+    if not LLAMA_SRC.exists():
+        d = CACHE / "llama.cpp"
+        d.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps", f"llama_cpp_python=={LLAMA_VERSION}", "-d", d], check=True)
+        with tarfile.open(d / f"llama_cpp_python-{LLAMA_VERSION}.tar.gz") as t:
+            t.extractall(d)
+    log("building llama.cpp (Release, native; several minutes)…")
+    subprocess.run(["cmake", "-S", LLAMA_SRC, "-B", LLAMA_SRC / "build", "-DCMAKE_BUILD_TYPE=Release", "-DGGML_NATIVE=ON", "-DLLAMA_CURL=OFF",
+                    "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_SERVER=OFF", "-DLLAMA_OPENSSL=OFF"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["cmake", "--build", LLAMA_SRC / "build", "-j", str(os.cpu_count()), "--target", *tools], check=True, stdout=subprocess.DEVNULL)
+    return tools
+
+
+def ensure_skm(skm_type, out_dir, conversions):
+    path = out_dir / f"smollm2-{skm_type}.skm"
+    if path.exists():
+        return path
+    tmp = path.with_suffix(".tmp.skm")
+    if tmp.exists():
+        tmp.unlink()
+    _, wall, rss = run([sk_bin("skconv"), "quantize", "--model", HF, "--type", skm_type, "--output", tmp])
+    tmp.rename(path)
+    conversions.append({"tool": "skconv quantize", "type": skm_type, "seconds": wall, "peak_rss_bytes": rss, "bytes": path.stat().st_size})
+    return path
+
+
+def llama_bench(tools, gguf, threads, pp, tg):
+    cmd = [tools["llama-bench"], "-m", gguf, "-t", threads, "-r", 1, "-o", "json", "--no-warmup"]
+    cmd += ["-p", pp, "-n", 0] if pp else ["-p", 0, "-n", tg]
+    out, wall, rss = run(cmd)
+    r = json.loads(out)[0]
+    return r["avg_ts"], rss
+
+
+def sk_bench(skm, threads, pp, tg):
+    out, wall, rss = run([sk_bin("skrun"), "bench", skm, "--threads", threads, "--prompt-tokens", pp or 8, "--gen-tokens", 0 if pp else tg, "--json"])
+    d = json.loads(out)
+    return (d["prompt_tokens_per_s"] if pp else d["gen_tokens_per_s"]), rss
+
+
+def llama_ttft(tools, gguf, threads):
+    _, wall, _ = run([tools["llama-completion"], "-m", gguf, "-t", threads, "-p", PROMPT, "-n", 1, "-no-cnv", "--no-warmup", "--temp", 0, "-c", 256])
+    return wall
+
+
+def sk_ttft(skm, threads):
+    _, wall, _ = run([sk_bin("skrun"), "generate", skm, "--threads", threads, "-p", PROMPT, "-n", 1, "--temperature", 0, "--ctx", 256])
+    return wall
+
+
+def bandwidth(threads, smoke):
+    exe = CACHE / "bench" / "bandwidth"
+    exe.parent.mkdir(parents=True, exist_ok=True)
+    src = ROOT / "scripts" / "bandwidth.c"
+    if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
+        subprocess.run(["cc", "-O2", "-pthread", src, "-o", exe], check=True)
+    out, _, _ = run([exe, threads, 64 if smoke else 512])
+    return float(out.split()[0])
+
+
+def quantize_llama(tools, gguf_type, work):
+    src, dst = GGUF / "smollm2-135m-f32.gguf", work / f"q-{gguf_type}.gguf"
+    _, wall, rss = run([tools["llama-quantize"], src, dst, gguf_type])
+    size = dst.stat().st_size
+    dst.unlink()
+    return {"tool": "llama-quantize", "type": gguf_type, "seconds": wall, "peak_rss_bytes": rss, "bytes": size}
+
+
+def quantize_sk(skm_type, work):
+    dst = work / f"q-{skm_type}.skm"
+    _, wall, rss = run([sk_bin("skconv"), "quantize", "--model", HF, "--type", skm_type, "--output", dst])
+    size = dst.stat().st_size
+    dst.unlink()
+    return {"tool": "skconv quantize", "type": skm_type, "seconds": wall, "peak_rss_bytes": rss, "bytes": size}
+
+
+def med(xs):
+    return statistics.median(xs) if xs else None
+
+
+def table(res):
+    bw = res["bandwidth_gb_s"]
+    lines = [f"SmolLM2-135M-Instruct, {res['machine']}; medians of {res['reps']} interleaved runs; ratio = SinkKit / llama.cpp "
+             f"(higher is better for tok/s, lower for RSS and TTFT). llama.cpp {LLAMA_VERSION} (vendored in llama-cpp-python), "
+             "Release, native. Streaming read bandwidth: " + ", ".join(f"{t} thr {v:.1f} GB/s" for t, v in bw.items()) + ".", "",
+             "| bits | llama.cpp / SinkKit | threads | pp512 tok/s | ratio | tg128 tok/s | ratio | tg weight GB/s (% of read bw) | TTFT s | ratio | peak RSS MB (tg) | ratio |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in res["rows"]:
+        def pair(k, fmt):
+            a, b = r["llama"].get(k), r["sinkkit"].get(k)
+            if b is None:
+                return "–", "–"
+            if a is None:
+                return f"– / {fmt.format(b)}", "–"
+            return f"{fmt.format(a)} / {fmt.format(b)}", f"{b / a:.2f}×"
+        pp, ppr = pair("pp", "{:.0f}")
+        tg, tgr = pair("tg", "{:.1f}")
+        tt, ttr = pair("ttft", "{:.2f}")
+        rs, rsr = pair("rss_mb", "{:.0f}")
+        roof = []
+        for side in ("llama", "sinkkit"):
+            g = r[side].get("tg_weight_gb_s")
+            roof.append("–" if g is None else f"{g:.1f} ({100 * g / bw[str(r['threads'])]:.0f}%)")
+        lines.append(f"| {r['label']} | {r['gguf']} / {r['skm']} | {r['threads']} | {pp} | {ppr} | {tg} | {tgr} | {' / '.join(roof)} | {tt} | {ttr} | {rs} | {rsr} |")
+    if res.get("conversion"):
+        lines += ["", "| quantize (from F32) | seconds | peak RSS MB | file MB |", "|---|---|---|---|"]
+        for c in res["conversion"]:
+            lines.append(f"| {c['tool']} {c['type']} | {c['seconds']:.2f} | {c['peak_rss_bytes'] / 1e6:.0f} | {c['bytes'] / 1e6:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--pairs", default=",".join(p[2] for p in PAIRS), help="SKM types to compare")
+    ap.add_argument("--smoke", action="store_true", help="quick check that the harness works (CI): pp 64, tg 16, 1 rep, 1 thread, int8; llama.cpp only if already built")
+    ap.add_argument("--no-build", action="store_true", help="never build llama.cpp")
+    ap.add_argument("--no-conversion", action="store_true")
+    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--update-readme", action="store_true")
+    a = ap.parse_args()
+    pp, tg = (64, 16) if a.smoke else (512, 128)
+    reps = 1 if a.smoke else a.reps
+    threads = [1] if a.smoke else [int(t) for t in a.threads.split(",")]
+    wanted = ["int8"] if a.smoke else a.pairs.split(",")
+    pairs = [p for p in PAIRS if p[2] in wanted]
+    tools = ensure_llama(build=not (a.smoke or a.no_build))
+    if tools is None:
+        log("llama.cpp is not built: SinkKit side only")
+    elif not (GGUF / "smollm2-135m-f32.gguf").exists():
+        subprocess.run([sys.executable, ROOT / "scripts" / "llama_cpp_reference.py"], check=True)
+    skm_dir = CACHE / "bench"
+    skm_dir.mkdir(parents=True, exist_ok=True)
+    conversions = []
+    skms = {p[2]: ensure_skm(p[2], skm_dir, conversions) for p in pairs}
+    res = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or 'cpu'}", "reps": reps, "pp": pp, "tg": tg,
+           "bandwidth_gb_s": {}, "rows": [], "conversion": []}
+    for t in threads:
+        res["bandwidth_gb_s"][str(t)] = bandwidth(t, a.smoke)
+        log(f"read bandwidth, {t} thread(s): {res['bandwidth_gb_s'][str(t)]:.1f} GB/s")
+        for label, gt, st in pairs:
+            gguf = GGUF / f"smollm2-135m-{gt.lower()}.gguf"
+            m = {"llama": {"pp": [], "tg": [], "ttft": [], "rss": []}, "sinkkit": {"pp": [], "tg": [], "ttft": [], "rss": []}}
+            for rep in range(reps):
+                order = ["llama", "sinkkit"] if rep % 2 == 0 else ["sinkkit", "llama"]
+                for side in order:
+                    if side == "llama" and tools is None:
+                        continue
+                    if side == "llama":
+                        v, _ = llama_bench(tools, gguf, t, pp, tg)
+                        m[side]["pp"].append(v)
+                        v, rss = llama_bench(tools, gguf, t, 0, tg)
+                        m[side]["tg"].append(v)
+                        m[side]["rss"].append(rss)
+                        m[side]["ttft"].append(llama_ttft(tools, gguf, t))
+                    else:
+                        v, _ = sk_bench(skms[st], t, pp, tg)
+                        m[side]["pp"].append(v)
+                        v, rss = sk_bench(skms[st], t, 0, tg)
+                        m[side]["tg"].append(v)
+                        m[side]["rss"].append(rss)
+                        m[side]["ttft"].append(sk_ttft(skms[st], t))
+            row = {"label": label, "gguf": gt, "skm": st, "threads": t, "llama": {}, "sinkkit": {}, "raw": m}
+            for side, path in (("llama", gguf), ("sinkkit", skms[st])):
+                if not m[side]["pp"]:
+                    continue
+                s = row[side]
+                s["pp"], s["tg"], s["ttft"] = med(m[side]["pp"]), med(m[side]["tg"]), med(m[side]["ttft"])
+                s["rss_mb"] = med(m[side]["rss"]) / 1e6
+                s["file_mb"] = path.stat().st_size / 1e6
+                # tied embeddings: generation reads every weight once per token (the head reads the
+                # whole embedding matrix), so weight bytes per token ≈ the file size
+                s["tg_weight_gb_s"] = s["tg"] * path.stat().st_size / 1e9
+            res["rows"].append(row)
+            sk, ll = row["sinkkit"], row["llama"]
+            msg = f"{label:10s} t={t}: pp {sk['pp']:.0f} tok/s, tg {sk['tg']:.1f} tok/s, ttft {sk['ttft']:.2f} s, rss {sk['rss_mb']:.0f} MB"
+            if ll:
+                msg += (f" | llama.cpp pp {ll['pp']:.0f}, tg {ll['tg']:.1f}, ttft {ll['ttft']:.2f}, rss {ll['rss_mb']:.0f}"
+                        f" | ratios pp {sk['pp'] / ll['pp']:.2f} tg {sk['tg'] / ll['tg']:.2f} ttft {sk['ttft'] / ll['ttft']:.2f} rss {sk['rss_mb'] / ll['rss_mb']:.2f}")
+            log(msg)
+    if not (a.smoke or a.no_conversion):
+        with tempfile.TemporaryDirectory(dir=CACHE) as work:
+            work = Path(work)
+            for label, gt, st in pairs:
+                if gt == "F32":
+                    continue
+                for rep in range(max(1, min(reps, 3))):
+                    if tools:
+                        res["conversion"].append(quantize_llama(tools, gt, work))
+                    res["conversion"].append(quantize_sk(st, work))
+        # medians per tool and type
+        by = {}
+        for c in res["conversion"]:
+            by.setdefault((c["tool"], c["type"]), []).append(c)
+        res["conversion"] = [{"tool": k[0], "type": k[1], "seconds": med([c["seconds"] for c in v]), "peak_rss_bytes": med([c["peak_rss_bytes"] for c in v]),
+                              "bytes": v[0]["bytes"]} for k, v in by.items()]
+        for c in res["conversion"]:
+            log(f"{c['tool']} {c['type']}: {c['seconds']:.2f} s, peak RSS {c['peak_rss_bytes'] / 1e6:.0f} MB")
+    md = table(res)
+    print(md)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(res, indent=1) + "\n")
+    (out / "bench.md").write_text(md)
+    if a.update_readme:
+        readme = ROOT / "README.md"
+        text = readme.read_text()
+        start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+        i, j = text.index(start) + len(start), text.index(end)
+        readme.write_text(text[:i] + "\n" + md + text[j:])
+
+
+if __name__ == "__main__":
+    main()
