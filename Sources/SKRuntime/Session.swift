@@ -1,6 +1,7 @@
 import Foundation
 import SKCore
 import SKKernels
+import COpenBLAS
 
 /// One inference stream over a model: the KV cache and the scratch buffers of the forward pass.
 /// `forward` appends tokens at the next positions and returns the logits asked for.
@@ -14,6 +15,9 @@ public final class Session {
     /// Scratch for the "cache" position mode: keys rotated to their slots, (kvHeads, capacity, headDim).
     var rotatedKeys: [Float] = []
     var deltaTable: RopeDeltaTable?
+    /// Per-worker scratch of the blocked prefill attention (scores and queries of one block).
+    var attnScratch: [UnsafeMutablePointer<Float>] = []
+    var attnScratchFloats = 0
 
     public let attention: AttentionConfig
     /// Positions a full cache can hold (nil: a bounded policy streams any length).
@@ -41,6 +45,8 @@ public final class Session {
         matmul = MatMul(threads: self.threads)
         kernels = sk_kernels_best().pointee
     }
+
+    deinit { for p in attnScratch { p.deallocate() } }
 
     public var position: Int { cache.position }
     public var kernelName: String { String(cString: kernels.name) }
@@ -213,6 +219,10 @@ public final class Session {
                 }
             }
         }
+        if n >= 2 && !needScores {
+            attendBlocked(layer: l, q: q, n: n, start: start, out: &out)
+            return
+        }
         let table = deltaTable
         // Work items: (token, head) pairs; with H2O scores, whole KV heads (their scores are
         // accumulated by one worker, in a fixed order: deterministic at any thread count).
@@ -271,6 +281,97 @@ public final class Session {
                                             if needScores { hc.scores[slots[t]] += Double(w) }
                                         }
                                     }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Prefill attention (several queries, no H2O scores) with sgemm: for each query head and
+    /// block of 64 queries, S = Q·Kᵀ over the head's cache slots, the mask (causal, SF-Attn),
+    /// softmax, then O = P·V. Work items are (head, block) pairs in head-major order, so each
+    /// worker's contiguous share holds whole heads: balanced under the causal mask.
+    func attendBlocked(layer l: Int, q: [Float], n: Int, start: Int, out: inout [Float]) {
+        let c = model.config, hd = c.headDim, qd = c.qDim, group = c.numHeads / c.numKVHeads
+        let scale = 1 / Float(hd).squareRoot()
+        let sf = attention.sf, trained = c.trainedContext, mode = attention.positions
+        let caches = cache.heads[l], cap = cache.capacity
+        let qb = 64, blocks = (n + qb - 1) / qb, items = c.numHeads * blocks
+        let most = caches.map(\.count).max() ?? 0
+        let t = max(1, min(threads, items))
+        let need = qb * most + qb * hd
+        if attnScratch.count < t || attnScratchFloats < need {
+            for p in attnScratch { p.deallocate() }
+            attnScratch = (0..<max(t, threads)).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: need) }
+            attnScratchFloats = need
+        }
+        let scratch = attnScratch, table = deltaTable
+        func usesCache(_ pos: Int) -> Bool { mode == .cache || (mode == .auto && pos >= trained) }
+        out.withUnsafeMutableBufferPointer { op in
+            q.withUnsafeBufferPointer { qp in
+                rotatedKeys.withUnsafeBufferPointer { rp in
+                    parallelFor(t, threads: t) { workers in
+                        for worker in workers {
+                            let sBuf = scratch[worker], qBuf = scratch[worker] + qb * most
+                            for item in (items * worker / t)..<(items * (worker + 1) / t) {
+                                let head = item / blocks, b = item % blocks, kh = head / group, hc = caches[kh]
+                                let i0 = b * qb, rows = min(qb, n - i0), m = hc.count
+                                // queries of this block; in cache position mode every query moves to its
+                                // own slot (the chunk's tokens are the last n slots: one shared delta)
+                                let cacheMode = usesCache(start + i0 + rows - 1)
+                                if cacheMode && !usesCache(start + i0) {
+                                    // a block straddling the trained context under auto: per-row path
+                                    for i in i0..<(i0 + rows) {
+                                        let delta = usesCache(start + i) ? (m - n) - start : 0
+                                        table!.rotate(qp.baseAddress! + i * qd + head * hd, to: qBuf + (i - i0) * hd, by: delta)
+                                    }
+                                } else if cacheMode {
+                                    for i in i0..<(i0 + rows) {
+                                        table!.rotate(qp.baseAddress! + i * qd + head * hd, to: qBuf + (i - i0) * hd, by: (m - n) - start)
+                                    }
+                                } else {
+                                    for i in 0..<rows { (qBuf + i * hd).update(from: qp.baseAddress! + (i0 + i) * qd + head * hd, count: hd) }
+                                }
+                                hc.keys.withUnsafeBufferPointer { stored in
+                                    let keys = cacheMode ? rp.baseAddress! + kh * cap * hd : stored.baseAddress!
+                                    if cacheMode && !usesCache(start + i0) {
+                                        // mixed block: absolute rows read stored keys, cache rows rotated ones
+                                        for i in 0..<rows {
+                                            let k = usesCache(start + i0 + i) ? keys : stored.baseAddress!
+                                            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(m), Int32(hd), scale, k, Int32(hd), qBuf + i * hd, 1, 0, sBuf + i * m, 1)
+                                        }
+                                    } else {
+                                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(m), Int32(hd), scale, qBuf, Int32(hd), keys, Int32(hd), 0, sBuf, Int32(m))
+                                    }
+                                }
+                                hc.positions.withUnsafeBufferPointer { ps in
+                                    for i in 0..<rows {
+                                        let pos = start + i0 + i, row = sBuf + i * m
+                                        var mx = -Float.infinity
+                                        for j in 0..<m {
+                                            let kp = ps[j]
+                                            if kp > pos || (sf.map { !$0.allowed(head: head, query: pos, key: kp) } ?? false) {
+                                                row[j] = -.infinity
+                                            } else {
+                                                mx = max(mx, row[j])
+                                            }
+                                        }
+                                        var sum: Float = 0
+                                        for j in 0..<m {
+                                            let e = row[j] == -.infinity ? 0 : exp(row[j] - mx)
+                                            row[j] = e
+                                            sum += e
+                                        }
+                                        let inv = 1 / sum
+                                        for j in 0..<m { row[j] *= inv }
+                                    }
+                                }
+                                hc.values.withUnsafeBufferPointer { vals in
+                                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(hd), Int32(m), 1, sBuf, Int32(m), vals.baseAddress!, Int32(hd), 0,
+                                                op.baseAddress! + i0 * qd + head * hd, Int32(qd))
                                 }
                             }
                         }

@@ -299,7 +299,7 @@ struct Bench: ParsableCommand {
             let tg = Date().timeIntervalSince(t2)
             let d: [String: Any] = [
                 "prompt_tokens": promptTokens, "gen_tokens": genTokens,
-                "prompt_tokens_per_s": Double(promptTokens) / pp, "gen_tokens_per_s": genTokens == 0 ? 0 : Double(genTokens) / tg,
+                "prompt_tokens_per_s": Double(promptTokens) / pp, "gen_tokens_per_s": genTokens == 0 ? 0.0 : Double(genTokens) / tg,
                 "load_seconds": loadSeconds, "time_to_first_token_s": loadSeconds + pp,
                 "peak_rss_bytes": ProcessMemory.peakResidentBytes() ?? 0, "kv_cache_bytes": session.cache.bytes,
                 "kv_used_bytes": session.cache.usedBytes, "attention": attn.attention, "kv": session.attention.policy.name,

@@ -23,7 +23,8 @@ final class AttentionPolicyTests: XCTestCase {
     /// Runs a prefill of `prefill` tokens in chunks of `chunk`, then decodes the rest one by one,
     /// comparing every logit with the reference, and checks the budget after every step.
     func check(sf sfGroup: Int?, _ policy: ReferenceModel.Policy, positions: PositionMode = .absolute, prefill: Int = 13, chunk: Int = 5,
-               line: UInt = #line) throws {
+               length: Int = 40, line: UInt = #line) throws {
+        let tokens = (0..<length).map { ($0 * 37 + 11) % 120 + 3 }
         let file = try SKMFile(path: try model())
         let m = try LlamaModel(path: file.path)
         let sinks = 2
@@ -67,6 +68,12 @@ final class AttentionPolicyTests: XCTestCase {
     func testH2OCachePositions() throws { try check(sf: nil, .h2o(budget: 10, recent: nil), positions: .cache) }
     func testSFWithH2O() throws { try check(sf: 8, .h2o(budget: 10, recent: nil)) }
     func testSFWithWindow() throws { try check(sf: 8, .window(budget: 9), positions: .cache) }
+    /// auto positions past the tiny model's trained context (64): a prefill chunk straddles it
+    /// (absolute rows and cache rows in one block), then decode steps continue in cache mode.
+    func testAutoPositionsAcrossTheTrainedContext() throws {
+        try check(sf: nil, .window(budget: 10), positions: .auto, prefill: 72, chunk: 9, length: 80)
+        try check(sf: nil, .h2o(budget: 12, recent: 4), positions: .auto, prefill: 70, chunk: 7, length: 76)
+    }
     func testChunkBoundaries() throws {
         for chunk in [1, 4, 13] { try check(sf: nil, .h2o(budget: 10, recent: 4), chunk: chunk) }
     }
