@@ -16,3 +16,14 @@ const sk_kernel_table *sk_kernels_best(void) {
     chosen = t;
     return t;
 }
+
+void sk_gemv_rows(const sk_kernel_table *t, int type, const void *w, size_t row_bytes, int rows, const sk_act_q8 *a, int n, int group, float *out) {
+    const uint8_t *p = (const uint8_t *)w;
+    for (int r = 0; r < rows; r++, p += row_bytes) {
+        switch (type) {
+        case SK_INT8: out[r] = t->dot_int8(p, a, n); break;
+        case SK_INT4: out[r] = t->dot_int4(p, a, n, group); break;
+        default: out[r] = t->dot_int4_sym(p, a, n, group); break;
+        }
+    }
+}

@@ -104,8 +104,15 @@ static inline float int4_dot(const uint8_t *w, const sk_act_q8 *a, int n, int gr
 static float dot_int4(const void *w, const sk_act_q8 *a, int n, int group) { return int4_dot((const uint8_t *)w, a, n, group, 1); }
 static float dot_int4_sym(const void *w, const sk_act_q8 *a, int n, int group) { return int4_dot((const uint8_t *)w, a, n, group, 0); }
 
+static const sk_kernel_table neon_table;
+
+// One dot per row (a multi-row NEON kernel is future work).
+static void gemv(int type, const void *w, size_t row_bytes, int rows, const sk_act_q8 *a, int n, int group, float *out) {
+    sk_gemv_rows(&neon_table, type, w, row_bytes, rows, a, n, group, out);
+}
+
 static const sk_kernel_table neon_table = {
-    "neon", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act,
+    "neon", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv,
 };
 
 const sk_kernel_table *sk_kernels_neon(void) { return &neon_table; }

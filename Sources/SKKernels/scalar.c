@@ -106,8 +106,12 @@ static float dot_int4_sym(const void *wv, const sk_act_q8 *a, int n, int group) 
     return s;
 }
 
+static void gemv(int type, const void *w, size_t row_bytes, int rows, const sk_act_q8 *a, int n, int group, float *out) {
+    sk_gemv_rows(sk_kernels_scalar(), type, w, row_bytes, rows, a, n, group, out);
+}
+
 static const sk_kernel_table scalar_table = {
-    "scalar", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act,
+    "scalar", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv,
 };
 
 const sk_kernel_table *sk_kernels_scalar(void) { return &scalar_table; }

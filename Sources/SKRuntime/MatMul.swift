@@ -46,20 +46,11 @@ final class MatMul {
             actScratch.withUnsafeMutableBufferPointer { a in
                 let ap = a.baseAddress!
                 for i in 0..<n { k.quantize_act(x + i * cols, ap + i * blocks, Int32(cols)) }
-                let g = Int32(w.group), c = Int32(cols)
+                let g = Int32(w.group), c = Int32(cols), rb = w.rowBytes
+                let type: Int32 = w.type == .int8 ? Int32(SK_INT8) : w.type == .int4 ? Int32(SK_INT4) : Int32(SK_INT4_SYM)
                 parallelFor(rows, threads: threads) { r in
-                    for i in r {
-                        let row = w.row(i)
-                        for t in 0..<n {
-                            let act = UnsafePointer(ap + t * blocks)
-                            let v: Float
-                            switch w.type {
-                            case .int8: v = k.dot_int8(row, act, c)
-                            case .int4: v = k.dot_int4(row, act, c, g)
-                            default: v = k.dot_int4_sym(row, act, c, g)
-                            }
-                            out[t * rows + i] = v
-                        }
+                    for t in 0..<n {
+                        k.gemv(type, w.row(r.lowerBound), rb, Int32(r.count), UnsafePointer(ap + t * blocks), c, g, out + t * rows + r.lowerBound)
                     }
                 }
             }
@@ -76,7 +67,7 @@ final class MatMul {
                 let r0 = rows * worker / t, r1 = rows * (worker + 1) / t
                 var r = r0
                 while r < r1 {
-                    let nr = min(tileRows, r1 - r)
+                    let nr = w.type == .f32 ? r1 - r : min(tileRows, r1 - r)
                     let wp: UnsafePointer<Float>
                     if w.type == .f32 {
                         wp = w.base.assumingMemoryBound(to: Float.self) + r * cols

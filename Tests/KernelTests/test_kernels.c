@@ -75,6 +75,51 @@ static void test_table(const sk_kernel_table *s, const sk_kernel_table *t) {
             expect_close("dot_int4_sym", t->name, n, g, s->dot_int4_sym(w4s, as, n, g), t->dot_int4_sym(w4s, as, n, g));
             free(w4); free(w4s);
         }
+        // gemv over 11 rows (two blocks of four and a remainder of three) against per-row scalar dots
+        {
+            int rows = 11, g = 32;
+            size_t rb8 = 34 * n / 32, rb4 = (4 + g / 2) * n / g, rb4s = (2 + g / 2) * n / g;
+            uint8_t *m8 = malloc(rb8 * rows), *m4 = malloc(rb4 * rows), *m4s = malloc(rb4s * rows);
+            for (size_t i = 0; i < rb8 * rows; i++) m8[i] = (uint8_t)(int8_t)(lrint(gauss() * 40) % 127);
+            for (size_t i = 0; i < rb4 * rows; i++) m4[i] = (uint8_t)(uniform() * 256);
+            for (size_t i = 0; i < rb4s * rows; i++) m4s[i] = (uint8_t)(uniform() * 256);
+            for (int r = 0; r < rows; r++) {  // sane f16 scales and minima
+                for (int b = 0; b < n / 32; b++) {
+                    uint16_t d = f2h(0.01f + 0.001f * (b + r)), m = f2h(-0.1f - 0.003f * r);
+                    memcpy(m8 + r * rb8 + 34 * b, &d, 2);
+                    memcpy(m4 + r * rb4 + (4 + g / 2) * b, &d, 2); memcpy(m4 + r * rb4 + (4 + g / 2) * b + 2, &m, 2);
+                    memcpy(m4s + r * rb4s + (2 + g / 2) * b, &d, 2);
+                }
+            }
+            float got[11];
+            const char *names[] = {"gemv int8", "gemv int4", "gemv int4_sym"};
+            const uint8_t *mats[] = {m8, m4, m4s};
+            size_t rbs[] = {rb8, rb4, rb4s};
+            for (int type = 0; type < 3; type++) {
+                t->gemv(type, mats[type], rbs[type], rows, as, n, g, got);
+                for (int r = 0; r < rows; r++) {
+                    const uint8_t *row = mats[type] + r * rbs[type];
+                    float ref = type == SK_INT8 ? s->dot_int8(row, as, n) : type == SK_INT4 ? s->dot_int4(row, as, n, g) : s->dot_int4_sym(row, as, n, g);
+                    expect_close(names[type], t->name, n, g, ref, got[r]);
+                }
+            }
+            // other groups go row by row
+            if (n % 64 == 0) {
+                size_t rb = (4 + 32) * n / 64;
+                uint8_t *g64 = malloc(rb * 5);
+                for (size_t i = 0; i < rb * 5; i++) g64[i] = (uint8_t)(uniform() * 256);
+                for (int r = 0; r < 5; r++) {
+                    for (int b = 0; b < n / 64; b++) {
+                        uint16_t d = f2h(0.02f + 0.001f * b), m = f2h(-0.05f * r);
+                        memcpy(g64 + r * rb + 36 * b, &d, 2); memcpy(g64 + r * rb + 36 * b + 2, &m, 2);
+                    }
+                }
+                t->gemv(SK_INT4, g64, rb, 5, as, n, 64, got);
+                for (int r = 0; r < 5; r++) expect_close("gemv int4 g64", t->name, n, 64, s->dot_int4(g64 + r * rb, as, n, 64), got[r]);
+                free(g64);
+            }
+            free(m8); free(m4); free(m4s);
+        }
         free(x); free(wf); free(wh); free(as); free(at); free(w8);
     }
 }

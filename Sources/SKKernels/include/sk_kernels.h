@@ -34,7 +34,16 @@ typedef struct {
     float (*dot_int4)(const void *w, const sk_act_q8 *a, int n, int group);
     float (*dot_int4_sym)(const void *w, const sk_act_q8 *a, int n, int group);
     void (*quantize_act)(const float *x, sk_act_q8 *out, int n);
+    // out[r] = dot(row r, a) for `rows` consecutive rows `row_bytes` apart, of block type
+    // `type` (SK_INT8, SK_INT4, SK_INT4_SYM): one call per worker and matrix in generation,
+    // where SIMD paths share each activation block across several rows.
+    void (*gemv)(int type, const void *w, size_t row_bytes, int rows, const sk_act_q8 *a, int n, int group, float *out);
 } sk_kernel_table;
+
+enum { SK_INT8 = 0, SK_INT4 = 1, SK_INT4_SYM = 2 };
+
+// gemv for tables whose rows have no multi-row kernel: one dot per row.
+void sk_gemv_rows(const sk_kernel_table *t, int type, const void *w, size_t row_bytes, int rows, const sk_act_q8 *a, int n, int group, float *out);
 
 const sk_kernel_table *sk_kernels_scalar(void);
 // NULL when the CPU (or the build's architecture) lacks the instructions.
