@@ -167,7 +167,7 @@ def table(res):
     lines = [f"SmolLM2-135M-Instruct, {res['machine']}; medians of {res['reps']} interleaved runs; ratio = SinkKit / llama.cpp "
              f"(higher is better for tok/s, lower for RSS and TTFT). llama.cpp {LLAMA_VERSION} (vendored in llama-cpp-python), "
              "Release, native. Streaming read bandwidth: " + ", ".join(f"{t} thr {v:.1f} GB/s" for t, v in bw.items()) + ".", "",
-             "| bits | llama.cpp / SinkKit | threads | pp512 tok/s | ratio | tg128 tok/s | ratio | tg weight GB/s (% of read bw) | TTFT s | ratio | peak RSS MB (tg) | ratio |",
+             f"| bits | llama.cpp / SinkKit | threads | pp{res['pp']} tok/s | ratio | tg{res['tg']} tok/s | ratio | tg weight GB/s (% of read bw) | TTFT s | ratio | peak RSS MB (tg) | ratio |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["rows"]:
         def pair(k, fmt):
@@ -218,7 +218,8 @@ def main():
     skm_dir.mkdir(parents=True, exist_ok=True)
     conversions = []
     skms = {p[2]: ensure_skm(p[2], skm_dir, conversions) for p in pairs}
-    res = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or 'cpu'}", "reps": reps, "pp": pp, "tg": tg,
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor() or "cpu")
+    res = {"machine": f"{cpu}, {platform.machine()}, {os.cpu_count()} cores", "reps": reps, "pp": pp, "tg": tg,
            "bandwidth_gb_s": {}, "rows": [], "conversion": []}
     for t in threads:
         res["bandwidth_gb_s"][str(t)] = bandwidth(t, a.smoke)

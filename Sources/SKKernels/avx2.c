@@ -116,7 +116,34 @@ SK_AVX2 static inline void unpack_group(const uint8_t *qs, int group, __m256i *q
     }
 }
 
+// Groups of 32 (the default), two groups per iteration on independent accumulators. int4-sym
+// folds its offset into the integer sums: Σ(q−8)a = Σqa − 8·isum, i.e. −isum on each of the 8
+// int32 lanes; int4 adds m·d_a·isum per group.
+SK_AVX2 static inline __m256 int4_g32_block(const uint8_t *w, const sk_act_q8 *a, int asym, float *accm) {
+    const __m128i low = _mm_set1_epi8(0x0f);
+    __m128i x = _mm_loadu_si128((const __m128i *)(w + (asym ? 4 : 2)));
+    __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(x, 4), low), _mm_and_si128(x, low));
+    __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)a->qs)), _mm256_set1_epi16(1));
+    if (asym) *accm += h16(w + 2) * a->d * (float)a->isum;
+    else s = _mm256_sub_epi32(s, _mm256_set1_epi32(a->isum));
+    return _mm256_mul_ps(_mm256_set1_ps(h16(w) * a->d), _mm256_cvtepi32_ps(s));
+}
+
+SK_AVX2 static inline float int4_dot_g32(const uint8_t *w, const sk_act_q8 *a, int n, int asym) {
+    const int bytes = asym ? 20 : 18, nb = n / 32;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    float m0 = 0, m1 = 0;
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        acc0 = _mm256_add_ps(acc0, int4_g32_block(w + b * bytes, a + b, asym, &m0));
+        acc1 = _mm256_add_ps(acc1, int4_g32_block(w + (b + 1) * bytes, a + b + 1, asym, &m1));
+    }
+    if (b < nb) acc0 = _mm256_add_ps(acc0, int4_g32_block(w + b * bytes, a + b, asym, &m0));
+    return hsum256(_mm256_add_ps(acc0, acc1)) + m0 + m1;
+}
+
 SK_AVX2 static inline float int4_dot(const uint8_t *w, const sk_act_q8 *a, int n, int group, int asym) {
+    if (group == 32) return int4_dot_g32(w, a, n, asym);
     const int bytes = (asym ? 4 : 2) + group / 2, sub = group / 32;
     __m256 acc = _mm256_setzero_ps();
     float accm = 0;
