@@ -318,19 +318,26 @@ public final class Session {
                             let sBuf = scratch[worker], qBuf = scratch[worker] + qb * most
                             for item in (items * worker / t)..<(items * (worker + 1) / t) {
                                 let head = item / blocks, b = item % blocks, kh = head / group, hc = caches[kh]
-                                let i0 = b * qb, rows = min(qb, n - i0), m = hc.count
+                                let i0 = b * qb, rows = min(qb, n - i0)
+                                // causal: slots (in position order) past the block's last query are never read
+                                let last = start + i0 + rows - 1
+                                let m = hc.positions.withUnsafeBufferPointer { ps in
+                                    var lo = 0, hi = ps.count
+                                    while lo < hi { let mid = (lo + hi) / 2; if ps[mid] <= last { lo = mid + 1 } else { hi = mid } }
+                                    return lo
+                                }
                                 // queries of this block; in cache position mode every query moves to its
                                 // own slot (the chunk's tokens are the last n slots: one shared delta)
                                 let cacheMode = usesCache(start + i0 + rows - 1)
                                 if cacheMode && !usesCache(start + i0) {
                                     // a block straddling the trained context under auto: per-row path
                                     for i in i0..<(i0 + rows) {
-                                        let delta = usesCache(start + i) ? (m - n) - start : 0
+                                        let delta = usesCache(start + i) ? (hc.count - n) - start : 0
                                         table!.rotate(qp.baseAddress! + i * qd + head * hd, to: qBuf + (i - i0) * hd, by: delta)
                                     }
                                 } else if cacheMode {
                                     for i in i0..<(i0 + rows) {
-                                        table!.rotate(qp.baseAddress! + i * qd + head * hd, to: qBuf + (i - i0) * hd, by: (m - n) - start)
+                                        table!.rotate(qp.baseAddress! + i * qd + head * hd, to: qBuf + (i - i0) * hd, by: (hc.count - n) - start)
                                     }
                                 } else {
                                     for i in 0..<rows { (qBuf + i * hd).update(from: qp.baseAddress! + (i0 + i) * qd + head * hd, count: hd) }
