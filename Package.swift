@@ -28,7 +28,7 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
 
         // Floor 1: dtypes, half floats, mapped files, f32 tensors, hashing, errors.
-        .target(name: "SKCore"),
+        .target(name: "SKCore", dependencies: ["SKKernels"]),
         // Floor 1: hot kernels in C (scalar reference, AVX2, NEON), chosen at run time.
         .target(name: "SKKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // Floor 1: the LLaMA-family config with Hugging Face field names.

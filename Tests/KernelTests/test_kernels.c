@@ -148,6 +148,31 @@ int main(void) {
         }
         expect_close("dot_int4 vs dequantized", "scalar", n, g, (float)direct, s->dot_int4(w, a, n, g));
     }
+    // SHA-256: the scalar path on FIPS 180-4's "abc" vector; SHA-NI (where present) against scalar.
+    {
+        uint8_t blk[64] = {'a', 'b', 'c', 0x80};
+        blk[63] = 24;  // bit length
+        uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+        const uint32_t want[8] = {0xba7816bf, 0x8f01cfea, 0x414140de, 0x5dae2223, 0xb00361a3, 0x96177a9c, 0xb410ff61, 0xf20015ad};
+        sk_sha256_blocks_scalar(h, blk, 1);
+        checks++;
+        if (memcmp(h, want, 32) != 0) { failures++; fprintf(stderr, "FAIL sha256 scalar: abc\n"); }
+        if (sk_sha256_has_shani()) {
+            size_t counts[] = {1, 2, 3, 7, 100};
+            uint8_t *data = malloc(64 * 100);
+            for (int i = 0; i < 64 * 100; i++) data[i] = (uint8_t)(uniform() * 256);
+            for (int c = 0; c < 5; c++) {
+                uint32_t a[8], b[8];
+                for (int i = 0; i < 8; i++) a[i] = b[i] = (uint32_t)(uniform() * 4294967295.0);
+                sk_sha256_blocks_scalar(a, data, counts[c]);
+                sk_sha256_blocks_shani(b, data, counts[c]);
+                checks++;
+                if (memcmp(a, b, 32) != 0) { failures++; fprintf(stderr, "FAIL sha256 SHA-NI vs scalar, %zu blocks\n", counts[c]); }
+            }
+            free(data);
+            printf("sha256 SHA-NI path: checked against scalar\n");
+        }
+    }
     printf("%d passed, %d failed\n", checks - failures, failures);
     if (!tested) printf("note: no SIMD path on this CPU; scalar only\n");
     return failures ? 1 : 0;

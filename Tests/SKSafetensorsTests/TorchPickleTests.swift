@@ -77,5 +77,16 @@ final class TorchPickleTests: XCTestCase {
         XCTAssertEqual(SHA256.hex(l.finalize()), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
         var e = SHA256()
         XCTAssertEqual(SHA256.hex(e.finalize()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        // the same million 'a's in uneven pieces: partial blocks, single bytes, multi-block runs
+        var c = SHA256()
+        var left = 1_000_000, k = 0
+        let sizes = [1, 63, 65, 1000, 64, 7, 4096]
+        while left > 0 {
+            let n = min(left, sizes[k % sizes.count])
+            c.update(bytes: Array(repeating: UInt8(ascii: "a"), count: n))
+            left -= n
+            k += 1
+        }
+        XCTAssertEqual(SHA256.hex(c.finalize()), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 }

@@ -54,6 +54,13 @@ const sk_kernel_table *sk_kernels_best(void);
 
 float sk_f16_to_f32(uint16_t h);
 
+// SHA-256 compression of `blocks` 64-byte blocks into the state h (big-endian words, FIPS 180-4);
+// SHA-NI where the CPU has it, else the scalar path (both exported for the tests).
+void sk_sha256_blocks(uint32_t h[8], const uint8_t *data, size_t blocks);
+void sk_sha256_blocks_scalar(uint32_t h[8], const uint8_t *data, size_t blocks);
+void sk_sha256_blocks_shani(uint32_t h[8], const uint8_t *data, size_t blocks);
+int sk_sha256_has_shani(void);
+
 #ifdef __cplusplus
 }
 #endif
