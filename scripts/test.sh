@@ -9,8 +9,11 @@ export SINKKIT_REQUIRE_REAL_MODEL=1
 # The C kernels: scalar reference vs AVX2 natively, vs NEON under qemu-aarch64.
 bash scripts/test-kernels.sh
 # End-to-end tests run the release binaries (real-model perplexity in a debug build is slow).
-swift build -c release
+swift build -c release --static-swift-stdlib
 export SINKKIT_BIN_DIR="$(swift build -c release --show-bin-path)"
+# The side-by-side benchmark harness in its quick smoke mode (no timing is checked; llama.cpp
+# only if already built, which CI never does).
+python3 scripts/bench_vs_llama_cpp.py --smoke --out "$(mktemp -d)" >/dev/null
 # All tests are XCTest; Swift Testing is off so the run closes on XCTest's own count, and the
 # last line is the plain "N passed, N failed" summary.
 log=$(mktemp)

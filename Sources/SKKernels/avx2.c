@@ -178,8 +178,43 @@ static void gemv(int type, const void *w, size_t rb, int rows, const sk_act_q8 *
     sk_gemv_rows(&avx2_table, type, w, rb, rows, a, n, group, out);
 }
 
+// x8 layout (pack.c): 8 rows per register lane set. Per block: four 32-byte loads give the codes
+// of 4 consecutive elements for each of the 8 rows (low nibbles) and of the 4 elements 16
+// further on (high nibbles); each is multiplied with one broadcast 4-byte activation group
+// (maddubs: |pair sum| ≤ 2·15·127, so eight of them still fit int16), one madd leaves one int32
+// per row, and the 8 rows' scales arrive as one f16 vector.
+SK_AVX2 static void gemv_int4_x8(int asym, const void *packed, int rows, const sk_act_q8 *a, int n, float *out) {
+    const uint8_t *w = (const uint8_t *)packed;
+    const int nb = n / 32, qoff = asym ? 32 : 16;
+    const size_t bb = (size_t)qoff + 128;
+    const __m256i low = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+    for (int r0 = 0; r0 + 8 <= rows; r0 += 8) {
+        __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b++, w += bb) {
+            const uint8_t *q = w + qoff;
+            const int8_t *x = a[b].qs;
+            int32_t g[8];
+            memcpy(g, x, 32);
+            __m256i s16 = _mm256_setzero_si256();
+            for (int p = 0; p < 4; p++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * p));
+                __m256i lo = _mm256_and_si256(v, low), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+                s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo, _mm256_set1_epi32(g[p])));
+                s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi, _mm256_set1_epi32(g[4 + p])));
+            }
+            __m256i s = _mm256_madd_epi16(s16, ones);
+            if (!asym) s = _mm256_sub_epi32(s, _mm256_set1_epi32(8 * a[b].isum));
+            __m256 ad = _mm256_set1_ps(a[b].d);
+            __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w)), ad);
+            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
+            if (asym) accm = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 16))), _mm256_set1_ps(a[b].d * (float)a[b].isum), accm);
+        }
+        _mm256_storeu_ps(out + r0, _mm256_add_ps(acc, accm));
+    }
+}
+
 static const sk_kernel_table avx2_table = {
-    "avx2", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv,
+    "avx2", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv, gemv_int4_x8,
 };
 
 const sk_kernel_table *sk_kernels_avx2(void) {

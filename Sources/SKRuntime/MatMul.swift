@@ -46,6 +46,17 @@ final class MatMul {
             actScratch.withUnsafeMutableBufferPointer { a in
                 let ap = a.baseAddress!
                 for i in 0..<n { k.quantize_act(x + i * cols, ap + i * blocks, Int32(cols)) }
+                if let packed = w.packed {
+                    // x8 layout: workers take whole groups of 8 rows
+                    let asym: Int32 = w.type == .int4 ? 1 : 0, groupBytes = sk_x8_block_bytes(asym) * blocks
+                    parallelFor(rows / 8, threads: threads) { gr in
+                        for t in 0..<n {
+                            k.gemv_int4_x8(asym, packed + gr.lowerBound * groupBytes, Int32(gr.count * 8), UnsafePointer(ap + t * blocks), Int32(cols),
+                                           out + t * rows + gr.lowerBound * 8)
+                        }
+                    }
+                    return
+                }
                 let g = Int32(w.group), c = Int32(cols), rb = w.rowBytes
                 let type: Int32 = w.type == .int8 ? Int32(SK_INT8) : w.type == .int4 ? Int32(SK_INT4) : Int32(SK_INT4_SYM)
                 parallelFor(rows, threads: threads) { r in
@@ -60,11 +71,13 @@ final class MatMul {
     /// out (n, rows) = x (n, cols) · Wᵀ, W's rows split over the workers in decoded tiles.
     private func gemm(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, out: UnsafeMutablePointer<Float>) {
         let rows = w.rows, cols = w.cols, tiles = self.tiles
-        let tileRows = max(1, Self.tileFloats / cols)
-        let t = max(1, min(threads, rows))
+        let packed = w.packed, unit = packed == nil ? 1 : 8   // x8 weights decode in groups of 8 rows
+        let tileRows = max(unit, Self.tileFloats / cols / unit * unit)
+        let t = max(1, min(threads, rows / unit))
+        let asym: Int32 = w.type == .int4 ? 1 : 0, groupBytes = sk_x8_block_bytes(asym) * (cols / 32)
         parallelFor(t, threads: t) { chunk in
             for worker in chunk {
-                let r0 = rows * worker / t, r1 = rows * (worker + 1) / t
+                let r0 = rows / unit * worker / t * unit, r1 = rows / unit * (worker + 1) / t * unit
                 var r = r0
                 while r < r1 {
                     let nr = w.type == .f32 ? r1 - r : min(tileRows, r1 - r)
@@ -73,7 +86,11 @@ final class MatMul {
                         wp = w.base.assumingMemoryBound(to: Float.self) + r * cols
                     } else {
                         let tile = tiles[worker]
-                        for i in 0..<nr { w.dequantizeRow(r + i, into: tile + i * cols) }
+                        if let packed {
+                            sk_unpack_int4_x8(asym, packed + r / 8 * groupBytes, Int32(nr), Int32(cols), tile)
+                        } else {
+                            for i in 0..<nr { w.dequantizeRow(r + i, into: tile + i * cols) }
+                        }
                         wp = UnsafePointer(tile)
                     }
                     // out[:, r ..< r + nr] with ldc = rows

@@ -13,6 +13,10 @@ public final class WeightMatrix {
     public let rowBytes: Int
     public let base: UnsafeRawPointer
     let owned: [UInt8]?     // decompressed data, when the file stores it compressed
+    /// int4 / int4-sym (group 32) weights in the x8 layout (SKKernels pack.c), built at load when
+    /// the CPU's kernel path has an x8 kernel; the file's pages of the tensor are then released,
+    /// so the copy does not add to resident memory.
+    public private(set) var packed: UnsafeMutableRawPointer?
 
     init(file: SKMFile, info t: SKMTensorInfo) throws {
         name = t.name
@@ -31,6 +35,24 @@ public final class WeightMatrix {
         }
         if t.type.isQuantized && t.cols % 32 != 0 {
             throw SinkKitError(.layout, "\(file.path): \(t.name) rows of \(t.cols) are not a multiple of 32")
+        }
+    }
+
+    deinit { packed?.deallocate() }
+
+    /// Repacks int4 / int4-sym group-32 rows into the x8 layout for `kernels` (no-op where the
+    /// path has no x8 kernel, or for other types, groups or row counts), then releases the
+    /// tensor's pages of `file`.
+    func packForKernels(_ kernels: UnsafePointer<sk_kernel_table>, file: SKMFile) {
+        guard packed == nil, kernels.pointee.gemv_int4_x8 != nil, type == .int4 || type == .int4Sym,
+              group == 32, rows % 8 == 0, cols % 32 == 0 else { return }
+        let asym: Int32 = type == .int4 ? 1 : 0
+        let bytes = sk_x8_block_bytes(asym) * (cols / 32) * (rows / 8)
+        let p = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        sk_pack_int4_x8(base.assumingMemoryBound(to: UInt8.self), rowBytes, Int32(rows), Int32(cols), asym, p.assumingMemoryBound(to: UInt8.self))
+        packed = p
+        if owned == nil, let fileBase = file.file.base {
+            file.file.release(offset: base - fileBase, count: rows * rowBytes)
         }
     }
 

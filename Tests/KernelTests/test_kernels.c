@@ -120,6 +120,47 @@ static void test_table(const sk_kernel_table *s, const sk_kernel_table *t) {
             }
             free(m8); free(m4); free(m4s);
         }
+        // x8 layout: pack 16 random int4 / int4-sym rows; the scalar x8 gemv and this path's x8
+        // gemv against per-row scalar dots on the SKM rows; unpacking against direct decoding
+        for (int asym = 0; asym < 2; asym++) {
+            int rows = 16;
+            size_t rb = (size_t)(asym ? 20 : 18) * (n / 32);
+            uint8_t *m = malloc(rb * rows), *pk = malloc(sk_x8_block_bytes(asym) * (n / 32) * (rows / 8));
+            for (size_t i = 0; i < rb * rows; i++) m[i] = (uint8_t)(uniform() * 256);
+            for (int r = 0; r < rows; r++) {
+                for (int b = 0; b < n / 32; b++) {
+                    uint16_t d = f2h(0.01f + 0.002f * r + 0.0001f * b), mn = f2h(-0.08f - 0.003f * r);
+                    memcpy(m + r * rb + (asym ? 20 : 18) * b, &d, 2);
+                    if (asym) memcpy(m + r * rb + 20 * b + 2, &mn, 2);
+                }
+            }
+            sk_pack_int4_x8(m, rb, rows, n, asym, pk);
+            float ref[16], got[16], simd[16];
+            for (int r = 0; r < rows; r++) ref[r] = asym ? s->dot_int4(m + r * rb, as, n, 32) : s->dot_int4_sym(m + r * rb, as, n, 32);
+            sk_gemv_int4_x8_scalar(asym, pk, rows, as, n, got);
+            for (int r = 0; r < rows; r++) expect_close(asym ? "x8 scalar int4" : "x8 scalar int4_sym", "scalar", n, 32, ref[r], got[r]);
+            if (t->gemv_int4_x8) {
+                t->gemv_int4_x8(asym, pk, rows, as, n, simd);
+                for (int r = 0; r < rows; r++) expect_close(asym ? "gemv_int4_x8" : "gemv_int4_sym_x8", t->name, n, 32, ref[r], simd[r]);
+            }
+            float *un = malloc(sizeof(float) * rows * n);
+            sk_unpack_int4_x8(asym, pk, rows, n, un);
+            checks++;
+            int bad = 0;
+            for (int r = 0; r < rows && !bad; r++) {
+                for (int j = 0; j < n; j++) {
+                    const uint8_t *blk = m + r * rb + (asym ? 20 : 18) * (j / 32);
+                    uint16_t dh, mh = 0;
+                    memcpy(&dh, blk, 2);
+                    if (asym) memcpy(&mh, blk + 2, 2);
+                    int jj = j % 32, q = jj < 16 ? blk[(asym ? 4 : 2) + jj] & 15 : blk[(asym ? 4 : 2) + jj - 16] >> 4;
+                    float want = asym ? sk_f16_to_f32(dh) * (float)q + sk_f16_to_f32(mh) : sk_f16_to_f32(dh) * (float)(q - 8);
+                    if (un[r * n + j] != want) { bad = 1; break; }
+                }
+            }
+            if (bad) { failures++; fprintf(stderr, "FAIL unpack x8 asym=%d n=%d\n", asym, n); }
+            free(un); free(m); free(pk);
+        }
         free(x); free(wf); free(wh); free(as); free(at); free(w8);
     }
 }

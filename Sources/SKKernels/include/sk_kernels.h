@@ -38,6 +38,9 @@ typedef struct {
     // `type` (SK_INT8, SK_INT4, SK_INT4_SYM): one call per worker and matrix in generation,
     // where SIMD paths share each activation block across several rows.
     void (*gemv)(int type, const void *w, size_t row_bytes, int rows, const sk_act_q8 *a, int n, int group, float *out);
+    // gemv over int4 / int4-sym weights (group 32) in the x8 layout (pack.c), rows a multiple of
+    // 8; NULL where the path has no such kernel (the runtime then keeps the SKM row layout).
+    void (*gemv_int4_x8)(int asym, const void *packed, int rows, const sk_act_q8 *a, int n, float *out);
 } sk_kernel_table;
 
 enum { SK_INT8 = 0, SK_INT4 = 1, SK_INT4_SYM = 2 };
@@ -53,6 +56,14 @@ const sk_kernel_table *sk_kernels_neon(void);
 const sk_kernel_table *sk_kernels_best(void);
 
 float sk_f16_to_f32(uint16_t h);
+
+// The x8 layout (pack.c): bytes per block of 32 columns × 8 rows; packing from SKM rows (rows a
+// multiple of 8, cols of 32); the scalar reference gemv; decoding 8-row groups to f32 rows with
+// SKCore's arithmetic (prompt tiles).
+size_t sk_x8_block_bytes(int asym);
+void sk_pack_int4_x8(const uint8_t *src, size_t row_bytes, int rows, int cols, int asym, uint8_t *dst);
+void sk_gemv_int4_x8_scalar(int asym, const void *packed, int rows, const sk_act_q8 *a, int n, float *out);
+void sk_unpack_int4_x8(int asym, const void *packed, int rows, int cols, float *out);
 
 // SHA-256 compression of `blocks` 64-byte blocks into the state h (big-endian words, FIPS 180-4);
 // SHA-NI where the CPU has it, else the scalar path (both exported for the tests).
