@@ -21,6 +21,9 @@ final class MatMul {
     private var tiles: [UnsafeMutablePointer<Float>]
     static let tileFloats = 65_536
 
+    /// AVX512-VNNI GEMM over x8 weights for prompts (nil without VNNI: x8 tiles go to sgemm).
+    let gemmX8 = sk_gemm_int4_x8_best()
+
     init(threads: Int) {
         kernels = sk_kernels_best()
         self.threads = threads
@@ -71,6 +74,20 @@ final class MatMul {
     /// out (n, rows) = x (n, cols) · Wᵀ, W's rows split over the workers in decoded tiles.
     private func gemm(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, out: UnsafeMutablePointer<Float>) {
         let rows = w.rows, cols = w.cols, tiles = self.tiles
+        if let packed = w.packed, let kernel = gemmX8 {
+            // integer GEMM: activations quantized once (blocks of 32), workers take groups of 8 rows
+            let blocks = cols / 32, k = kernels.pointee
+            if actScratch.count < n * blocks { actScratch = [sk_act_q8](repeating: sk_act_q8(), count: n * blocks) }
+            let asym: Int32 = w.type == .int4 ? 1 : 0, groupBytes = sk_x8_block_bytes(asym) * blocks
+            actScratch.withUnsafeMutableBufferPointer { a in
+                let ap = a.baseAddress!
+                parallelFor(n, threads: threads) { r in for i in r { k.quantize_act(x + i * cols, ap + i * blocks, Int32(cols)) } }
+                parallelFor(rows / 8, threads: threads) { gr in
+                    kernel(asym, packed + gr.lowerBound * groupBytes, Int32(gr.count * 8), ap, Int32(n), Int32(cols), out + gr.lowerBound * 8, Int32(rows))
+                }
+            }
+            return
+        }
         let packed = w.packed, unit = packed == nil ? 1 : 8   // x8 weights decode in groups of 8 rows
         let tileRows = max(unit, Self.tileFloats / cols / unit * unit)
         let t = max(1, min(threads, rows / unit))

@@ -20,7 +20,8 @@ static uint16_t f2h(float f) {  // round-to-nearest-even f32 -> f16 (normal rang
     return (uint16_t)h;
 }
 
-static int failures = 0, checks = 0;
+static int failures = 0, checks = 0, vnni_checked = 0;
+static const sk_kernel_table *paths[2];
 static void expect_close(const char *what, const char *path, int n, int g, float ref, float got) {
     checks++;
     float tol = 1e-4f * fmaxf(1.0f, fabsf(ref)) + 1e-3f;
@@ -143,6 +144,25 @@ static void test_table(const sk_kernel_table *s, const sk_kernel_table *t) {
                 t->gemv_int4_x8(asym, pk, rows, as, n, simd);
                 for (int r = 0; r < rows; r++) expect_close(asym ? "gemv_int4_x8" : "gemv_int4_sym_x8", t->name, n, 32, ref[r], simd[r]);
             }
+            sk_gemm_int4_x8_fn gemm = sk_gemm_int4_x8_vnni();
+            if (gemm && t == paths[0]) {
+                // 6 tokens (a block of four and a remainder): the same activations, then five
+                // other rows; out with ldo = rows + 5
+                const int T = 6;
+                float *x2 = malloc(sizeof(float) * n * (T - 1)), *o = malloc(sizeof(float) * T * (rows + 5));
+                sk_act_q8 *acts = malloc(sizeof(sk_act_q8) * (n / 32) * T);
+                for (int i = 0; i < (T - 1) * n; i++) x2[i] = gauss();
+                memcpy(acts, as, sizeof(sk_act_q8) * (n / 32));
+                for (int tk = 1; tk < T; tk++) s->quantize_act(x2 + (tk - 1) * n, acts + tk * (n / 32), n);
+                gemm(asym, pk, rows, acts, T, n, o, rows + 5);
+                for (int tk = 0; tk < T; tk++) {
+                    float want[16];
+                    sk_gemv_int4_x8_scalar(asym, pk, rows, acts + tk * (n / 32), n, want);
+                    for (int r = 0; r < rows; r++) expect_close(asym ? "vnni gemm int4 x8" : "vnni gemm int4_sym x8", "avx512vnni", n, 32, want[r], o[tk * (rows + 5) + r]);
+                }
+                free(x2); free(o); free(acts);
+                vnni_checked = 1;
+            }
             float *un = malloc(sizeof(float) * rows * n);
             sk_unpack_int4_x8(asym, pk, rows, n, un);
             checks++;
@@ -167,7 +187,8 @@ static void test_table(const sk_kernel_table *s, const sk_kernel_table *t) {
 
 int main(void) {
     const sk_kernel_table *s = sk_kernels_scalar();
-    const sk_kernel_table *paths[] = {sk_kernels_avx2(), sk_kernels_neon()};
+    paths[0] = sk_kernels_avx2();
+    paths[1] = sk_kernels_neon();
     int tested = 0;
     for (int p = 0; p < 2; p++) {
         if (!paths[p]) continue;
@@ -214,6 +235,7 @@ int main(void) {
             printf("sha256 SHA-NI path: checked against scalar\n");
         }
     }
+    if (vnni_checked) printf("x8 GEMM AVX512-VNNI path: checked against scalar\n");
     printf("%d passed, %d failed\n", checks - failures, failures);
     if (!tested) printf("note: no SIMD path on this CPU; scalar only\n");
     return failures ? 1 : 0;

@@ -65,6 +65,13 @@ void sk_pack_int4_x8(const uint8_t *src, size_t row_bytes, int rows, int cols, i
 void sk_gemv_int4_x8_scalar(int asym, const void *packed, int rows, const sk_act_q8 *a, int n, float *out);
 void sk_unpack_int4_x8(int asym, const void *packed, int rows, int cols, float *out);
 
+// Prompt GEMM over x8 weights: out[t·ldo + r] = row r · activation row t (tokens rows of n/32
+// blocks each). AVX512-VNNI only (vnni.c); NULL where the CPU lacks it. `_best` also honours
+// SK_KERNELS (a forced scalar or NEON path disables it).
+typedef void (*sk_gemm_int4_x8_fn)(int asym, const void *packed, int rows, const sk_act_q8 *a, int tokens, int n, float *out, int ldo);
+sk_gemm_int4_x8_fn sk_gemm_int4_x8_vnni(void);
+sk_gemm_int4_x8_fn sk_gemm_int4_x8_best(void);
+
 // SHA-256 compression of `blocks` 64-byte blocks into the state h (big-endian words, FIPS 180-4);
 // SHA-NI where the CPU has it, else the scalar path (both exported for the tests).
 void sk_sha256_blocks(uint32_t h[8], const uint8_t *data, size_t blocks);

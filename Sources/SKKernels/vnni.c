@@ -1,0 +1,109 @@
+// Prompt processing over x8-layout int4 / int4-sym weights (pack.c) with AVX-512 VNNI
+// (vpdpbusd on 256-bit registers): for each group of 8 rows the codes of all blocks are unpacked
+// once into a small buffer (L1-resident), then every activation row (token) is multiplied with
+// them: per block, 8 dpbusd with broadcast 4-byte activation groups leave one int32 per row, and
+// the 8 rows' scales are one vector. Only built for and only chosen on CPUs with AVX512-VNNI
+// and AVX512-VL; elsewhere prompts decode x8 tiles to f32 for sgemm.
+#include "sk_kernels.h"
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+
+#define SK_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")))
+
+SK_VNNI static void gemm_int4_x8(int asym, const void *packed, int rows, const sk_act_q8 *a, int tokens, int n, float *out, int ldo) {
+    const uint8_t *w = (const uint8_t *)packed;
+    const int nb = n / 32, qoff = asym ? 32 : 16;
+    const size_t bb = (size_t)qoff + 128;
+    const __m256i low = _mm256_set1_epi8(0x0f);
+    __m256i *codes = aligned_alloc(64, (size_t)nb * 8 * sizeof(__m256i));
+    float *scales = aligned_alloc(64, (size_t)nb * 16 * sizeof(float));
+    if (!codes || !scales) { free(codes); free(scales); return; }
+    for (int r0 = 0; r0 + 8 <= rows; r0 += 8, w += bb * nb) {
+        for (int b = 0; b < nb; b++) {
+            const uint8_t *blk = w + bb * b;
+            for (int p = 0; p < 4; p++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(blk + qoff + 32 * p));
+                codes[8 * b + p] = _mm256_and_si256(v, low);
+                codes[8 * b + 4 + p] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+            }
+            _mm256_store_ps(scales + 16 * b, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)));
+            if (asym) _mm256_store_ps(scales + 16 * b + 8, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16))));
+        }
+        // four tokens at a time: four independent dpbusd chains (its latency would otherwise
+        // bound the loop) sharing each code vector
+        int t = 0;
+        for (; t + 4 <= tokens; t += 4) {
+            const sk_act_q8 *a0 = a + (size_t)t * nb, *a1 = a0 + nb, *a2 = a1 + nb, *a3 = a2 + nb;
+            __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+            for (int b = 0; b < nb; b++) {
+                const int32_t *g0 = (const int32_t *)a0[b].qs, *g1 = (const int32_t *)a1[b].qs;
+                const int32_t *g2 = (const int32_t *)a2[b].qs, *g3 = (const int32_t *)a3[b].qs;
+                __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+                for (int p = 0; p < 8; p++) {
+                    __m256i c = codes[8 * b + p];
+                    s0 = _mm256_dpbusd_epi32(s0, c, _mm256_set1_epi32(g0[p]));
+                    s1 = _mm256_dpbusd_epi32(s1, c, _mm256_set1_epi32(g1[p]));
+                    s2 = _mm256_dpbusd_epi32(s2, c, _mm256_set1_epi32(g2[p]));
+                    s3 = _mm256_dpbusd_epi32(s3, c, _mm256_set1_epi32(g3[p]));
+                }
+                __m256 d = _mm256_load_ps(scales + 16 * b);
+                if (!asym) {
+                    s0 = _mm256_sub_epi32(s0, _mm256_set1_epi32(8 * a0[b].isum));
+                    s1 = _mm256_sub_epi32(s1, _mm256_set1_epi32(8 * a1[b].isum));
+                    s2 = _mm256_sub_epi32(s2, _mm256_set1_epi32(8 * a2[b].isum));
+                    s3 = _mm256_sub_epi32(s3, _mm256_set1_epi32(8 * a3[b].isum));
+                } else {
+                    __m256 m = _mm256_load_ps(scales + 16 * b + 8);
+                    acc0 = _mm256_fmadd_ps(m, _mm256_set1_ps(a0[b].d * (float)a0[b].isum), acc0);
+                    acc1 = _mm256_fmadd_ps(m, _mm256_set1_ps(a1[b].d * (float)a1[b].isum), acc1);
+                    acc2 = _mm256_fmadd_ps(m, _mm256_set1_ps(a2[b].d * (float)a2[b].isum), acc2);
+                    acc3 = _mm256_fmadd_ps(m, _mm256_set1_ps(a3[b].d * (float)a3[b].isum), acc3);
+                }
+                acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a0[b].d)), _mm256_cvtepi32_ps(s0), acc0);
+                acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a1[b].d)), _mm256_cvtepi32_ps(s1), acc1);
+                acc2 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a2[b].d)), _mm256_cvtepi32_ps(s2), acc2);
+                acc3 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a3[b].d)), _mm256_cvtepi32_ps(s3), acc3);
+            }
+            _mm256_storeu_ps(out + (size_t)t * ldo + r0, acc0);
+            _mm256_storeu_ps(out + (size_t)(t + 1) * ldo + r0, acc1);
+            _mm256_storeu_ps(out + (size_t)(t + 2) * ldo + r0, acc2);
+            _mm256_storeu_ps(out + (size_t)(t + 3) * ldo + r0, acc3);
+        }
+        for (; t < tokens; t++) {
+            const sk_act_q8 *at = a + (size_t)t * nb;
+            __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+            for (int b = 0; b < nb; b++) {
+                const int32_t *g = (const int32_t *)at[b].qs;
+                __m256i s = _mm256_setzero_si256();
+                for (int p = 0; p < 8; p++) s = _mm256_dpbusd_epi32(s, codes[8 * b + p], _mm256_set1_epi32(g[p]));
+                if (!asym) s = _mm256_sub_epi32(s, _mm256_set1_epi32(8 * at[b].isum));
+                __m256 ad = _mm256_set1_ps(at[b].d);
+                acc = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_load_ps(scales + 16 * b), ad), _mm256_cvtepi32_ps(s), acc);
+                if (asym) accm = _mm256_fmadd_ps(_mm256_load_ps(scales + 16 * b + 8), _mm256_set1_ps(at[b].d * (float)at[b].isum), accm);
+            }
+            _mm256_storeu_ps(out + (size_t)t * ldo + r0, _mm256_add_ps(acc, accm));
+        }
+    }
+    free(codes);
+    free(scales);
+}
+
+sk_gemm_int4_x8_fn sk_gemm_int4_x8_vnni(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) return gemm_int4_x8;
+    return NULL;
+}
+#else
+sk_gemm_int4_x8_fn sk_gemm_int4_x8_vnni(void) { return NULL; }
+#endif
+
+sk_gemm_int4_x8_fn sk_gemm_int4_x8_best(void) {
+    const char *force = getenv("SK_KERNELS");
+    if (force && strcmp(force, "avx2") != 0) return NULL;   // scalar / neon forced: no VNNI either
+    if (force && getenv("SK_NO_VNNI")) return NULL;
+    return sk_gemm_int4_x8_vnni();
+}
