@@ -213,8 +213,34 @@ SK_AVX2 static void gemv_int4_x8(int asym, const void *packed, int rows, const s
     }
 }
 
+// int8 x8: per block and group of 4 columns, one 32-byte load holds 4 codes of each of the 8
+// rows; maddubs wants unsigned × signed, so |w| × (the broadcast activations with w's sign).
+SK_AVX2 static void gemv_int8_x8(const void *packed, int rows, const sk_act_q8 *a, int n, float *out) {
+    const uint8_t *w = (const uint8_t *)packed;
+    const int nb = n / 32;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int r0 = 0; r0 + 8 <= rows; r0 += 8) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b++, w += 272) {
+            int32_t g[8];
+            memcpy(g, a[b].qs, 32);
+            __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+            for (int p = 0; p < 8; p += 2) {
+                __m256i v0 = _mm256_loadu_si256((const __m256i *)(w + 16 + 32 * p));
+                __m256i v1 = _mm256_loadu_si256((const __m256i *)(w + 16 + 32 * (p + 1)));
+                __m256i x0 = _mm256_set1_epi32(g[p]), x1 = _mm256_set1_epi32(g[p + 1]);
+                s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(v0, v0), _mm256_sign_epi8(x0, v0)), ones));
+                s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(v1, v1), _mm256_sign_epi8(x1, v1)), ones));
+            }
+            __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w)), _mm256_set1_ps(a[b].d));
+            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
+        }
+        _mm256_storeu_ps(out + r0, acc);
+    }
+}
+
 static const sk_kernel_table avx2_table = {
-    "avx2", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv, gemv_int4_x8,
+    "avx2", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv, gemv_int4_x8, gemv_int8_x8,
 };
 
 const sk_kernel_table *sk_kernels_avx2(void) {

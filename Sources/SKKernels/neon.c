@@ -112,7 +112,7 @@ static void gemv(int type, const void *w, size_t row_bytes, int rows, const sk_a
 }
 
 static const sk_kernel_table neon_table = {
-    "neon", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv, NULL,
+    "neon", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv, NULL, NULL,
 };
 
 const sk_kernel_table *sk_kernels_neon(void) { return &neon_table; }

@@ -97,3 +97,54 @@ void sk_unpack_int4_x8(int asym, const void *packed, int rows, int cols, float *
         }
     }
 }
+
+// int8 in the x8 layout: per 8 rows and block of 32 columns, f16 d[8], then for p = 0..7,
+// row i = 0..7, e = 0..3: the int8 code of element 4p+e (256 bytes; 272 per block, the same as
+// eight SKM blocks).
+void sk_pack_int8_x8(const uint8_t *src, size_t row_bytes, int rows, int cols, uint8_t *dst) {
+    const int nb = cols / 32;
+    for (int r0 = 0; r0 + 8 <= rows; r0 += 8) {
+        for (int b = 0; b < nb; b++, dst += 272) {
+            for (int i = 0; i < 8; i++) {
+                const uint8_t *blk = src + (size_t)(r0 + i) * row_bytes + (size_t)b * 34;
+                memcpy(dst + 2 * i, blk, 2);
+                for (int p = 0; p < 8; p++) memcpy(dst + 16 + 32 * p + 4 * i, blk + 2 + 4 * p, 4);
+            }
+        }
+    }
+}
+
+void sk_gemv_int8_x8_scalar(const void *packed, int rows, const sk_act_q8 *a, int n, float *out) {
+    const uint8_t *w = (const uint8_t *)packed;
+    const int nb = n / 32;
+    for (int r0 = 0; r0 + 8 <= rows; r0 += 8) {
+        float s[8] = {0};
+        for (int b = 0; b < nb; b++, w += 272) {
+            for (int i = 0; i < 8; i++) {
+                int32_t acc = 0;
+                for (int p = 0; p < 8; p++)
+                    for (int e = 0; e < 4; e++) acc += (int8_t)w[16 + 32 * p + 4 * i + e] * a[b].qs[4 * p + e];
+                uint16_t dh;
+                memcpy(&dh, w + 2 * i, 2);
+                s[i] += sk_f16_to_f32(dh) * a[b].d * (float)acc;
+            }
+        }
+        for (int i = 0; i < 8; i++) out[r0 + i] = s[i];
+    }
+}
+
+void sk_unpack_int8_x8(const void *packed, int rows, int cols, float *out) {
+    const uint8_t *w = (const uint8_t *)packed;
+    const int nb = cols / 32;
+    for (int r0 = 0; r0 + 8 <= rows; r0 += 8) {
+        for (int b = 0; b < nb; b++, w += 272) {
+            for (int i = 0; i < 8; i++) {
+                uint16_t dh;
+                memcpy(&dh, w + 2 * i, 2);
+                float d = sk_f16_to_f32(dh), *o = out + (size_t)(r0 + i) * cols + 32 * b;
+                for (int p = 0; p < 8; p++)
+                    for (int e = 0; e < 4; e++) o[4 * p + e] = d * (float)(int8_t)w[16 + 32 * p + 4 * i + e];
+            }
+        }
+    }
+}

@@ -91,6 +91,67 @@ SK_VNNI static void gemm_int4_x8(int asym, const void *packed, int rows, const s
     free(scales);
 }
 
+// int8: dpbusd multiplies unsigned × signed, so the activations go in as a + 128 (xor 0x80) and
+// 128 · Σw per row and block (computed once per row group) comes off again.
+SK_VNNI static void gemm_int8_x8(const void *packed, int rows, const sk_act_q8 *a, int tokens, int n, float *out, int ldo) {
+    const uint8_t *w = (const uint8_t *)packed;
+    const int nb = n / 32;
+    __m256i *corr = aligned_alloc(64, (size_t)nb * sizeof(__m256i));
+    float *scales = aligned_alloc(64, (size_t)nb * 8 * sizeof(float));
+    if (!corr || !scales) { free(corr); free(scales); return; }
+    const __m256i one8 = _mm256_set1_epi8(1), flip = _mm256_set1_epi32((int)0x80808080u);
+    for (int r0 = 0; r0 + 8 <= rows; r0 += 8, w += 272 * (size_t)nb) {
+        for (int b = 0; b < nb; b++) {
+            __m256i sum = _mm256_setzero_si256();
+            for (int p = 0; p < 8; p++) sum = _mm256_dpbusd_epi32(sum, one8, _mm256_loadu_si256((const __m256i *)(w + 272 * b + 16 + 32 * p)));
+            corr[b] = _mm256_slli_epi32(sum, 7);
+            _mm256_store_ps(scales + 8 * b, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 272 * b))));
+        }
+        int t = 0;
+        for (; t + 4 <= tokens; t += 4) {
+            const sk_act_q8 *a0 = a + (size_t)t * nb, *a1 = a0 + nb, *a2 = a1 + nb, *a3 = a2 + nb;
+            __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+            for (int b = 0; b < nb; b++) {
+                const int32_t *g0 = (const int32_t *)a0[b].qs, *g1 = (const int32_t *)a1[b].qs;
+                const int32_t *g2 = (const int32_t *)a2[b].qs, *g3 = (const int32_t *)a3[b].qs;
+                __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+                for (int p = 0; p < 8; p++) {
+                    __m256i c = _mm256_loadu_si256((const __m256i *)(w + 272 * b + 16 + 32 * p));
+                    s0 = _mm256_dpbusd_epi32(s0, _mm256_xor_si256(_mm256_set1_epi32(g0[p]), flip), c);
+                    s1 = _mm256_dpbusd_epi32(s1, _mm256_xor_si256(_mm256_set1_epi32(g1[p]), flip), c);
+                    s2 = _mm256_dpbusd_epi32(s2, _mm256_xor_si256(_mm256_set1_epi32(g2[p]), flip), c);
+                    s3 = _mm256_dpbusd_epi32(s3, _mm256_xor_si256(_mm256_set1_epi32(g3[p]), flip), c);
+                }
+                __m256 d = _mm256_load_ps(scales + 8 * b);
+                acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a0[b].d)), _mm256_cvtepi32_ps(_mm256_sub_epi32(s0, corr[b])), acc0);
+                acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a1[b].d)), _mm256_cvtepi32_ps(_mm256_sub_epi32(s1, corr[b])), acc1);
+                acc2 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a2[b].d)), _mm256_cvtepi32_ps(_mm256_sub_epi32(s2, corr[b])), acc2);
+                acc3 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a3[b].d)), _mm256_cvtepi32_ps(_mm256_sub_epi32(s3, corr[b])), acc3);
+            }
+            _mm256_storeu_ps(out + (size_t)t * ldo + r0, acc0);
+            _mm256_storeu_ps(out + (size_t)(t + 1) * ldo + r0, acc1);
+            _mm256_storeu_ps(out + (size_t)(t + 2) * ldo + r0, acc2);
+            _mm256_storeu_ps(out + (size_t)(t + 3) * ldo + r0, acc3);
+        }
+        for (; t < tokens; t++) {
+            const sk_act_q8 *at = a + (size_t)t * nb;
+            __m256 acc = _mm256_setzero_ps();
+            for (int b = 0; b < nb; b++) {
+                const int32_t *g = (const int32_t *)at[b].qs;
+                __m256i s = _mm256_setzero_si256();
+                for (int p = 0; p < 8; p++)
+                    s = _mm256_dpbusd_epi32(s, _mm256_xor_si256(_mm256_set1_epi32(g[p]), flip), _mm256_loadu_si256((const __m256i *)(w + 272 * b + 16 + 32 * p)));
+                acc = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_load_ps(scales + 8 * b), _mm256_set1_ps(at[b].d)), _mm256_cvtepi32_ps(_mm256_sub_epi32(s, corr[b])), acc);
+            }
+            _mm256_storeu_ps(out + (size_t)t * ldo + r0, acc);
+        }
+    }
+    free(corr);
+    free(scales);
+}
+
+sk_gemm_int8_x8_fn sk_gemm_int8_x8_vnni(void) { return sk_gemm_int4_x8_vnni() ? gemm_int8_x8 : NULL; }
+
 sk_gemm_int4_x8_fn sk_gemm_int4_x8_vnni(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
@@ -99,11 +160,14 @@ sk_gemm_int4_x8_fn sk_gemm_int4_x8_vnni(void) {
 }
 #else
 sk_gemm_int4_x8_fn sk_gemm_int4_x8_vnni(void) { return NULL; }
+sk_gemm_int8_x8_fn sk_gemm_int8_x8_vnni(void) { return NULL; }
 #endif
+
+sk_gemm_int8_x8_fn sk_gemm_int8_x8_best(void) { return sk_gemm_int4_x8_best() ? sk_gemm_int8_x8_vnni() : NULL; }
 
 sk_gemm_int4_x8_fn sk_gemm_int4_x8_best(void) {
     const char *force = getenv("SK_KERNELS");
     if (force && strcmp(force, "avx2") != 0) return NULL;   // scalar / neon forced: no VNNI either
-    if (force && getenv("SK_NO_VNNI")) return NULL;
+    if (getenv("SK_NO_VNNI")) return NULL;                   // A/B: x8 tiles to sgemm instead
     return sk_gemm_int4_x8_vnni();
 }

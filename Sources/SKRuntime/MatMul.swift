@@ -23,6 +23,7 @@ final class MatMul {
 
     /// AVX512-VNNI GEMM over x8 weights for prompts (nil without VNNI: x8 tiles go to sgemm).
     let gemmX8 = sk_gemm_int4_x8_best()
+    let gemmX8Int8 = sk_gemm_int8_x8_best()
 
     init(threads: Int) {
         kernels = sk_kernels_best()
@@ -49,6 +50,15 @@ final class MatMul {
             actScratch.withUnsafeMutableBufferPointer { a in
                 let ap = a.baseAddress!
                 for i in 0..<n { k.quantize_act(x + i * cols, ap + i * blocks, Int32(cols)) }
+                if let packed = w.packed, w.type == .int8 {
+                    parallelFor(rows / 8, threads: threads) { gr in
+                        for t in 0..<n {
+                            k.gemv_int8_x8(packed + gr.lowerBound * 272 * blocks, Int32(gr.count * 8), UnsafePointer(ap + t * blocks), Int32(cols),
+                                           out + t * rows + gr.lowerBound * 8)
+                        }
+                    }
+                    return
+                }
                 if let packed = w.packed {
                     // x8 layout: workers take whole groups of 8 rows
                     let asym: Int32 = w.type == .int4 ? 1 : 0, groupBytes = sk_x8_block_bytes(asym) * blocks
@@ -74,7 +84,19 @@ final class MatMul {
     /// out (n, rows) = x (n, cols) · Wᵀ, W's rows split over the workers in decoded tiles.
     private func gemm(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, out: UnsafeMutablePointer<Float>) {
         let rows = w.rows, cols = w.cols, tiles = self.tiles
-        if let packed = w.packed, let kernel = gemmX8 {
+        if let packed = w.packed, w.type == .int8, let kernel = gemmX8Int8 {
+            let blocks = cols / 32, k = kernels.pointee
+            if actScratch.count < n * blocks { actScratch = [sk_act_q8](repeating: sk_act_q8(), count: n * blocks) }
+            actScratch.withUnsafeMutableBufferPointer { a in
+                let ap = a.baseAddress!
+                parallelFor(n, threads: threads) { r in for i in r { k.quantize_act(x + i * cols, ap + i * blocks, Int32(cols)) } }
+                parallelFor(rows / 8, threads: threads) { gr in
+                    kernel(packed + gr.lowerBound * 272 * blocks, Int32(gr.count * 8), ap, Int32(n), Int32(cols), out + gr.lowerBound * 8, Int32(rows))
+                }
+            }
+            return
+        }
+        if let packed = w.packed, w.type != .int8, let kernel = gemmX8 {
             // integer GEMM: activations quantized once (blocks of 32), workers take groups of 8 rows
             let blocks = cols / 32, k = kernels.pointee
             if actScratch.count < n * blocks { actScratch = [sk_act_q8](repeating: sk_act_q8(), count: n * blocks) }
@@ -91,7 +113,8 @@ final class MatMul {
         let packed = w.packed, unit = packed == nil ? 1 : 8   // x8 weights decode in groups of 8 rows
         let tileRows = max(unit, Self.tileFloats / cols / unit * unit)
         let t = max(1, min(threads, rows / unit))
-        let asym: Int32 = w.type == .int4 ? 1 : 0, groupBytes = sk_x8_block_bytes(asym) * (cols / 32)
+        let asym: Int32 = w.type == .int4 ? 1 : 0
+        let groupBytes = (w.type == .int8 ? 272 : sk_x8_block_bytes(asym)) * (cols / 32)
         parallelFor(t, threads: t) { chunk in
             for worker in chunk {
                 let r0 = rows / unit * worker / t * unit, r1 = rows / unit * (worker + 1) / t * unit
@@ -103,7 +126,9 @@ final class MatMul {
                         wp = w.base.assumingMemoryBound(to: Float.self) + r * cols
                     } else {
                         let tile = tiles[worker]
-                        if let packed {
+                        if let packed, w.type == .int8 {
+                            sk_unpack_int8_x8(packed + r / 8 * groupBytes, Int32(nr), Int32(cols), tile)
+                        } else if let packed {
                             sk_unpack_int4_x8(asym, packed + r / 8 * groupBytes, Int32(nr), Int32(cols), tile)
                         } else {
                             for i in 0..<nr { w.dequantizeRow(r + i, into: tile + i * cols) }

@@ -13,7 +13,7 @@ public final class WeightMatrix {
     public let rowBytes: Int
     public let base: UnsafeRawPointer
     let owned: [UInt8]?     // decompressed data, when the file stores it compressed
-    /// int4 / int4-sym (group 32) weights in the x8 layout (SKKernels pack.c), built at load when
+    /// int8 / int4 / int4-sym (group 32) weights in the x8 layout (SKKernels pack.c), built at load when
     /// the CPU's kernel path has an x8 kernel; the file's pages of the tensor are then released,
     /// so the copy does not add to resident memory.
     public private(set) var packed: UnsafeMutableRawPointer?
@@ -40,17 +40,26 @@ public final class WeightMatrix {
 
     deinit { packed?.deallocate() }
 
-    /// Repacks int4 / int4-sym group-32 rows into the x8 layout for `kernels` (no-op where the
+    /// Repacks int8 / int4 / int4-sym group-32 rows into the x8 layout for `kernels` (no-op where the
     /// path has no x8 kernel, or for other types, groups or row counts), then releases the
     /// tensor's pages of `file`.
     func packForKernels(_ kernels: UnsafePointer<sk_kernel_table>, file: SKMFile) {
-        guard packed == nil, kernels.pointee.gemv_int4_x8 != nil, type == .int4 || type == .int4Sym,
-              group == 32, rows % 8 == 0, cols % 32 == 0 else { return }
-        let asym: Int32 = type == .int4 ? 1 : 0
-        let bytes = sk_x8_block_bytes(asym) * (cols / 32) * (rows / 8)
-        let p = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        sk_pack_int4_x8(base.assumingMemoryBound(to: UInt8.self), rowBytes, Int32(rows), Int32(cols), asym, p.assumingMemoryBound(to: UInt8.self))
-        packed = p
+        guard packed == nil, group == 32, rows % 8 == 0, cols % 32 == 0 else { return }
+        let k = kernels.pointee
+        let bytes: Int
+        switch type {
+        case .int4, .int4Sym where k.gemv_int4_x8 != nil:
+            let asym: Int32 = type == .int4 ? 1 : 0
+            bytes = sk_x8_block_bytes(asym) * (cols / 32) * (rows / 8)
+            packed = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            sk_pack_int4_x8(base.assumingMemoryBound(to: UInt8.self), rowBytes, Int32(rows), Int32(cols), asym, packed!.assumingMemoryBound(to: UInt8.self))
+        case .int8 where k.gemv_int8_x8 != nil:
+            bytes = 272 * (cols / 32) * (rows / 8)
+            packed = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            sk_pack_int8_x8(base.assumingMemoryBound(to: UInt8.self), rowBytes, Int32(rows), Int32(cols), packed!.assumingMemoryBound(to: UInt8.self))
+        default:
+            return
+        }
         if owned == nil, let fileBase = file.file.base {
             file.file.release(offset: base - fileBase, count: rows * rowBytes)
         }

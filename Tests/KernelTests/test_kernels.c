@@ -181,6 +181,54 @@ static void test_table(const sk_kernel_table *s, const sk_kernel_table *t) {
             if (bad) { failures++; fprintf(stderr, "FAIL unpack x8 asym=%d n=%d\n", asym, n); }
             free(un); free(m); free(pk);
         }
+        // int8 x8: 16 random rows packed; scalar and SIMD gemv against per-row dots, the VNNI GEMM
+        // on 6 tokens, unpacking against direct decoding
+        {
+            int rows = 16;
+            size_t rb = (size_t)34 * (n / 32);
+            uint8_t *m = malloc(rb * rows), *pk = malloc((size_t)272 * (n / 32) * (rows / 8));
+            for (size_t i = 0; i < rb * rows; i++) m[i] = (uint8_t)(int8_t)(lrint(gauss() * 50) % 128);
+            for (int r = 0; r < rows; r++)
+                for (int b = 0; b < n / 32; b++) { uint16_t d = f2h(0.004f + 0.001f * r + 0.0002f * b); memcpy(m + r * rb + 34 * b, &d, 2); }
+            sk_pack_int8_x8(m, rb, rows, n, pk);
+            float ref[16], got[16];
+            for (int r = 0; r < rows; r++) ref[r] = s->dot_int8(m + r * rb, as, n);
+            sk_gemv_int8_x8_scalar(pk, rows, as, n, got);
+            for (int r = 0; r < rows; r++) expect_close("x8 scalar int8", "scalar", n, 32, ref[r], got[r]);
+            if (t->gemv_int8_x8) {
+                t->gemv_int8_x8(pk, rows, as, n, got);
+                for (int r = 0; r < rows; r++) expect_close("gemv_int8_x8", t->name, n, 32, ref[r], got[r]);
+            }
+            sk_gemm_int8_x8_fn gemm8 = sk_gemm_int8_x8_vnni();
+            if (gemm8 && t == paths[0]) {
+                const int T = 6;
+                float *x2 = malloc(sizeof(float) * n * T), *o = malloc(sizeof(float) * T * (rows + 3));
+                sk_act_q8 *acts = malloc(sizeof(sk_act_q8) * (n / 32) * T);
+                for (int i = 0; i < T * n; i++) x2[i] = gauss() * (i % 7 == 0 ? 6 : 1);
+                for (int tk = 0; tk < T; tk++) s->quantize_act(x2 + tk * n, acts + tk * (n / 32), n);
+                gemm8(pk, rows, acts, T, n, o, rows + 3);
+                for (int tk = 0; tk < T; tk++) {
+                    float want[16];
+                    sk_gemv_int8_x8_scalar(pk, rows, acts + tk * (n / 32), n, want);
+                    for (int r = 0; r < rows; r++) expect_close("vnni gemm int8 x8", "avx512vnni", n, 32, want[r], o[tk * (rows + 3) + r]);
+                }
+                free(x2); free(o); free(acts);
+            }
+            float *un = malloc(sizeof(float) * rows * n);
+            sk_unpack_int8_x8(pk, rows, n, un);
+            checks++;
+            int bad = 0;
+            for (int r = 0; r < rows && !bad; r++) {
+                for (int j = 0; j < n; j++) {
+                    const uint8_t *blk = m + r * rb + 34 * (j / 32);
+                    uint16_t dh;
+                    memcpy(&dh, blk, 2);
+                    if (un[r * n + j] != sk_f16_to_f32(dh) * (float)(int8_t)blk[2 + j % 32]) { bad = 1; break; }
+                }
+            }
+            if (bad) { failures++; fprintf(stderr, "FAIL unpack int8 x8 n=%d\n", n); }
+            free(un); free(m); free(pk);
+        }
         free(x); free(wf); free(wh); free(as); free(at); free(w8);
     }
 }

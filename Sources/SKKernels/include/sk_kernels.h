@@ -41,6 +41,7 @@ typedef struct {
     // gemv over int4 / int4-sym weights (group 32) in the x8 layout (pack.c), rows a multiple of
     // 8; NULL where the path has no such kernel (the runtime then keeps the SKM row layout).
     void (*gemv_int4_x8)(int asym, const void *packed, int rows, const sk_act_q8 *a, int n, float *out);
+    void (*gemv_int8_x8)(const void *packed, int rows, const sk_act_q8 *a, int n, float *out);
 } sk_kernel_table;
 
 enum { SK_INT8 = 0, SK_INT4 = 1, SK_INT4_SYM = 2 };
@@ -64,6 +65,10 @@ size_t sk_x8_block_bytes(int asym);
 void sk_pack_int4_x8(const uint8_t *src, size_t row_bytes, int rows, int cols, int asym, uint8_t *dst);
 void sk_gemv_int4_x8_scalar(int asym, const void *packed, int rows, const sk_act_q8 *a, int n, float *out);
 void sk_unpack_int4_x8(int asym, const void *packed, int rows, int cols, float *out);
+// int8: 272 bytes per block of 32 columns × 8 rows (f16 d[8], then the codes 4 at a time per row).
+void sk_pack_int8_x8(const uint8_t *src, size_t row_bytes, int rows, int cols, uint8_t *dst);
+void sk_gemv_int8_x8_scalar(const void *packed, int rows, const sk_act_q8 *a, int n, float *out);
+void sk_unpack_int8_x8(const void *packed, int rows, int cols, float *out);
 
 // Prompt GEMM over x8 weights: out[t·ldo + r] = row r · activation row t (tokens rows of n/32
 // blocks each). AVX512-VNNI only (vnni.c); NULL where the CPU lacks it. `_best` also honours
@@ -71,6 +76,9 @@ void sk_unpack_int4_x8(int asym, const void *packed, int rows, int cols, float *
 typedef void (*sk_gemm_int4_x8_fn)(int asym, const void *packed, int rows, const sk_act_q8 *a, int tokens, int n, float *out, int ldo);
 sk_gemm_int4_x8_fn sk_gemm_int4_x8_vnni(void);
 sk_gemm_int4_x8_fn sk_gemm_int4_x8_best(void);
+typedef void (*sk_gemm_int8_x8_fn)(const void *packed, int rows, const sk_act_q8 *a, int tokens, int n, float *out, int ldo);
+sk_gemm_int8_x8_fn sk_gemm_int8_x8_vnni(void);
+sk_gemm_int8_x8_fn sk_gemm_int8_x8_best(void);
 
 // SHA-256 compression of `blocks` 64-byte blocks into the state h (big-endian words, FIPS 180-4);
 // SHA-NI where the CPU has it, else the scalar path (both exported for the tests).
