@@ -10,7 +10,7 @@ docs/measurements/sinklora.json and plotted to docs/measurements/*.png for the R
   C. KV memory and RSS against generated length, full vs h2o, up to 20,000 tokens;
   D. prompt-processing time, full vs sf, at 1k/2k/4k/8k tokens.
 
-    python3 scripts/measure_sinklora.py MODEL.skm [--quick] [--only A,B,C,D]
+    python3 scripts/measure_sinklora.py MODEL.skm [--quick] [--only A,B,C,D] [--resume]
 """
 import argparse, json, os, subprocess, sys, time
 from pathlib import Path
@@ -25,7 +25,26 @@ def skrun(*args):
     return [str(Path(bin_dir) / "skrun"), *map(str, args)]
 
 
+RUNS = OUT / "sinklora-runs.jsonl"   # every perplexity run, appended as it completes
+RESUME = False
+
+
+def known(ctx, flags):
+    """A completed run with the same window and flags from the runs log (--resume)."""
+    if not (RESUME and RUNS.exists()):
+        return None
+    for line in RUNS.read_text().splitlines():
+        r = json.loads(line)
+        if r.get("ctx") == ctx and r.get("flags") == flags:
+            return r
+    return None
+
+
 def ppl(model, ctx, chunks, extra):
+    prev = known(ctx, " ".join(map(str, extra)))
+    if prev:
+        print(json.dumps({"resumed": True, **{k: prev[k] for k in ("flags", "ppl", "tokens")}}), flush=True)
+        return prev
     t = time.time()
     r = subprocess.run(skrun("perplexity", model, "--file", TEXT, "--ctx", ctx, "--chunks", chunks, "--json", *extra), capture_output=True, text=True)
     if r.returncode != 0:
@@ -34,6 +53,9 @@ def ppl(model, ctx, chunks, extra):
     d["wall_seconds"] = round(time.time() - t, 1)
     d["flags"] = " ".join(map(str, extra))
     print(json.dumps({k: d[k] for k in ("flags", "ppl", "tokens", "wall_seconds")}), flush=True)
+    d["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    with RUNS.open("a") as f:
+        f.write(json.dumps(d, sort_keys=True) + "\n")
     return d
 
 
@@ -132,7 +154,10 @@ def main():
     ap.add_argument("model")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", default="A,B,C,D")
+    ap.add_argument("--resume", action="store_true", help="reuse perplexity runs already in docs/measurements/sinklora-runs.jsonl")
     a = ap.parse_args()
+    global RESUME
+    RESUME = a.resume
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / "sinklora.json"
     res = json.loads(path.read_text()) if path.exists() else {}
