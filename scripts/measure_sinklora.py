@@ -99,7 +99,7 @@ def memory_run(model, gen, extra):
 
 
 def part_c(model, quick):
-    return [memory_run(model, 2000 if quick else 4096, []),
+    return [memory_run(model, 2000 if quick else 20000, []),
             memory_run(model, 2000 if quick else 20000, ["--kv", "h2o", "--kv-budget", 512, "--positions", "absolute"])]
 
 

@@ -198,7 +198,10 @@ public final class Session {
         let kern = kernels, sf = attention.sf, needScores = attention.policy.needsScores
         let trained = c.trainedContext, mode = attention.positions
         let caches = cache.heads[l], cap = cache.capacity
-        func usesCache(_ pos: Int) -> Bool { mode == .cache || (mode == .auto && pos >= trained) }
+        // A cache holding exactly positions 0..<count (nothing evicted: slot = position) makes
+        // "cache" positions the same as absolute ones: no rotation at all.
+        let identity = caches.allSatisfy { $0.count == 0 || ($0.positions[0] == 0 && $0.positions[$0.count - 1] == $0.count - 1) }
+        func usesCache(_ pos: Int) -> Bool { !identity && (mode == .cache || (mode == .auto && pos >= trained)) }
         // "cache" positions: each key moves from its absolute position to its slot once per step
         // and KV head (shared by the group's query heads and the chunk's queries), into scratch.
         let anyCache = usesCache(start + n - 1)
@@ -299,6 +302,7 @@ public final class Session {
         let scale = 1 / Float(hd).squareRoot()
         let sf = attention.sf, trained = c.trainedContext, mode = attention.positions
         let caches = cache.heads[l], cap = cache.capacity
+        let identity = caches.allSatisfy { $0.count == 0 || ($0.positions[0] == 0 && $0.positions[$0.count - 1] == $0.count - 1) }
         let qb = 64, blocks = (n + qb - 1) / qb, items = c.numHeads * blocks
         let most = caches.map(\.count).max() ?? 0
         let t = max(1, min(threads, items))
@@ -309,7 +313,7 @@ public final class Session {
             attnScratchFloats = need
         }
         let scratch = attnScratch, table = deltaTable
-        func usesCache(_ pos: Int) -> Bool { mode == .cache || (mode == .auto && pos >= trained) }
+        func usesCache(_ pos: Int) -> Bool { !identity && (mode == .cache || (mode == .auto && pos >= trained)) }
         out.withUnsafeMutableBufferPointer { op in
             q.withUnsafeBufferPointer { qp in
                 rotatedKeys.withUnsafeBufferPointer { rp in
