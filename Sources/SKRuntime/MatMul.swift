@@ -45,27 +45,19 @@ final class MatMul {
             let wp = w.base.assumingMemoryBound(to: UInt16.self)
             parallelFor(rows, threads: threads) { r in for i in r { out[i] = k.dot_f16(wp + i * cols, x, Int32(cols)) } }
         case .int8, .int4, .int4Sym:
-            let blocks = cols / 32
-            if actScratch.count < n * blocks { actScratch = [sk_act_q8](repeating: sk_act_q8(), count: n * blocks) }
-            actScratch.withUnsafeMutableBufferPointer { a in
-                let ap = a.baseAddress!
-                for i in 0..<n { k.quantize_act(x + i * cols, ap + i * blocks, Int32(cols)) }
-                if let packed = w.packed, w.type == .int8 {
-                    parallelFor(rows / 8, threads: threads) { gr in
-                        for t in 0..<n {
-                            k.gemv_int8_x8(packed + gr.lowerBound * 272 * blocks, Int32(gr.count * 8), UnsafePointer(ap + t * blocks), Int32(cols),
-                                           out + t * rows + gr.lowerBound * 8)
-                        }
-                    }
-                    return
-                }
+            withQuantizedActivations(x, n: n, cols: cols) { ap in
+                let blocks = cols / 32
                 if let packed = w.packed {
                     // x8 layout: workers take whole groups of 8 rows
-                    let asym: Int32 = w.type == .int4 ? 1 : 0, groupBytes = sk_x8_block_bytes(asym) * blocks
+                    let asym: Int32 = w.type == .int4 ? 1 : 0, groupBytes = w.packedGroupBytes
                     parallelFor(rows / 8, threads: threads) { gr in
                         for t in 0..<n {
-                            k.gemv_int4_x8(asym, packed + gr.lowerBound * groupBytes, Int32(gr.count * 8), UnsafePointer(ap + t * blocks), Int32(cols),
-                                           out + t * rows + gr.lowerBound * 8)
+                            let wp = packed + gr.lowerBound * groupBytes, a = UnsafePointer(ap + t * blocks), o = out + t * rows + gr.lowerBound * 8
+                            if w.type == .int8 {
+                                k.gemv_int8_x8(wp, Int32(gr.count * 8), a, Int32(cols), o)
+                            } else {
+                                k.gemv_int4_x8(asym, wp, Int32(gr.count * 8), a, Int32(cols), o)
+                            }
                         }
                     }
                     return
@@ -81,31 +73,32 @@ final class MatMul {
         }
     }
 
+    /// Quantizes the `n` activation rows of `x` (blocks of 32, int8) into the scratch buffer, once
+    /// for all the matrix's rows, and hands it to `body`.
+    private func withQuantizedActivations(_ x: UnsafePointer<Float>, n: Int, cols: Int, _ body: (UnsafeMutablePointer<sk_act_q8>) -> Void) {
+        let blocks = cols / 32, k = kernels.pointee
+        if actScratch.count < n * blocks { actScratch = [sk_act_q8](repeating: sk_act_q8(), count: n * blocks) }
+        actScratch.withUnsafeMutableBufferPointer { a in
+            let ap = a.baseAddress!
+            parallelFor(n, threads: threads) { r in for i in r { k.quantize_act(x + i * cols, ap + i * blocks, Int32(cols)) } }
+            body(ap)
+        }
+    }
+
     /// out (n, rows) = x (n, cols) · Wᵀ, W's rows split over the workers in decoded tiles.
     private func gemm(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, out: UnsafeMutablePointer<Float>) {
         let rows = w.rows, cols = w.cols, tiles = self.tiles
-        if let packed = w.packed, w.type == .int8, let kernel = gemmX8Int8 {
-            let blocks = cols / 32, k = kernels.pointee
-            if actScratch.count < n * blocks { actScratch = [sk_act_q8](repeating: sk_act_q8(), count: n * blocks) }
-            actScratch.withUnsafeMutableBufferPointer { a in
-                let ap = a.baseAddress!
-                parallelFor(n, threads: threads) { r in for i in r { k.quantize_act(x + i * cols, ap + i * blocks, Int32(cols)) } }
+        if let packed = w.packed, w.type == .int8 ? gemmX8Int8 != nil : gemmX8 != nil {
+            // integer GEMM (AVX512-VNNI): activations quantized once, workers take groups of 8 rows
+            let asym: Int32 = w.type == .int4 ? 1 : 0, groupBytes = w.packedGroupBytes
+            withQuantizedActivations(x, n: n, cols: cols) { ap in
                 parallelFor(rows / 8, threads: threads) { gr in
-                    kernel(packed + gr.lowerBound * 272 * blocks, Int32(gr.count * 8), ap, Int32(n), Int32(cols), out + gr.lowerBound * 8, Int32(rows))
-                }
-            }
-            return
-        }
-        if let packed = w.packed, w.type != .int8, let kernel = gemmX8 {
-            // integer GEMM: activations quantized once (blocks of 32), workers take groups of 8 rows
-            let blocks = cols / 32, k = kernels.pointee
-            if actScratch.count < n * blocks { actScratch = [sk_act_q8](repeating: sk_act_q8(), count: n * blocks) }
-            let asym: Int32 = w.type == .int4 ? 1 : 0, groupBytes = sk_x8_block_bytes(asym) * blocks
-            actScratch.withUnsafeMutableBufferPointer { a in
-                let ap = a.baseAddress!
-                parallelFor(n, threads: threads) { r in for i in r { k.quantize_act(x + i * cols, ap + i * blocks, Int32(cols)) } }
-                parallelFor(rows / 8, threads: threads) { gr in
-                    kernel(asym, packed + gr.lowerBound * groupBytes, Int32(gr.count * 8), ap, Int32(n), Int32(cols), out + gr.lowerBound * 8, Int32(rows))
+                    let wp = packed + gr.lowerBound * groupBytes, o = out + gr.lowerBound * 8
+                    if w.type == .int8 {
+                        gemmX8Int8!(wp, Int32(gr.count * 8), ap, Int32(n), Int32(cols), o, Int32(rows))
+                    } else {
+                        gemmX8!(asym, wp, Int32(gr.count * 8), ap, Int32(n), Int32(cols), o, Int32(rows))
+                    }
                 }
             }
             return
@@ -113,8 +106,7 @@ final class MatMul {
         let packed = w.packed, unit = packed == nil ? 1 : 8   // x8 weights decode in groups of 8 rows
         let tileRows = max(unit, Self.tileFloats / cols / unit * unit)
         let t = max(1, min(threads, rows / unit))
-        let asym: Int32 = w.type == .int4 ? 1 : 0
-        let groupBytes = (w.type == .int8 ? 272 : sk_x8_block_bytes(asym)) * (cols / 32)
+        let asym: Int32 = w.type == .int4 ? 1 : 0, groupBytes = w.packedGroupBytes
         parallelFor(t, threads: t) { chunk in
             for worker in chunk {
                 let r0 = rows / unit * worker / t * unit, r1 = rows / unit * (worker + 1) / t * unit

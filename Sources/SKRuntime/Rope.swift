@@ -61,8 +61,14 @@ public struct Rope {
     /// position mode; cached keys themselves are never re-rotated.
     @inline(__always)
     public func rotate(_ x: UnsafeMutablePointer<Float>, by delta: Int) {
+        Self.rotate(x, by: delta, invFreq: invFreq)
+    }
+
+    /// `rotate(_:by:)` for any inverse frequencies (direct trig per frequency).
+    @inline(__always)
+    static func rotate(_ x: UnsafeMutablePointer<Float>, by delta: Int, invFreq: [Double]) {
         guard delta != 0 else { return }
-        let half = headDim / 2
+        let half = invFreq.count
         for i in 0..<half {
             let angle = Double(delta) * invFreq[i]
             let c = Float(cos(angle)), s = Float(sin(angle))

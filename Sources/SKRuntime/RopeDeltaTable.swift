@@ -38,13 +38,8 @@ final class RopeDeltaTable {
         if delta == 0 { dst.update(from: src, count: 2 * h); return }
         let m = delta.magnitude, sign: Float = delta < 0 ? -1 : 1
         guard m < UInt(Self.rows * Self.rows) else {
-            for i in 0..<h {
-                let a = Double(delta) * invFreq[i]
-                let c = Float(cos(a)), s = Float(sin(a))
-                let x = src[i], y = src[i + h]
-                dst[i] = x * c - y * s
-                dst[i + h] = y * c + x * s
-            }
+            dst.update(from: src, count: 2 * h)
+            Rope.rotate(dst, by: delta, invFreq: invFreq)
             return
         }
         let l = Int(m) & (Self.rows - 1), u = Int(m) >> Self.bits

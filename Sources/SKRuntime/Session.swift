@@ -223,7 +223,7 @@ public final class Session {
             }
         }
         if n >= 2 && !needScores {
-            attendBlocked(layer: l, q: q, n: n, start: start, out: &out)
+            attendBlocked(layer: l, q: q, n: n, start: start, usesCache: usesCache, out: &out)
             return
         }
         let table = deltaTable
@@ -297,12 +297,12 @@ public final class Session {
     /// block of 64 queries, S = Q·Kᵀ over the head's cache slots, the mask (causal, SF-Attn),
     /// softmax, then O = P·V. Work items are (head, block) pairs in head-major order, so each
     /// worker's contiguous share holds whole heads: balanced under the causal mask.
-    func attendBlocked(layer l: Int, q: [Float], n: Int, start: Int, out: inout [Float]) {
+    /// `usesCache(position)`: whether that query uses "cache" positions (decided by `attend`).
+    func attendBlocked(layer l: Int, q: [Float], n: Int, start: Int, usesCache: (Int) -> Bool, out: inout [Float]) {
         let c = model.config, hd = c.headDim, qd = c.qDim, group = c.numHeads / c.numKVHeads
         let scale = 1 / Float(hd).squareRoot()
-        let sf = attention.sf, trained = c.trainedContext, mode = attention.positions
+        let sf = attention.sf
         let caches = cache.heads[l], cap = cache.capacity
-        let identity = caches.allSatisfy { $0.count == 0 || ($0.positions[0] == 0 && $0.positions[$0.count - 1] == $0.count - 1) }
         let qb = 64, blocks = (n + qb - 1) / qb, items = c.numHeads * blocks
         let most = caches.map(\.count).max() ?? 0
         let t = max(1, min(threads, items))
@@ -313,7 +313,6 @@ public final class Session {
             attnScratchFloats = need
         }
         let scratch = attnScratch, table = deltaTable
-        func usesCache(_ pos: Int) -> Bool { !identity && (mode == .cache || (mode == .auto && pos >= trained)) }
         out.withUnsafeMutableBufferPointer { op in
             q.withUnsafeBufferPointer { qp in
                 rotatedKeys.withUnsafeBufferPointer { rp in
@@ -332,16 +331,13 @@ public final class Session {
                                 }
                                 // queries of this block; in cache position mode every query moves to its
                                 // own slot (the chunk's tokens are the last n slots: one shared delta)
+                                // (a block straddling the trained context under auto keeps its
+                                // absolute rows: delta 0)
                                 let cacheMode = usesCache(start + i0 + rows - 1)
-                                if cacheMode && !usesCache(start + i0) {
-                                    // a block straddling the trained context under auto: per-row path
+                                if cacheMode {
                                     for i in i0..<(i0 + rows) {
                                         let delta = usesCache(start + i) ? (hc.count - n) - start : 0
                                         table!.rotate(qp.baseAddress! + i * qd + head * hd, to: qBuf + (i - i0) * hd, by: delta)
-                                    }
-                                } else if cacheMode {
-                                    for i in i0..<(i0 + rows) {
-                                        table!.rotate(qp.baseAddress! + i * qd + head * hd, to: qBuf + (i - i0) * hd, by: (hc.count - n) - start)
                                     }
                                 } else {
                                     for i in 0..<rows { (qBuf + i * hd).update(from: qp.baseAddress! + (i0 + i) * qd + head * hd, count: hd) }

@@ -40,6 +40,11 @@ public final class WeightMatrix {
 
     deinit { packed?.deallocate() }
 
+    /// Bytes of one group of 8 rows in the x8 layout (`packed`).
+    var packedGroupBytes: Int {
+        (type == .int8 ? 272 : sk_x8_block_bytes(type == .int4 ? 1 : 0)) * (cols / 32)
+    }
+
     /// Repacks int8 / int4 / int4-sym group-32 rows into the x8 layout for `kernels` (no-op where the
     /// path has no x8 kernel, or for other types, groups or row counts), then releases the
     /// tensor's pages of `file`.
@@ -50,11 +55,11 @@ public final class WeightMatrix {
         switch type {
         case .int4, .int4Sym where k.gemv_int4_x8 != nil:
             let asym: Int32 = type == .int4 ? 1 : 0
-            bytes = sk_x8_block_bytes(asym) * (cols / 32) * (rows / 8)
+            bytes = packedGroupBytes * (rows / 8)
             packed = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
             sk_pack_int4_x8(base.assumingMemoryBound(to: UInt8.self), rowBytes, Int32(rows), Int32(cols), asym, packed!.assumingMemoryBound(to: UInt8.self))
         case .int8 where k.gemv_int8_x8 != nil:
-            bytes = 272 * (cols / 32) * (rows / 8)
+            bytes = packedGroupBytes * (rows / 8)
             packed = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
             sk_pack_int8_x8(base.assumingMemoryBound(to: UInt8.self), rowBytes, Int32(rows), Int32(cols), packed!.assumingMemoryBound(to: UInt8.self))
         default:

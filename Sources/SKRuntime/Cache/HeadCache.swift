@@ -52,8 +52,12 @@ public final class HeadCache {
                 }
             }
         }
-        positions = keep.map { positions[$0] }
-        scores = keep.map { scores[$0] }
+        for (dst, src) in keep.enumerated() where dst != src {
+            positions[dst] = positions[src]
+            scores[dst] = scores[src]
+        }
+        positions.removeLast(positions.count - keep.count)
+        scores.removeLast(scores.count - keep.count)
     }
 
     func reset() {
