@@ -36,7 +36,7 @@ let package = Package(
         // Floor 2: safetensors reader/writer, shards, restricted torch-pickle reader.
         .target(name: "SKSafetensors", dependencies: ["SKCore"]),
         // Floor 2: quantizers (scalar reference twins, error statistics).
-        .target(name: "SKQuant", dependencies: ["SKCore"]),
+        .target(name: "SKQuant", dependencies: ["SKCore", "SKKernels"]),
         // Floor 2: the SKM file format: writer, mapped reader, checksums, zstd sections.
         .target(name: "SKFormat", dependencies: ["SKCore", "CZstd"]),
         // Floor 3: PEFT / LongLoRA merge.

@@ -10,12 +10,12 @@ if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/
 fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-src="Sources/SKKernels/scalar.c Sources/SKKernels/avx2.c Sources/SKKernels/neon.c Sources/SKKernels/dispatch.c Sources/SKKernels/sha256.c Sources/SKKernels/pack.c Sources/SKKernels/vnni.c Tests/KernelTests/test_kernels.c"
+src="Sources/SKKernels/scalar.c Sources/SKKernels/avx2.c Sources/SKKernels/neon.c Sources/SKKernels/dispatch.c Sources/SKKernels/sha256.c Sources/SKKernels/pack.c Sources/SKKernels/vnni.c Sources/SKKernels/quant.c Tests/KernelTests/test_kernels.c"
 echo "== native ($(uname -m))"
-cc -O2 -Wall -I Sources/SKKernels/include $src -lm -o "$out/native"
+cc -O2 -Wall -ffp-contract=off -I Sources/SKKernels/include $src -lm -o "$out/native"
 "$out/native"
 echo "== scalar forced"
 SK_KERNELS=scalar "$out/native" >/dev/null
 echo "== aarch64 NEON under qemu-user"
-aarch64-linux-gnu-gcc -O2 -Wall -march=armv8-a -I Sources/SKKernels/include $src -lm -o "$out/neon"
+aarch64-linux-gnu-gcc -O2 -Wall -ffp-contract=off -march=armv8-a -I Sources/SKKernels/include $src -lm -o "$out/neon"
 qemu-aarch64 -L /usr/aarch64-linux-gnu "$out/neon"

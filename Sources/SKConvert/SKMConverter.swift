@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import SKCore
 import SKFormat
@@ -34,31 +35,39 @@ public struct SKMConverter {
         }
         var metadata = try ModelMetadata.entries(plan.outputConfig)
         metadata += try TokenizerMetadata.entries(directory: plan.tokenizerDirectory)
-        metadata += try provenance(plan: plan, recipe: recipe, infos: infos)
+        // The sources' SHA-256 digests (reading the whole checkpoint) are computed on their own
+        // thread while the tensors are converted; the header reserves their fixed-length text.
+        let digests = SourceDigests(files: sourceFiles())
+        metadata += try provenance(plan: plan, recipe: recipe, infos: infos, sources: digests.placeholders)
 
         let tmp = AtomicOutput.temporaryPath(for: job.output)
         do {
             let writer = try SKMWriter(path: tmp, metadata: metadata, tensors: infos, compressionLevel: job.compressionLevel)
             var byKey: [String: TypeSummary] = [:]
             for (i, info) in infos.enumerated() {
-                var outcome = MergePlan.TensorOutcome()
-                let t = try plan.mergedTensor(info.name, outcome: &outcome)
-                report.loraModulesMerged += outcome.loraModulesMerged
-                let (raw, sse) = try encode(t, info)
+                let raw: [UInt8], sums: BlockQuantizer.Sums
+                if let inPlace = try quantizeInPlace(info, plan: plan) {
+                    (raw, sums) = inPlace
+                } else {
+                    var outcome = MergePlan.TensorOutcome()
+                    let t = try plan.mergedTensor(info.name, outcome: &outcome)
+                    report.loraModulesMerged += outcome.loraModulesMerged
+                    (raw, sums) = try encode(t, info)
+                }
                 let stored = try raw.withUnsafeBytes { try writer.write(name: info.name, raw: $0) }
                 let key = "\(info.type.userName):\(info.group)"
                 var s = byKey[key] ?? TypeSummary(type: info.type, group: info.group)
                 s.tensors += 1
-                s.parameters += t.count
+                s.parameters += info.rows * info.cols
                 s.rawBytes += raw.count
                 s.storedBytes += stored
-                s.squaredError += sse
-                s.squaredValue += t.data.reduce(0.0) { $0 + Double($1) * Double($1) }
+                s.squaredError += sums.squaredError
+                s.squaredValue += sums.squaredValue
                 byKey[key] = s
-                report.parameters += t.count
+                report.parameters += info.rows * info.cols
                 progress?(i + 1, infos.count, info.name)
             }
-            try writer.finish()
+            try writer.finish(replacing: [("provenance.sources", .string(try Self.json(try digests.wait())))])
             report.summaries = byKey.values.sorted { ($0.type.rawValue, $0.group) < ($1.type.rawValue, $1.group) }
             report.fileBytes = (try FileManager.default.attributesOfItem(atPath: tmp)[.size] as? Int) ?? 0
             try AtomicOutput.commit(temporary: tmp, to: job.output, force: job.force)
@@ -71,24 +80,51 @@ public struct SKMConverter {
         return report
     }
 
-    /// Raw SKM bytes of one tensor and the squared round-trip error.
-    func encode(_ t: Tensor, _ info: SKMTensorInfo) throws -> ([UInt8], Double) {
+    /// A quantized tensor that is exactly the base checkpoint's F32 tensor is quantized straight
+    /// from the file's mapping, a few MB of rows at a time (no f32 copy of the tensor, whose
+    /// pages are released as it goes); nil when that does not apply (merged, other dtype, f32/f16 out).
+    func quantizeInPlace(_ info: SKMTensorInfo, plan: MergePlan) throws -> ([UInt8], BlockQuantizer.Sums)? {
+        guard info.type.isQuantized, let file = plan.unchangedBaseFile(info.name),
+              let count = info.type.byteCount(rows: info.rows, cols: info.cols, group: info.group) else { return nil }
+        var out = [UInt8](repeating: 0, count: count)
+        var sums = BlockQuantizer.Sums()
+        let rowBytes = count / max(1, info.rows)
+        let done = try out.withUnsafeMutableBytes { dst in
+            try file.withF32InPlace(info.name, rowElements: info.cols) { chunk, first in
+                let r0 = first / info.cols, n = chunk.count / info.cols
+                do {
+                    let s = try BlockQuantizer.quantize(chunk, rows: n, cols: info.cols, type: info.type, group: info.group,
+                                                        into: UnsafeMutableRawBufferPointer(rebasing: dst[(r0 * rowBytes)..<((r0 + n) * rowBytes)]),
+                                                        threads: job.threads, firstRow: r0)
+                    sums.squaredError += s.squaredError
+                    sums.squaredValue += s.squaredValue
+                } catch let e as SinkKitError {
+                    throw SinkKitError(e.kind, "\(info.name): \(e.message)")
+                }
+            }
+        }
+        return done ? (out, sums) : nil
+    }
+
+    /// Raw SKM bytes of one tensor, the squared round-trip error and the squared values.
+    func encode(_ t: Tensor, _ info: SKMTensorInfo) throws -> ([UInt8], BlockQuantizer.Sums) {
+        let squares = { t.data.reduce(0.0) { $0 + Double($1) * Double($1) } }
         switch info.type {
         case .f32:
             var out = [UInt8](repeating: 0, count: 4 * t.count)
             try out.withUnsafeMutableBytes { d in try t.data.withUnsafeBufferPointer { try ElementConversion.encode($0, dtype: .F32, into: d.baseAddress!) } }
-            return (out, 0)
+            return (out, BlockQuantizer.Sums(squaredError: 0, squaredValue: squares()))
         case .f16:
             var out = [UInt8](repeating: 0, count: 2 * t.count)
             try out.withUnsafeMutableBytes { d in try t.data.withUnsafeBufferPointer { try ElementConversion.encode($0, dtype: .F16, into: d.baseAddress!) } }
             var sse = 0.0
             for v in t.data { let r = Double(HalfFloat.f16ToF32(HalfFloat.f32ToF16(v))) - Double(v); sse += r * r }
-            return (out, sse)
+            return (out, BlockQuantizer.Sums(squaredError: sse, squaredValue: squares()))
         case .int8, .int4, .int4Sym:
             var out = [UInt8](repeating: 0, count: info.type.byteCount(rows: info.rows, cols: info.cols, group: info.group)!)
-            let sse: Double
+            let sums: BlockQuantizer.Sums
             do {
-                sse = try t.data.withUnsafeBufferPointer { src in
+                sums = try t.data.withUnsafeBufferPointer { src in
                     try out.withUnsafeMutableBytes {
                         try BlockQuantizer.quantize(src, rows: info.rows, cols: info.cols, type: info.type, group: info.group, into: $0, threads: job.threads)
                     }
@@ -96,21 +132,25 @@ public struct SKMConverter {
             } catch let e as SinkKitError {
                 throw SinkKitError(e.kind, "\(info.name): \(e.message)")
             }
-            return (out, sse)
+            return (out, sums)
         }
     }
 
-    func provenance(plan: MergePlan, recipe: QuantRecipe, infos: [SKMTensorInfo]) throws -> [(String, SKMValue)] {
-        func json(_ v: Any) throws -> String {
-            String(decoding: try JSONSerialization.data(withJSONObject: v, options: [.sortedKeys]), as: UTF8.self)
-        }
-        var sources: [String: String] = [:]
+    static func json(_ v: Any) throws -> String {
+        String(decoding: try JSONSerialization.data(withJSONObject: v, options: [.sortedKeys]), as: UTF8.self)
+    }
+
+    /// The files whose digests the provenance records: (key, path).
+    func sourceFiles() -> [(String, String)] {
         let dir = job.modelDirectory
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter {
             $0.hasSuffix(".safetensors") || $0.hasSuffix(".json") || $0 == "chat_template.jinja"
         }
-        for f in files.sorted() { sources[f] = try SHA256.hexDigest(ofFile: dir + "/" + f) }
-        if let tp = job.trainableParamsPath { sources[tp] = try SHA256.hexDigest(ofFile: tp) }
+        return files.sorted().map { ($0, dir + "/" + $0) } + (job.trainableParamsPath.map { [($0, $0)] } ?? [])
+    }
+
+    func provenance(plan: MergePlan, recipe: QuantRecipe, infos: [SKMTensorInfo], sources: [String: String]) throws -> [(String, SKMValue)] {
+        let json = Self.json
         var r = recipe.description
         var counts: [String: Int] = [:]
         for i in infos { counts[i.type.userName + (i.type.isQuantized ? ":\(i.group)" : ""), default: 0] += 1 }
@@ -123,5 +163,34 @@ public struct SKMConverter {
             ("provenance.adapters", .string(try json(p["adapters"] ?? []))),
             ("provenance.recipe", .string(try json(r))),
         ] + (job.context.map { [("provenance.context", SKMValue.int(Int64($0)))] } ?? [])
+    }
+}
+
+/// SHA-256 digests of files, computed on a background thread from the moment it is made.
+final class SourceDigests: @unchecked Sendable {
+    let files: [(String, String)]
+    private var result: Result<[String: String], Error> = .success([:])
+    private let done = DispatchSemaphore(value: 0)
+
+    init(files: [(String, String)]) {
+        self.files = files
+        Thread { [self] in
+            result = Result {
+                var d: [String: String] = [:]
+                for (key, path) in files { d[key] = try SHA256.hexDigest(ofFile: path) }
+                return d
+            }
+            done.signal()
+        }.start()
+    }
+
+    /// Same keys, digests of the same length: what the header reserves.
+    var placeholders: [String: String] { Dictionary(files.map { ($0.0, String(repeating: "0", count: 64)) }, uniquingKeysWith: { a, _ in a }) }
+
+    /// The digests (or the first error reading a file), once the thread is done.
+    func wait() throws -> [String: String] {
+        done.wait()
+        done.signal()
+        return try result.get()
     }
 }

@@ -1,3 +1,4 @@
+import SKKernels
 /// A dense f32 tensor, row-major. All merge arithmetic happens on these, whatever the
 /// storage type of the checkpoint.
 public struct Tensor: Equatable {
@@ -22,8 +23,8 @@ public struct Tensor: Equatable {
     /// Index of the first NaN or Inf, if any.
     public func firstNonFinite() -> Int? {
         data.withUnsafeBufferPointer { p in
-            for i in 0..<p.count where !p[i].isFinite { return i }
-            return nil
+            let i = sk_first_nonfinite(p.baseAddress, p.count)
+            return i < 0 ? nil : Int(i)
         }
     }
 }

@@ -77,12 +77,24 @@ public final class SKMWriter {
     }
 
     /// Writes the header and table with the final offsets and checksums, then flushes.
-    public func finish() throws {
+    /// `replacing` gives final values for metadata keys that were known only by their size when
+    /// the writer was made (source digests computed while the tensors were written): each key
+    /// must exist and its value must encode to the same number of bytes.
+    public func finish(replacing updates: [(String, SKMValue)] = []) throws {
         guard next == tensors.count else { throw SinkKitError(.io, "\(out.path): only \(next) of \(tensors.count) tensors were written") }
+        var final = metadata
+        for (k, v) in updates {
+            guard let i = final.firstIndex(where: { $0.0 == k }) else {
+                throw SinkKitError(.invalidArgument, "\(out.path): metadata key \(k) was not reserved")
+            }
+            final[i].1 = v
+        }
         var body = ByteWriter()
-        for (k, v) in metadata { body.str16(k); body.value(v) }
+        for (k, v) in final { body.str16(k); body.value(v) }
         for t in tensors { t.encode(into: &body) }
-        precondition(body.bytes.count == headerSize)
+        guard body.bytes.count == headerSize else {
+            throw SinkKitError(.invalidArgument, "\(out.path): final metadata takes \(body.bytes.count) header bytes, \(headerSize) were reserved")
+        }
         var h = ByteWriter()
         h.bytes += SKM.magic
         h.u16(SKM.major); h.u16(SKM.minor); h.u32(SKM.byteOrderTag)

@@ -179,6 +179,18 @@ public final class MergePlan {
     }
 
     /// The merged tensor, in f32.
+    /// The base checkpoint's file holding `name` when the output tensor is exactly the base
+    /// tensor (no trainable-params or adapter replacement, no LoRA module, no vocabulary growth),
+    /// so a converter may read it in place instead of through `mergedTensor`; nil otherwise.
+    public func unchangedBaseFile(_ name: String) -> SafetensorsFile? {
+        if let tr = trainable, tr.map[name] != nil { return nil }
+        let module = name.hasSuffix(".weight") ? String(name.dropLast(7)) : name.hasSuffix(".bias") ? String(name.dropLast(5)) : name
+        for a in adapters where a.replacements[name] != nil || a.modules[module] != nil { return nil }
+        guard let info = base.info(name) else { return nil }
+        if LlamaTensors.isVocabSized(name), info.shape.first ?? 0 < vocabSize { return nil }
+        return base.file(for: name)
+    }
+
     public func mergedTensor(_ name: String, outcome: inout TensorOutcome) throws -> Tensor {
         var t: Tensor
         if let tr = trainable, let key = tr.map[name] {

@@ -124,6 +124,29 @@ public final class SafetensorsFile: TensorSource {
         if let i = byName[name], let off = offsets[name] { file.release(offset: off, count: i.byteCount) }
     }
 
+    /// Hands an F32 tensor to `body` in place, straight from the mapping (no copy), in chunks of
+    /// whole rows of `rowElements` (at most `chunkElements` each, at least one row), releasing each
+    /// chunk's pages after `body` returns; `body` gets the chunk and the index of its first element.
+    /// Returns false, calling nothing, when the tensor is not F32, or not 4-byte aligned in the
+    /// mapping, or the host is big-endian: then use `loadF32`.
+    public func withF32InPlace(_ name: String, rowElements: Int, chunkElements: Int = 2 << 20,
+                               _ body: (UnsafeBufferPointer<Float>, Int) throws -> Void) throws -> Bool {
+        guard let i = byName[name], let off = offsets[name], i.dtype == .F32, rowElements > 0,
+              i.elementCount % rowElements == 0, 1.littleEndian == 1 else { return false }
+        let all = try file.bytes(offset: off, count: i.byteCount)
+        guard i.elementCount == 0 || Int(bitPattern: all.baseAddress) % MemoryLayout<Float>.alignment == 0 else { return false }
+        let step = max(1, chunkElements / rowElements) * rowElements
+        var e = 0
+        while e < i.elementCount {
+            let n = min(step, i.elementCount - e)
+            let p = (all.baseAddress! + 4 * e).assumingMemoryBound(to: Float.self)
+            try body(UnsafeBufferPointer(start: p, count: n), e)
+            file.release(offset: off + 4 * e, count: 4 * n)
+            e += n
+        }
+        return true
+    }
+
     public func loadF32(_ name: String) throws -> Tensor {
         guard let i = byName[name], let off = offsets[name] else {
             throw SinkKitError(.shapeMismatch, "\(path): no tensor named \(name)")

@@ -233,6 +233,97 @@ static void test_table(const sk_kernel_table *s, const sk_kernel_table *t) {
     }
 }
 
+// f64 → f16: every finite half (above the largest, 65504, the next step would be 65536), the doubles just either side of each midpoint between
+// neighbours, the midpoints themselves (ties to even), overflow and underflow.
+static void test_f16_rounding(void) {
+    int bad = 0;
+    for (uint32_t h = 0; h < 0x7c00; h++) {
+        for (int sgn = 0; sgn < 2; sgn++) {
+            uint16_t hs = (uint16_t)(h | (sgn ? 0x8000 : 0));
+            double v = sk_f16_to_f32(hs), next = h + 1 < 0x7c00 ? (double)sk_f16_to_f32((uint16_t)(hs + 1)) : (sgn ? -65536.0 : 65536.0);
+            double mid = (v + next) / 2;
+            uint16_t up = h + 1 < 0x7c00 ? (uint16_t)(hs + 1) : (uint16_t)(sgn ? 0xfc00 : 0x7c00);
+            uint16_t even = (h & 1) ? up : hs;
+            if (sk_f64_to_f16(v) != hs) bad++;
+            if (sk_f64_to_f16(nextafter(mid, v)) != hs) bad++;
+            if (sk_f64_to_f16(nextafter(mid, 2 * next)) != up) bad++;
+            if (sk_f64_to_f16(mid) != even) bad++;
+            checks += 4;
+        }
+    }
+    checks += 3;
+    if (sk_f64_to_f16(1e300) != 0x7c00 || sk_f64_to_f16(-1e-300) != 0x8000 || sk_f64_to_f16(ldexp(1, -25)) != 0) bad++;
+    if (sk_f64_to_f16(nextafter(ldexp(1, -25), 1)) != 1) bad++;
+    if (bad) { failures += bad; fprintf(stderr, "FAIL f64 -> f16 rounding: %d cases\n", bad); }
+}
+
+// The AVX2 quantizer writes the scalar quantizer's bytes, on data that exercises every branch:
+// Gaussian and heavy-tailed blocks, blocks already on a 4-bit grid (exact fits skip the search),
+// all-zero and constant blocks, magnitude ties of both signs, lone outliers, tiny (f16-subnormal
+// scales) and large values, and block counts that leave a tail of fewer than 4.
+static void test_quantize(int width) {
+    if (sk_quantize_simd_width() < width) return;
+    const int types[3] = {SK_INT8, SK_INT4, SK_INT4_SYM};
+    const int groups[4] = {32, 64, 128, 256};
+    int bad = 0;
+    for (int kind = 0; kind < 9; kind++) {
+        for (int ti = 0; ti < 3; ti++) {
+            for (int gi = 0; gi < 4; gi++) {
+                int g = groups[gi], type = types[ti];
+                if (type == SK_INT8 && g != 32) continue;
+                size_t nb = 8 * 5 + (size_t)kind % 8;   // tails of 0…7 blocks
+                float *x = malloc(sizeof(float) * nb * g);
+                for (size_t b = 0; b < nb; b++) {
+                    float *xb = x + b * g;
+                    float scale = kind == 6 ? 1e-6f : (kind == 7 ? 3e3f : 0.02f);
+                    for (int j = 0; j < g; j++) {
+                        float z = gauss();
+                        switch ((kind + (int)b) % 9) {
+                        case 0: case 6: case 7: xb[j] = scale * z; break;
+                        case 1: xb[j] = scale * z * z * z; break;                                  // heavy tails
+                        case 2: xb[j] = 0.01f * (float)(int)(uniform() * 16) - 0.05f; break;      // on an asymmetric grid
+                        case 3: xb[j] = 0.25f * (float)((int)(uniform() * 16) - 8); break;        // on the symmetric grid
+                        case 4: xb[j] = (b & 1) ? 0 : 0.5f; break;                                // zero / constant
+                        case 5: xb[j] = (j % 3 == 0) ? ((j & 1) ? 0.7f : -0.7f) : 0.1f * z; break; // magnitude ties, both signs
+                        default: xb[j] = (j == (int)b % g) ? 40 * z : 0.01f * z; break;           // a lone outlier
+                        }
+                    }
+                }
+                size_t bb = type == SK_INT8 ? 34 : (size_t)(type == SK_INT4 ? 4 : 2) + (size_t)g / 2;
+                uint8_t *o1 = calloc(nb, bb), *o2 = calloc(nb, bb);
+                double s1[2] = {0, 0}, s2[2] = {0, 0};
+                int64_t r1 = sk_quantize_blocks_scalar(type, x, nb, g, o1, s1);
+                int64_t r2 = sk_quantize_blocks_simd(width, type, x, nb, g, o2, s2);
+                checks += 3;
+                if (r1 != -1 || r2 != -1) { bad++; fprintf(stderr, "FAIL quantize returned %lld / %lld\n", (long long)r1, (long long)r2); }
+                for (size_t b = 0; b < nb; b++)
+                    if (memcmp(o1 + b * bb, o2 + b * bb, bb) != 0) {
+                        bad++;
+                        fprintf(stderr, "FAIL quantize width %d type %d group %d kind %d block %zu: SIMD bytes differ from scalar\n", width, type, g, kind, b);
+                        break;
+                    }
+                if (fabs(s1[0] - s2[0]) > 1e-9 * fmax(s1[0], 1e-30) + 1e-300 || fabs(s1[1] - s2[1]) > 1e-9 * s1[1]) {
+                    bad++;
+                    fprintf(stderr, "FAIL quantize type %d group %d: sums %.17g/%.17g vs %.17g/%.17g\n", type, g, s1[0], s1[1], s2[0], s2[1]);
+                }
+                free(x); free(o1); free(o2);
+            }
+        }
+    }
+    // Non-finite input is named by index; bad arguments are refused.
+    float y[64];
+    for (int j = 0; j < 64; j++) y[j] = 0.1f;
+    y[45] = INFINITY;
+    uint8_t o[64];
+    double s[2] = {0, 0};
+    checks += 3;
+    if (sk_quantize_blocks_simd(width, SK_INT4, y, 2, 32, o, s) != 45 || sk_quantize_blocks_scalar(SK_INT4, y, 2, 32, o, s) != 45) bad++;
+    if (sk_quantize_blocks_scalar(SK_INT8, y, 1, 64, o, s) != -2) bad++;
+    if (sk_quantize_blocks_simd(width, SK_INT4, y, 1, 33, o, s) != -2) bad++;
+    if (bad) { failures += bad; fprintf(stderr, "FAIL quantize: %d cases\n", bad); }
+    else printf("quantizer %s path: checked against scalar\n", width == 8 ? "AVX-512" : "AVX2");
+}
+
 int main(void) {
     const sk_kernel_table *s = sk_kernels_scalar();
     paths[0] = sk_kernels_avx2();
@@ -283,6 +374,9 @@ int main(void) {
             printf("sha256 SHA-NI path: checked against scalar\n");
         }
     }
+    test_f16_rounding();
+    test_quantize(4);
+    test_quantize(8);
     if (vnni_checked) printf("x8 GEMM AVX512-VNNI path: checked against scalar\n");
     printf("%d passed, %d failed\n", checks - failures, failures);
     if (!tested) printf("note: no SIMD path on this CPU; scalar only\n");

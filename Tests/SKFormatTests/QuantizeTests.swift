@@ -45,6 +45,34 @@ final class QuantizeTests: XCTestCase {
         }
     }
 
+    /// Unchanged F32 tensors are quantized in place from the checkpoint's mapping, in chunks of
+    /// rows: the same bytes as quantizing the loaded tensor, and the chunks cover every row once.
+    func testInPlaceQuantizationMatchesLoadedTensors() throws {
+        let base = try SafetensorsFile(path: Fixture.base("llama-f32") + "/model.safetensors")
+        for type in [QuantType.int8, .int4, .int4Sym] {
+            let (f, _) = try quantize(type)
+            for t in f.tensors where t.type.isQuantized {
+                let x = try base.loadF32(t.name)
+                var want = [UInt8](repeating: 0, count: t.type.byteCount(rows: t.rows, cols: t.cols, group: t.group)!)
+                try x.data.withUnsafeBufferPointer { src in
+                    try want.withUnsafeMutableBytes { _ = try BlockQuantizer.quantize(src, rows: t.rows, cols: t.cols, type: t.type, group: t.group, into: $0) }
+                }
+                XCTAssertEqual(try f.withRawBytes(t) { Array($0) }, want, "\(type) \(t.name)")
+            }
+        }
+        let name = "model.layers.0.mlp.up_proj.weight", x = try base.loadF32(name)
+        var seen: [Float] = [], firsts: [Int] = []
+        let done = try base.withF32InPlace(name, rowElements: x.cols, chunkElements: 3 * x.cols + 1) { chunk, first in
+            XCTAssertEqual(first, seen.count)
+            XCTAssertEqual(chunk.count % x.cols, 0)
+            firsts.append(first)
+            seen += chunk
+        }
+        XCTAssertTrue(done)
+        XCTAssertEqual(seen, x.data)
+        XCTAssertGreaterThan(firsts.count, 1)
+    }
+
     func testMetadataCarriesConfigTokenizerAndProvenance() throws {
         let (f, _) = try quantize(.int4)
         XCTAssertEqual(f.metadata["llama.hidden_size"], .int(32))

@@ -62,7 +62,7 @@ final class QuantizerTests: XCTestCase {
     func quantize(_ x: [Float], rows: Int, _ t: QuantType, _ g: Int) -> ([UInt8], Double) {
         var out = [UInt8](repeating: 0, count: t.byteCount(rows: rows, cols: x.count / rows, group: g)!)
         let sse = x.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBytes { try! BlockQuantizer.quantize(src, rows: rows, cols: x.count / rows, type: t, group: g, into: $0) }
+            out.withUnsafeMutableBytes { try! BlockQuantizer.quantize(src, rows: rows, cols: x.count / rows, type: t, group: g, into: $0).squaredError }
         }
         return (out, sse)
     }

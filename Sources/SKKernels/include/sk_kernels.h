@@ -87,6 +87,23 @@ void sk_sha256_blocks_scalar(uint32_t h[8], const uint8_t *data, size_t blocks);
 void sk_sha256_blocks_shani(uint32_t h[8], const uint8_t *data, size_t blocks);
 int sk_sha256_has_shani(void);
 
+// SKM block quantization (quant.c, Formats/SKM.md "How SinkKit quantizes"): `nblocks` consecutive
+// blocks of `group` f32 values into consecutive blocks of `type` (SK_INT8 with group 32, SK_INT4,
+// SK_INT4_SYM with an even group up to 256). Adds Σ (decoded − x)² to sums[0] and Σ x² to
+// sums[1]. Returns -1; the index of the first non-finite input (nothing written); or -2 for bad
+// arguments. The SIMD paths (`width` 4: AVX2, 8: AVX-512; the scalar path where the CPU lacks
+// the set) write the scalar path's bytes; NEON builds use the scalar path. `sk_quantize_blocks`
+// takes the widest the CPU has unless SK_KERNELS forces scalar/neon (scalar) or avx2 (width 4).
+int64_t sk_quantize_blocks(int type, const float *x, size_t nblocks, int group, uint8_t *out, double sums[2]);
+int64_t sk_quantize_blocks_scalar(int type, const float *x, size_t nblocks, int group, uint8_t *out, double sums[2]);
+int64_t sk_quantize_blocks_simd(int width, int type, const float *x, size_t nblocks, int group, uint8_t *out, double sums[2]);
+// 8 with AVX-512 (F, DQ, VL), 4 with AVX2, else 0.
+int sk_quantize_simd_width(void);
+// Index of the first NaN or ±Inf among n floats, or -1.
+int64_t sk_first_nonfinite(const float *x, size_t n);
+// f64 → binary16 bits, to nearest, ties to even (one rounding, as Swift's Float16(Double)).
+uint16_t sk_f64_to_f16(double v);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,424 @@
+// SKM block quantization (Formats/SKM.md, "How SinkKit quantizes"). The scalar path is the spec
+// one block at a time, in its order of operations. The searched types (int4, int4-sym) are chains
+// of dependent f64 sums there, bound by add latency; the AVX2 path runs 4 blocks at once, one per
+// f64 lane, every lane doing the scalar path's operations in the same order (sums in j order,
+// first candidate kept on ties), with up to three candidates' chains in flight, so both paths
+// write the same bytes. Sums that are exact in f64 (Σ L, Σ L², Σ c² of small integer codes) may be
+// taken in any order; Σ x is the same for every candidate and taken once.
+#include "sk_kernels.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+// No fused multiply-add anywhere here: the spec's arithmetic rounds after every operation.
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+enum { MAX_GROUP = 256 };
+
+uint16_t sk_f64_to_f16(double v) {
+    uint64_t b;
+    memcpy(&b, &v, 8);
+    uint16_t sign = (uint16_t)((b >> 48) & 0x8000);
+    int e = (int)((b >> 52) & 0x7ff);
+    uint64_t mant = b & 0xFFFFFFFFFFFFFull;
+    if (e == 0x7ff) return (uint16_t)(sign | 0x7c00 | (mant ? 0x200 : 0));
+    if (e == 0) return sign;                       // f64 subnormals are far below half's range
+    int ue = e - 1023;
+    if (ue > 15) return (uint16_t)(sign | 0x7c00);
+    int shift = ue >= -14 ? 42 : 42 + (-14 - ue); // half subnormals: fewer significant bits
+    if (shift > 63) return sign;
+    uint64_t full = mant | (1ull << 52);
+    uint64_t q = full >> shift, rem = full & ((1ull << shift) - 1), half = 1ull << (shift - 1);
+    if (rem > half || (rem == half && (q & 1))) q++;   // to nearest, ties to even
+    // A carry out of the significand moves into the exponent (up to infinity) by itself.
+    if (ue >= -14) return (uint16_t)(sign | ((((uint32_t)(ue + 15)) << 10) + (uint32_t)(q - 1024)));
+    return (uint16_t)(sign | q);
+}
+
+// Round half to even (the default rounding mode): adding and subtracting 1.5·2⁵² rounds any
+// |v| < 2⁵¹; larger values are already integers.
+static inline double rint_even(double v) {
+    const double magic = 6755399441055744.0;
+    return fabs(v) < 2251799813685248.0 ? (v + magic) - magic : v;
+}
+static inline double clampd(double v, double lo, double hi) {
+    v = v < lo ? lo : v;
+    return v > hi ? hi : v;
+}
+
+// Index of the first non-finite value among n, or -1.
+int64_t sk_first_nonfinite(const float *x, size_t n) {
+    const uint32_t *u = (const uint32_t *)x;
+    for (size_t i0 = 0; i0 < n; i0 += 256) {
+        size_t i1 = i0 + 256 < n ? i0 + 256 : n;
+        uint32_t bad = 0;
+        for (size_t i = i0; i < i1; i++) bad |= (uint32_t)((u[i] & 0x7f800000u) == 0x7f800000u);
+        if (bad)
+            for (size_t i = i0; i < i1; i++)
+                if ((u[i] & 0x7f800000u) == 0x7f800000u) return (int64_t)i;
+    }
+    return -1;
+}
+
+static inline void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+
+// ---- The final step, shared by both paths: f16 scale (and minimum), codes, round-trip error.
+// The decoded value is f32(d)·f32(q) (+ f32(m)), as SKCore's Dequantize computes it.
+
+static inline void encode_int8(const float *x, int g, uint8_t *out, double *sums) {
+    float amax = 0;
+    for (int j = 0; j < g; j++) { float a = fabsf(x[j]); amax = a > amax ? a : amax; }
+    uint16_t h = sk_f64_to_f16((double)amax / 127);
+    put16(out, h);
+    float df = sk_f16_to_f32(h);
+    double dd = df;
+    int8_t *q = (int8_t *)(out + 2);
+    double sse = 0, ssq = 0;
+    for (int j = 0; j < g; j++) {
+        double qj = dd == 0 ? 0 : clampd(rint_even((double)x[j] / dd), -127, 127);
+        q[j] = (int8_t)qj;
+        double r = (double)(df * (float)qj) - (double)x[j];
+        sse += r * r;
+        ssq += (double)x[j] * (double)x[j];
+    }
+    sums[0] += sse;
+    sums[1] += ssq;
+}
+
+static inline void encode_int4(const float *x, int g, double d, double m, uint8_t *out, double *sums) {
+    uint16_t hd = sk_f64_to_f16(d), hm = sk_f64_to_f16(m);
+    put16(out, hd);
+    put16(out + 2, hm);
+    float df = sk_f16_to_f32(hd), mf = sk_f16_to_f32(hm);
+    double dd = df, mm = mf;
+    uint8_t q[MAX_GROUP];
+    double sse = 0, ssq = 0;
+    for (int j = 0; j < g; j++) {
+        double qj = dd == 0 ? 0 : clampd(rint_even(((double)x[j] - mm) / dd), 0, 15);
+        q[j] = (uint8_t)qj;
+        double r = (double)(df * (float)qj + mf) - (double)x[j];
+        sse += r * r;
+        ssq += (double)x[j] * (double)x[j];
+    }
+    for (int j = 0; j < g / 2; j++) out[4 + j] = (uint8_t)(q[j] | (q[j + g / 2] << 4));
+    sums[0] += sse;
+    sums[1] += ssq;
+}
+
+static inline void encode_int4_sym(const float *x, int g, double d, uint8_t *out, double *sums) {
+    uint16_t hd = sk_f64_to_f16(d);
+    put16(out, hd);
+    float df = sk_f16_to_f32(hd);
+    double dd = df;
+    uint8_t q[MAX_GROUP];
+    double sse = 0, ssq = 0;
+    for (int j = 0; j < g; j++) {
+        double cj = dd == 0 ? 0 : clampd(rint_even((double)x[j] / dd), -8, 7);
+        q[j] = (uint8_t)(cj + 8);
+        double r = (double)(df * (float)cj) - (double)x[j];
+        sse += r * r;
+        ssq += (double)x[j] * (double)x[j];
+    }
+    for (int j = 0; j < g / 2; j++) out[2 + j] = (uint8_t)(q[j] | (q[j + g / 2] << 4));
+    sums[0] += sse;
+    sums[1] += ssq;
+}
+
+// ---- Scalar path: the searches of Formats/SKM.md, one block.
+
+static int fit_asym(const double *x, const double *L, int g, double *d, double *m) {
+    double A = 0, B = 0, X = 0, Y = 0;
+    for (int j = 0; j < g; j++) { A += L[j]; B += L[j] * L[j]; X += x[j]; Y += x[j] * L[j]; }
+    double n = g, D = n * B - A * A;
+    if (!(D > 0)) return 0;
+    double dk = (n * Y - A * X) / D, mk = (B * X - A * Y) / D;
+    if (!(dk > 0)) return 0;
+    *d = dk;
+    *m = mk;
+    return 1;
+}
+
+static double err_asym(const double *x, const double *L, int g, double d, double m) {
+    double e = 0;
+    for (int j = 0; j < g; j++) { double r = d * L[j] + m - x[j]; e += r * r; }
+    return e;
+}
+
+static void search_int4(const double *x, int g, double *dout, double *mout) {
+    double lo = x[0], hi = x[0];
+    for (int j = 1; j < g; j++) { lo = x[j] < lo ? x[j] : lo; hi = x[j] > hi ? x[j] : hi; }
+    double d = 0, m = lo;
+    if (hi != lo) {
+        double L[MAX_GROUP];
+        d = (hi - lo) / 15;
+        for (int j = 0; j < g; j++) L[j] = clampd(rint_even((x[j] - lo) / d), 0, 15);
+        double best = err_asym(x, L, g, d, m), range = hi - lo;
+        for (int anchor = 0; anchor < (best == 0 ? 0 : 2); anchor++) {
+            for (int k = 0; k <= 20; k++) {
+                double s = (15 + 0.1 * (double)(k - 10)) / range, dk, mk;
+                if (anchor == 0) for (int j = 0; j < g; j++) L[j] = clampd(rint_even(s * (x[j] - lo)), 0, 15);
+                else for (int j = 0; j < g; j++) L[j] = clampd(15 - rint_even(s * (hi - x[j])), 0, 15);
+                if (!fit_asym(x, L, g, &dk, &mk)) continue;
+                double e = err_asym(x, L, g, dk, mk);
+                if (e < best) { best = e; d = dk; m = mk; }
+            }
+        }
+        for (int r = 0; r < (best == 0 ? 0 : 2); r++) {
+            double dr, mr;
+            for (int j = 0; j < g; j++) L[j] = clampd(rint_even((x[j] - m) / d), 0, 15);
+            if (!fit_asym(x, L, g, &dr, &mr)) break;
+            double e = err_asym(x, L, g, dr, mr);
+            if (e < best) { best = e; d = dr; m = mr; } else break;
+        }
+    }
+    *dout = d;
+    *mout = m;
+}
+
+// Σ x·c / Σ c² into *dk (0 when Σ c² = 0) and the error E = Σ (dk·c − x)².
+static int fit_sym(const double *x, const double *c, int g, double *dk, double *e) {
+    double xc = 0, cc = 0;
+    for (int j = 0; j < g; j++) { xc += x[j] * c[j]; cc += c[j] * c[j]; }
+    if (!(cc > 0)) return 0;
+    *dk = xc / cc;
+    *e = 0;
+    for (int j = 0; j < g; j++) { double r = *dk * c[j] - x[j]; *e += r * r; }
+    return 1;
+}
+
+static double search_int4_sym(const double *x, int g) {
+    double v = 0;
+    for (int j = 0; j < g; j++) if (fabs(x[j]) > fabs(v)) v = x[j];
+    if (v == 0) return 0;
+    double c[MAX_GROUP], d = v / -8, best = 0, dk, e;
+    for (int j = 0; j < g; j++) c[j] = clampd(rint_even(x[j] / d), -8, 7);
+    for (int j = 0; j < g; j++) { double r = d * c[j] - x[j]; best += r * r; }
+    for (int k = 0; k <= 20; k++) {
+        double s = -(8 + 0.1 * (double)(k - 10)) / v;
+        for (int j = 0; j < g; j++) c[j] = clampd(rint_even(s * x[j]), -8, 7);
+        if (fit_sym(x, c, g, &dk, &e) && e < best) { best = e; d = dk; }
+    }
+    for (int r = 0; r < 2; r++) {
+        for (int j = 0; j < g; j++) c[j] = clampd(rint_even(x[j] / d), -8, 7);
+        if (!fit_sym(x, c, g, &dk, &e) || !(e < best)) break;
+        best = e;
+        d = dk;
+    }
+    return d;
+}
+
+static int64_t quantize_scalar(int type, const float *x, size_t nblocks, int group, uint8_t *out, double *sums) {
+    size_t bb = type == SK_INT8 ? 2 + (size_t)group : (type == SK_INT4 ? 4 : 2) + (size_t)group / 2;
+    double xs[MAX_GROUP] = {0};
+    for (size_t b = 0; b < nblocks; b++) {
+        const float *xb = x + b * group;
+        uint8_t *ob = out + b * bb;
+        if (type == SK_INT8) { encode_int8(xb, group, ob, sums); continue; }
+        for (int j = 0; j < group; j++) xs[j] = xb[j];
+        if (type == SK_INT4) {
+            double d, m;
+            search_int4(xs, group, &d, &m);
+            encode_int4(xb, group, d, m, ob, sums);
+        } else {
+            encode_int4_sym(xb, group, search_int4_sym(xs, group), ob, sums);
+        }
+    }
+    return -1;
+}
+
+static int valid_args(int type, size_t nblocks, int group) {
+    (void)nblocks;
+    if (type != SK_INT8 && type != SK_INT4 && type != SK_INT4_SYM) return 0;
+    if (group < 2 || group > MAX_GROUP || group % 2 != 0) return 0;
+    return type != SK_INT8 || group == 32;
+}
+
+int64_t sk_quantize_blocks_scalar(int type, const float *x, size_t nblocks, int group, uint8_t *out, double sums[2]) {
+    if (!valid_args(type, nblocks, group)) return -2;
+    int64_t bad = sk_first_nonfinite(x, nblocks * (size_t)group);
+    if (bad >= 0) return bad;
+    return quantize_scalar(type, x, nblocks, group, out, sums);
+}
+
+// ---- SIMD paths: the searches on 4 (AVX2) or 8 (AVX-512) blocks at once, one per f64 lane
+// (quant_lanes.h); int8 needs no search and runs one block at a time on AVX2.
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define SK_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define SK_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512dq,avx512vl")))
+
+enum { NC = 3 };  // candidates evaluated side by side
+
+// AVX2, 4 lanes.
+#define L 4
+#define V __m256d
+#define M __m256d
+#define F __m128
+#define T SK_AVX2
+#define FN(name) name##_avx2
+#define vset1 _mm256_set1_pd
+#define vzero _mm256_setzero_pd
+#define vadd _mm256_add_pd
+#define vsub _mm256_sub_pd
+#define vmul _mm256_mul_pd
+#define vdiv _mm256_div_pd
+#define vmin _mm256_min_pd
+#define vmax _mm256_max_pd
+#define vround(v) _mm256_round_pd((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define vabs(v) _mm256_andnot_pd(_mm256_set1_pd(-0.0), (v))
+#define vload _mm256_loadu_pd
+#define vstore _mm256_storeu_pd
+#define mcmp _mm256_cmp_pd
+#define mand _mm256_and_pd
+#define mnz(m) (_mm256_movemask_pd(m) != 0)
+#define vsel(m, yes, no) _mm256_blendv_pd((no), (yes), (m))
+#define vkeep(m, v) _mm256_and_pd((v), (m))
+#define fload _mm_loadu_ps
+#define fmul _mm_mul_ps
+#define fadd _mm_add_ps
+#define v2f _mm256_cvtpd_ps
+#define f2v _mm256_cvtps_pd
+#define v2i _mm256_cvtpd_epi32
+#define istore(p, v) _mm_storeu_si128((__m128i *)(p), (v))
+#include "quant_lanes.h"
+#undef L
+#undef V
+#undef M
+#undef F
+#undef T
+#undef FN
+#undef vset1
+#undef vzero
+#undef vadd
+#undef vsub
+#undef vmul
+#undef vdiv
+#undef vmin
+#undef vmax
+#undef vround
+#undef vabs
+#undef vload
+#undef vstore
+#undef mcmp
+#undef mand
+#undef mnz
+#undef vsel
+#undef vkeep
+#undef fload
+#undef fmul
+#undef fadd
+#undef v2f
+#undef f2v
+#undef v2i
+#undef istore
+
+// AVX-512, 8 lanes.
+#define L 8
+#define V __m512d
+#define M __mmask8
+#define F __m256
+#define T SK_AVX512
+#define FN(name) name##_avx512
+#define vset1 _mm512_set1_pd
+#define vzero _mm512_setzero_pd
+#define vadd _mm512_add_pd
+#define vsub _mm512_sub_pd
+#define vmul _mm512_mul_pd
+#define vdiv _mm512_div_pd
+#define vmin _mm512_min_pd
+#define vmax _mm512_max_pd
+#define vround(v) _mm512_roundscale_pd((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define vabs(v) _mm512_abs_pd(v)
+#define vload _mm512_loadu_pd
+#define vstore _mm512_storeu_pd
+#define mcmp _mm512_cmp_pd_mask
+#define mand(a, b) ((M)((a) & (b)))
+#define mnz(m) ((m) != 0)
+#define vsel(m, yes, no) _mm512_mask_blend_pd((m), (no), (yes))
+#define vkeep(m, v) _mm512_maskz_mov_pd((m), (v))
+#define fload _mm256_loadu_ps
+#define fmul _mm256_mul_ps
+#define fadd _mm256_add_ps
+#define v2f _mm512_cvtpd_ps
+#define f2v _mm512_cvtps_pd
+#define v2i _mm512_cvtpd_epi32
+#define istore(p, v) _mm256_storeu_si256((__m256i *)(p), (v))
+#include "quant_lanes.h"
+
+SK_AVX2 static void encode_int8_avx2(const float *x, uint8_t *out, double *sums) {
+    __m256 amax = _mm256_setzero_ps();
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    for (int j = 0; j < 32; j += 8) amax = _mm256_max_ps(amax, _mm256_and_ps(_mm256_loadu_ps(x + j), absmask));
+    __m128 a4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    a4 = _mm_max_ps(a4, _mm_movehl_ps(a4, a4));
+    a4 = _mm_max_ss(a4, _mm_movehdup_ps(a4));
+    uint16_t h = sk_f64_to_f16((double)_mm_cvtss_f32(a4) / 127);
+    put16(out, h);
+    float df = _cvtsh_ss(h);
+    __m256d dd = _mm256_set1_pd(df), sse = _mm256_setzero_pd(), ssq = sse;
+    __m128 d4 = _mm_set1_ps(df);
+    __m128i q32[8];
+    for (int j = 0; j < 32; j += 4) {
+        __m256d xd = _mm256_cvtps_pd(_mm_loadu_ps(x + j));
+        __m256d q = df == 0 ? _mm256_setzero_pd() : vclamp_avx2(_mm256_round_pd(_mm256_div_pd(xd, dd), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), _mm256_set1_pd(-127), _mm256_set1_pd(127));
+        q32[j / 4] = _mm256_cvtpd_epi32(q);
+        __m256d r = _mm256_sub_pd(_mm256_cvtps_pd(_mm_mul_ps(d4, _mm256_cvtpd_ps(q))), xd);
+        sse = _mm256_add_pd(sse, _mm256_mul_pd(r, r));
+        ssq = _mm256_add_pd(ssq, _mm256_mul_pd(xd, xd));
+    }
+    for (int i = 0; i < 2; i++) {
+        __m128i a = _mm_packs_epi32(q32[4 * i], q32[4 * i + 1]), b = _mm_packs_epi32(q32[4 * i + 2], q32[4 * i + 3]);
+        _mm_storeu_si128((__m128i *)(out + 2 + 16 * i), _mm_packs_epi16(a, b));
+    }
+    double s[4], t[4];
+    _mm256_storeu_pd(s, sse);
+    _mm256_storeu_pd(t, ssq);
+    sums[0] += (s[0] + s[1]) + (s[2] + s[3]);
+    sums[1] += (t[0] + t[1]) + (t[2] + t[3]);
+}
+
+SK_AVX2 static void quantize_int8_avx2(const float *x, size_t nblocks, uint8_t *out, double *sums) {
+    for (size_t b = 0; b < nblocks; b++) encode_int8_avx2(x + b * 32, out + b * 34, sums);
+}
+
+static int has_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+}
+static int has_avx512(void) {
+    return has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+}
+
+int64_t sk_quantize_blocks_simd(int width, int type, const float *x, size_t nblocks, int group, uint8_t *out, double sums[2]) {
+    if (!valid_args(type, nblocks, group)) return -2;
+    if ((width == 8 && !has_avx512()) || (width != 8 && !has_avx2())) return sk_quantize_blocks_scalar(type, x, nblocks, group, out, sums);
+    int64_t bad = sk_first_nonfinite(x, nblocks * (size_t)group);
+    if (bad >= 0) return bad;
+    if (type == SK_INT8) { quantize_int8_avx2(x, nblocks, out, sums); return -1; }
+    return width == 8 ? quantize_lanes_avx512(type, x, nblocks, group, out, sums) : quantize_lanes_avx2(type, x, nblocks, group, out, sums);
+}
+int sk_quantize_simd_width(void) { return has_avx512() ? 8 : has_avx2() ? 4 : 0; }
+#else
+int64_t sk_quantize_blocks_simd(int width, int type, const float *x, size_t nblocks, int group, uint8_t *out, double sums[2]) {
+    (void)width;
+    return sk_quantize_blocks_scalar(type, x, nblocks, group, out, sums);
+}
+int sk_quantize_simd_width(void) { return 0; }
+#endif
+
+int64_t sk_quantize_blocks(int type, const float *x, size_t nblocks, int group, uint8_t *out, double sums[2]) {
+    static int width = -1;   // 0 scalar, 4 AVX2, 8 AVX-512
+    if (width < 0) {
+        const char *force = getenv("SK_KERNELS");
+        int w = sk_quantize_simd_width();
+        if (force && (strcmp(force, "scalar") == 0 || strcmp(force, "neon") == 0)) w = 0;
+        else if (force && strcmp(force, "avx2") == 0 && w) w = 4;
+        width = w;
+    }
+    return width ? sk_quantize_blocks_simd(width, type, x, nblocks, group, out, sums)
+                 : sk_quantize_blocks_scalar(type, x, nblocks, group, out, sums);
+}
