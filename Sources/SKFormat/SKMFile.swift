@@ -12,7 +12,7 @@ public final class SKMFile {
     public let minor: UInt16
     public let dataOffset: Int
     public let dataSize: Int
-    public let metadata: [String: SKMValue]
+    public private(set) var metadata: [String: SKMValue]
     public let metadataKeys: [String]
     public let tensors: [SKMTensorInfo]
     private let index: [String: Int]
@@ -124,6 +124,15 @@ public final class SKMFile {
         self.tensors = tensors
         self.index = index
         if verify { try self.verify() }
+        // Everything in the header is parsed into copies: drop its pages (a vocabulary and merges
+        // take megabytes) so they do not stay resident for the life of the mapping.
+        file.release(offset: 0, count: dataOffset)
+    }
+
+    /// Forgets the values of `keys` (a runtime that has built its tokenizer from the vocabulary
+    /// and merges need not keep a second copy of them); `metadataKeys` still lists every key.
+    public func dropMetadata(_ keys: [String]) {
+        for k in keys { metadata[k] = nil }
     }
 
     public func info(_ name: String) -> SKMTensorInfo? { index[name].map { tensors[$0] } }

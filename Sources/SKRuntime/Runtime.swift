@@ -13,6 +13,7 @@ public final class Runtime {
         }
         model = try LlamaModel(path: path, verify: verify)
         tokenizer = try Tokenizer(spec: try TokenizerSpec(metadata: model.file.metadata, path: path))
+        model.file.dropMetadata(["tokenizer.vocab", "tokenizer.merges"])   // the tokenizer has its own tables
     }
 
     /// Whether encoding adds BOS (the post-processor's template or tokenizer_config's rule).

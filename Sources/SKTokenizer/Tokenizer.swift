@@ -20,9 +20,13 @@ public final class Tokenizer {
     public let specialIds: Set<Int>
     let templateSingle: [Either]
     let addedBytes: [[UInt8]]
-    /// Decoded bytes of every token id, and how many leading spaces the decoder strips from the
-    /// start of the text.
-    let tokenBytes: [[UInt8]]
+    /// Decoded bytes of every token id, one flat buffer (token i is
+    /// `tokenBytesFlat[tokenBytesStart[i]..<tokenBytesStart[i + 1]]`: one allocation, not one per
+    /// token), and how many leading spaces the decoder strips from the start of the text.
+    let tokenBytesFlat: [UInt8]
+    let tokenBytesStart: [Int32]
+    var tokenCount: Int { tokenBytesStart.count - 1 }
+    func tokenBytes(_ id: Int) -> ArraySlice<UInt8> { tokenBytesFlat[Int(tokenBytesStart[id])..<Int(tokenBytesStart[id + 1])] }
     let stripLeading: Int
     public let bosId: Int?
     public let eosId: Int?
@@ -108,7 +112,7 @@ public final class Tokenizer {
             }
         }
         stripLeading = strip
-        tokenBytes = spec.vocab.map { tok in
+        func decoded(_ tok: String) -> [UInt8] {
             if byteLevelDecoder {
                 var out: [UInt8] = []
                 for ch in tok {
@@ -123,6 +127,15 @@ public final class Tokenizer {
             for (p, c) in replaces { s = Normalizer.replaceLiteral(s, p, c) }
             return Array(s.utf8)
         }
+        var flat: [UInt8] = [], starts: [Int32] = [0]
+        flat.reserveCapacity(spec.vocab.count * 8)
+        starts.reserveCapacity(spec.vocab.count + 1)
+        for tok in spec.vocab {
+            flat += decoded(tok)
+            starts.append(Int32(flat.count))
+        }
+        tokenBytesFlat = flat
+        tokenBytesStart = starts
     }
 
     // MARK: encoding
@@ -244,9 +257,9 @@ public struct StreamDecoder {
     }
 
     public mutating func push(_ id: Int) -> String {
-        guard id >= 0, id < tokenizer.tokenBytes.count else { return "" }
+        guard id >= 0, id < tokenizer.tokenCount else { return "" }
         if skipSpecialTokens && tokenizer.isSpecial(id) { return "" }
-        var bytes = tokenizer.tokenBytes[id]
+        var bytes = Array(tokenizer.tokenBytes(id))
         if atStart && !bytes.isEmpty {
             var n = tokenizer.stripLeading
             while n > 0, bytes.first == 0x20 { bytes.removeFirst(); n -= 1 }
