@@ -5,6 +5,7 @@
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 #include <string.h>
+#include <math.h>
 
 #define SK_AVX2 __attribute__((target("avx2,fma,f16c")))
 
@@ -239,8 +240,66 @@ SK_AVX2 static void gemv_int8_x8(const void *packed, int rows, const sk_act_q8 *
     }
 }
 
+// e^x on 8 floats: x = n·ln2 + r with n = round(x·log2 e), ln2 in two parts (Cephes expf), e^r by
+// Cephes' degree-5 polynomial, 2^n put into the exponent. Below ln(FLT_MIN) the result is 0
+// (−inf included); above 88.376 it stays at e^88.376.
+SK_AVX2 static inline __m256 exp8(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(-87.33654475f), hi = _mm256_set1_ps(88.3762626647949f);
+    __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
+SK_AVX2 static void silu_mul(float *g, const float *u, int n) {
+    int i = 0;
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    for (; i + 8 <= n; i += 8) {
+        __m256 a = _mm256_loadu_ps(g + i);
+        __m256 s = _mm256_div_ps(a, _mm256_add_ps(one, exp8(_mm256_xor_ps(a, sign))));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(s, _mm256_loadu_ps(u + i)));
+    }
+    if (i < n) {   // the tail through the same vector code (every element, same arithmetic)
+        float gt[8] = {0}, ut[8] = {0};
+        memcpy(gt, g + i, sizeof(float) * (size_t)(n - i));
+        memcpy(ut, u + i, sizeof(float) * (size_t)(n - i));
+        silu_mul(gt, ut, 8);
+        memcpy(g + i, gt, sizeof(float) * (size_t)(n - i));
+    }
+}
+
+SK_AVX2 static float exp_shift_sum(float *x, int n, float shift) {
+    int i = 0;
+    __m256 acc = _mm256_setzero_ps();
+    const __m256 sh = _mm256_set1_ps(shift);
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh));
+        _mm256_storeu_ps(x + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    if (i < n) {
+        float t[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+        memcpy(t, x + i, sizeof(float) * (size_t)(n - i));
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(t), sh));
+        _mm256_storeu_ps(t, e);
+        memcpy(x + i, t, sizeof(float) * (size_t)(n - i));
+        acc = _mm256_add_ps(acc, e);
+    }
+    return hsum256(acc);
+}
+
 static const sk_kernel_table avx2_table = {
-    "avx2", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv, gemv_int4_x8, gemv_int8_x8,
+    "avx2", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv, gemv_int4_x8, gemv_int8_x8, silu_mul, exp_shift_sum,
 };
 
 const sk_kernel_table *sk_kernels_avx2(void) {

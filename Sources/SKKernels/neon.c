@@ -111,8 +111,63 @@ static void gemv(int type, const void *w, size_t row_bytes, int rows, const sk_a
     sk_gemv_rows(&neon_table, type, w, row_bytes, rows, a, n, group, out);
 }
 
+// e^x on 4 floats, as exp8 in avx2.c (Cephes expf reduction and polynomial).
+static inline float32x4_t exp4(float32x4_t x) {
+    const float32x4_t lo = vdupq_n_f32(-87.33654475f), hi = vdupq_n_f32(88.3762626647949f);
+    uint32x4_t under = vcltq_f32(x, lo);
+    x = vminq_f32(vmaxq_f32(x, lo), hi);
+    float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)));
+    float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
+    r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
+    float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+    p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+    p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), p, vmulq_f32(r, r));
+    int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127)), 23);
+    float32x4_t y = vmulq_f32(p, vreinterpretq_f32_s32(e));
+    return vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(y), under));
+}
+
+static void silu_mul(float *g, const float *u, int n) {
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t a = vld1q_f32(g + i);
+        float32x4_t s = vdivq_f32(a, vaddq_f32(vdupq_n_f32(1.0f), exp4(vnegq_f32(a))));
+        vst1q_f32(g + i, vmulq_f32(s, vld1q_f32(u + i)));
+    }
+    if (i < n) {   // the tail through the same vector code
+        float gt[4] = {0}, ut[4] = {0};
+        memcpy(gt, g + i, sizeof(float) * (size_t)(n - i));
+        memcpy(ut, u + i, sizeof(float) * (size_t)(n - i));
+        silu_mul(gt, ut, 4);
+        memcpy(g + i, gt, sizeof(float) * (size_t)(n - i));
+    }
+}
+
+static float exp_shift_sum(float *x, int n, float shift) {
+    int i = 0;
+    float32x4_t acc = vdupq_n_f32(0);
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t e = exp4(vsubq_f32(vld1q_f32(x + i), vdupq_n_f32(shift)));
+        vst1q_f32(x + i, e);
+        acc = vaddq_f32(acc, e);
+    }
+    if (i < n) {
+        float t[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+        memcpy(t, x + i, sizeof(float) * (size_t)(n - i));
+        float32x4_t e = exp4(vsubq_f32(vld1q_f32(t), vdupq_n_f32(shift)));
+        vst1q_f32(t, e);
+        memcpy(x + i, t, sizeof(float) * (size_t)(n - i));
+        acc = vaddq_f32(acc, e);
+    }
+    return vaddvq_f32(acc);
+}
+
 static const sk_kernel_table neon_table = {
-    "neon", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv, NULL, NULL,
+    "neon", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv, NULL, NULL, silu_mul, exp_shift_sum,
 };
 
 const sk_kernel_table *sk_kernels_neon(void) { return &neon_table; }

@@ -110,8 +110,18 @@ static void gemv(int type, const void *w, size_t row_bytes, int rows, const sk_a
     sk_gemv_rows(sk_kernels_scalar(), type, w, row_bytes, rows, a, n, group, out);
 }
 
+static void silu_mul(float *g, const float *u, int n) {
+    for (int i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+static float exp_shift_sum(float *x, int n, float shift) {
+    float sum = 0;
+    for (int i = 0; i < n; i++) { x[i] = expf(x[i] - shift); sum += x[i]; }
+    return sum;
+}
+
 static const sk_kernel_table scalar_table = {
-    "scalar", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv, NULL, NULL,
+    "scalar", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv, NULL, NULL, silu_mul, exp_shift_sum,
 };
 
 const sk_kernel_table *sk_kernels_scalar(void) { return &scalar_table; }

@@ -146,7 +146,7 @@ public final class Session {
                 g.withUnsafeMutableBufferPointer { matmul(layer.gate, xbp.baseAddress!, n: n, out: $0.baseAddress!) }
                 u.withUnsafeMutableBufferPointer { matmul(layer.up, xbp.baseAddress!, n: n, out: $0.baseAddress!) }
             }
-            for i in 0..<(n * inter) { let a = g[i]; g[i] = a / (1 + exp(-a)) * u[i] }
+            swiglu(&g, u, rows: n, width: inter)
             g.withUnsafeBufferPointer { gp in
                 tmp.withUnsafeMutableBufferPointer { matmul(layer.down, gp.baseAddress!, n: n, out: $0.baseAddress!) }
             }
@@ -181,6 +181,20 @@ public final class Session {
             for d in 0..<h { ss += x[r * h + d] * x[r * h + d] }
             let scale = 1 / (ss / Float(h) + eps).squareRoot()
             for d in 0..<h { out[r * h + d] = w[d] * (x[r * h + d] * scale) }
+        }
+    }
+
+    /// SwiGLU in place, `g = silu(g) · u`, whole rows per worker (the same arithmetic for every
+    /// element whatever the split).
+    func swiglu(_ g: inout [Float], _ u: [Float], rows: Int, width: Int) {
+        let kern = kernels
+        g.withUnsafeMutableBufferPointer { gp in
+            u.withUnsafeBufferPointer { up in
+                let gb = gp.baseAddress!, ub = up.baseAddress!
+                parallelFor(rows, threads: threads) { r in
+                    kern.silu_mul(gb + r.lowerBound * width, ub + r.lowerBound * width, Int32(r.count * width))
+                }
+            }
         }
     }
 
@@ -272,8 +286,7 @@ public final class Session {
                                             mx = max(mx, s)
                                         }
                                     }
-                                    var sum: Float = 0
-                                    for t in 0..<m { let e = exp(scores[t] - mx); scores[t] = e; sum += e }
+                                    let sum = scores.withUnsafeMutableBufferPointer { kern.exp_shift_sum($0.baseAddress!, Int32(m), mx) }
                                     let o = outp + i * qd + head * hd
                                     for d in 0..<hd { o[d] = 0 }
                                     hc.values.withUnsafeBufferPointer { vals in
@@ -301,7 +314,7 @@ public final class Session {
     func attendBlocked(layer l: Int, q: [Float], n: Int, start: Int, usesCache: (Int) -> Bool, out: inout [Float]) {
         let c = model.config, hd = c.headDim, qd = c.qDim, group = c.numHeads / c.numKVHeads
         let scale = 1 / Float(hd).squareRoot()
-        let sf = attention.sf
+        let sf = attention.sf, kern = kernels
         let caches = cache.heads[l], cap = cache.capacity
         let qb = 64, blocks = (n + qb - 1) / qb, items = c.numHeads * blocks
         let most = caches.map(\.count).max() ?? 0
@@ -358,21 +371,17 @@ public final class Session {
                                     for i in 0..<rows {
                                         let pos = start + i0 + i, row = sBuf + i * m
                                         var mx = -Float.infinity
-                                        for j in 0..<m {
-                                            let kp = ps[j]
-                                            if kp > pos || (sf.map { !$0.allowed(head: head, query: pos, key: kp) } ?? false) {
-                                                row[j] = -.infinity
-                                            } else {
-                                                mx = max(mx, row[j])
+                                        if let sf {
+                                            for j in 0..<m {
+                                                let kp = ps[j]
+                                                if kp > pos || !sf.allowed(head: head, query: pos, key: kp) { row[j] = -.infinity } else { mx = max(mx, row[j]) }
+                                            }
+                                        } else {
+                                            for j in 0..<m {
+                                                if ps[j] > pos { row[j] = -.infinity } else { mx = max(mx, row[j]) }
                                             }
                                         }
-                                        var sum: Float = 0
-                                        for j in 0..<m {
-                                            let e = row[j] == -.infinity ? 0 : exp(row[j] - mx)
-                                            row[j] = e
-                                            sum += e
-                                        }
-                                        let inv = 1 / sum
+                                        let inv = 1 / kern.exp_shift_sum(row, Int32(m), mx)
                                         for j in 0..<m { row[j] *= inv }
                                     }
                                 }

@@ -324,6 +324,40 @@ static void test_quantize(int width) {
     else printf("quantizer %s path: checked against scalar\n", width == 8 ? "AVX-512" : "AVX2");
 }
 
+// SwiGLU and softmax numerators: the SIMD polynomial e^x against libm's expf (scalar path), over
+// typical activations, large magnitudes at both ends of f32's range, −inf and odd lengths.
+static void test_exp(const sk_kernel_table *s, const sk_kernel_table *t) {
+    enum { N = 203 };
+    float g1[N], g2[N], u[N], x1[N], x2[N];
+    for (int rep = 0; rep < 50; rep++) {
+        float scale = rep < 10 ? 1 : (rep < 20 ? 10 : (rep < 30 ? 60 : 100));
+        for (int i = 0; i < N; i++) {
+            g1[i] = g2[i] = scale * gauss();
+            u[i] = gauss();
+            x1[i] = x2[i] = scale * gauss();
+        }
+        if (rep % 5 == 0) x1[rep % N] = x2[rep % N] = -INFINITY;
+        int n = N - rep % 9;
+        s->silu_mul(g1, u, n);
+        t->silu_mul(g2, u, n);
+        float mx = -INFINITY;
+        for (int i = 0; i < n; i++) mx = x1[i] > mx ? x1[i] : mx;
+        float sum1 = s->exp_shift_sum(x1, n, mx), sum2 = t->exp_shift_sum(x2, n, mx);
+        for (int i = 0; i < n; i++) {
+            checks += 2;
+            if (!(fabsf(g1[i] - g2[i]) <= 1e-6f * fabsf(g1[i]) + 1e-30f)) {
+                failures++;
+                fprintf(stderr, "FAIL %s silu_mul [%d]: scalar %.9g, simd %.9g\n", t->name, i, g1[i], g2[i]);
+            }
+            if (!(fabsf(x1[i] - x2[i]) <= 1e-6f * fabsf(x1[i]) + 1e-37f)) {
+                failures++;
+                fprintf(stderr, "FAIL %s exp_shift_sum [%d]: scalar %.9g, simd %.9g\n", t->name, i, x1[i], x2[i]);
+            }
+        }
+        expect_close("exp_shift_sum", t->name, n, 0, sum1, sum2);
+    }
+}
+
 int main(void) {
     const sk_kernel_table *s = sk_kernels_scalar();
     paths[0] = sk_kernels_avx2();
@@ -332,6 +366,7 @@ int main(void) {
     for (int p = 0; p < 2; p++) {
         if (!paths[p]) continue;
         for (int rep = 0; rep < 20; rep++) test_table(s, paths[p]);
+        test_exp(s, paths[p]);
         printf("kernel path %s: checked against scalar\n", paths[p]->name);
         tested++;
     }

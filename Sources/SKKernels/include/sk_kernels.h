@@ -42,6 +42,11 @@ typedef struct {
     // 8; NULL where the path has no such kernel (the runtime then keeps the SKM row layout).
     void (*gemv_int4_x8)(int asym, const void *packed, int rows, const sk_act_q8 *a, int n, float *out);
     void (*gemv_int8_x8)(const void *packed, int rows, const sk_act_q8 *a, int n, float *out);
+    // SwiGLU: g[i] = g[i] / (1 + e^(−g[i])) · u[i]. The SIMD paths use a polynomial e^x (Cephes'
+    // expf reduction and coefficients, relative error ≲ 2e-7); the scalar path libm's expf.
+    void (*silu_mul)(float *g, const float *u, int n);
+    // Softmax numerators: x[i] = e^(x[i] − shift) (0 for −inf and below f32's range); returns Σ.
+    float (*exp_shift_sum)(float *x, int n, float shift);
 } sk_kernel_table;
 
 enum { SK_INT8 = 0, SK_INT4 = 1, SK_INT4_SYM = 2 };
