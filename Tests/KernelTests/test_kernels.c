@@ -318,6 +318,26 @@ static void test_quantize(int width) {
     double s[2] = {0, 0};
     checks += 3;
     if (sk_quantize_blocks_simd(width, SK_INT4, y, 2, 32, o, s) != 45 || sk_quantize_blocks_scalar(SK_INT4, y, 2, 32, o, s) != 45) bad++;
+    // inside SIMD lane groups, in the tail, as NaN and as −Inf, for every type
+    {
+        enum { NB = 21 };
+        float z[NB * 32];
+        uint8_t oz[NB * 34];
+        const size_t at[4] = {5, 300, 611, NB * 32 - 1};
+        for (int ti = 0; ti < 3; ti++)
+            for (int a = 0; a < 4; a++) {
+                for (int j = 0; j < NB * 32; j++) z[j] = 0.01f * gauss();
+                z[at[a]] = (a & 1) ? NAN : -INFINITY;
+                int type = ti == 0 ? SK_INT8 : ti == 1 ? SK_INT4 : SK_INT4_SYM;
+                double zs[2] = {0, 0};
+                checks += 2;
+                if (sk_quantize_blocks_scalar(type, z, NB, 32, oz, zs) != (int64_t)at[a]) bad++;
+                if (sk_quantize_blocks_simd(width, type, z, NB, 32, oz, zs) != (int64_t)at[a]) {
+                    bad++;
+                    fprintf(stderr, "FAIL quantize width %d type %d: non-finite at %zu not reported\n", width, type, at[a]);
+                }
+            }
+    }
     if (sk_quantize_blocks_scalar(SK_INT8, y, 1, 64, o, s) != -2) bad++;
     if (sk_quantize_blocks_simd(width, SK_INT4, y, 1, 33, o, s) != -2) bad++;
     if (bad) { failures += bad; fprintf(stderr, "FAIL quantize: %d cases\n", bad); }
