@@ -80,6 +80,37 @@ public struct Rope {
 
     /// Rotates `heads` vectors of `headDim` at `x` for one position.
     @inline(__always)
+    /// cos and sin (attention factor included) of every frequency for `count` positions from
+    /// `start`: position p's `half` (cos, sin) pairs at `[(p − start) · headDim ..< … + headDim]`.
+    /// Computed once per chunk and shared by every layer; `apply(_:heads:cosSin:)` uses it.
+    public func cosSin(start: Int, count: Int) -> [Float] {
+        let half = headDim / 2
+        var t = [Float](repeating: 0, count: count * headDim)
+        for p in 0..<count {
+            for i in 0..<half {
+                let angle = Double(start + p) * invFreq[i]
+                t[p * headDim + 2 * i] = Float(cos(angle) * attentionFactor)
+                t[p * headDim + 2 * i + 1] = Float(sin(angle) * attentionFactor)
+            }
+        }
+        return t
+    }
+
+    /// `apply(_:heads:position:)` with the position's (cos, sin) pairs from `cosSin`.
+    @inline(__always)
+    public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, cosSin cs: UnsafePointer<Float>) {
+        let half = headDim / 2
+        for i in 0..<half {
+            let c = cs[2 * i], s = cs[2 * i + 1]
+            for h in 0..<heads {
+                let p = x + h * headDim
+                let a = p[i], b = p[i + half]
+                p[i] = a * c - b * s
+                p[i + half] = b * c + a * s
+            }
+        }
+    }
+
     public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, position: Int) {
         let half = headDim / 2
         for i in 0..<half {

@@ -86,6 +86,7 @@ public final class Session {
         }
         let start = cache.position
         rope.adapt(toSequenceLength: start + n)
+        let cosSin = rope.cosSin(start: start, count: n)       // shared by every layer
         let h = c.hiddenSize, qd = c.qDim, kvd = c.kvDim, inter = c.intermediateSize
         var x = [Float](repeating: 0, count: n * h)            // (n, hidden) residual stream
         var xb = [Float](repeating: 0, count: n * h)           // (n, hidden) normed
@@ -112,9 +113,14 @@ public final class Session {
             if let b = layer.vBias { addBias(&v, b, rows: n) }
             q.withUnsafeMutableBufferPointer { qp in
                 k.withUnsafeMutableBufferPointer { kp in
-                    for i in 0..<n {
-                        rope.apply(qp.baseAddress! + i * qd, heads: c.numHeads, position: start + i)
-                        rope.apply(kp.baseAddress! + i * kvd, heads: c.numKVHeads, position: start + i)
+                    cosSin.withUnsafeBufferPointer { csp in
+                        let qb = qp.baseAddress!, kb = kp.baseAddress!, cb = csp.baseAddress!, rope = rope
+                        parallelFor(n, threads: n >= 16 ? threads : 1) { rows in
+                            for i in rows {
+                                rope.apply(qb + i * qd, heads: c.numHeads, cosSin: cb + i * c.headDim)
+                                rope.apply(kb + i * kvd, heads: c.numKVHeads, cosSin: cb + i * c.headDim)
+                            }
+                        }
                     }
                 }
             }
@@ -140,7 +146,7 @@ public final class Session {
                 tmp.withUnsafeMutableBufferPointer { matmul(layer.o, ap.baseAddress!, n: n, out: $0.baseAddress!) }
             }
             if let b = layer.oBias { addBias(&tmp, b, rows: n) }
-            for i in 0..<(n * h) { x[i] += tmp[i] }
+            addInPlace(&x, tmp)
             rmsNorm(x, layer.postNorm, into: &xb, rows: n)
             xb.withUnsafeBufferPointer { xbp in
                 g.withUnsafeMutableBufferPointer { matmul(layer.gate, xbp.baseAddress!, n: n, out: $0.baseAddress!) }
@@ -150,7 +156,7 @@ public final class Session {
             g.withUnsafeBufferPointer { gp in
                 tmp.withUnsafeMutableBufferPointer { matmul(layer.down, gp.baseAddress!, n: n, out: $0.baseAddress!) }
             }
-            for i in 0..<(n * h) { x[i] += tmp[i] }
+            addInPlace(&x, tmp)
         }
         cache.position += n
 
@@ -174,13 +180,33 @@ public final class Session {
         return logits
     }
 
+    /// RMSNorm of each row, rows spread over the workers (each row's sums in one order).
     func rmsNorm(_ x: [Float], _ w: [Float], into out: inout [Float], rows: Int) {
         let h = w.count, eps = model.config.rmsNormEps
-        for r in 0..<rows {
-            var ss: Float = 0
-            for d in 0..<h { ss += x[r * h + d] * x[r * h + d] }
-            let scale = 1 / (ss / Float(h) + eps).squareRoot()
-            for d in 0..<h { out[r * h + d] = w[d] * (x[r * h + d] * scale) }
+        x.withUnsafeBufferPointer { xp in
+            w.withUnsafeBufferPointer { wp in
+                out.withUnsafeMutableBufferPointer { op in
+                    let xb = xp.baseAddress!, wb = wp.baseAddress!, ob = op.baseAddress!
+                    parallelFor(rows, threads: rows >= 16 ? threads : 1) { rs in
+                        for r in rs {
+                            let xr = xb + r * h, or = ob + r * h
+                            var ss: Float = 0
+                            for d in 0..<h { ss += xr[d] * xr[d] }
+                            let scale = 1 / (ss / Float(h) + eps).squareRoot()
+                            for d in 0..<h { or[d] = wb[d] * (xr[d] * scale) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// x += y, elementwise.
+    func addInPlace(_ x: inout [Float], _ y: [Float]) {
+        x.withUnsafeMutableBufferPointer { xp in
+            y.withUnsafeBufferPointer { yp in
+                for i in 0..<xp.count { xp[i] += yp[i] }
+            }
         }
     }
 
