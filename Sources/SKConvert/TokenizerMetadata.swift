@@ -85,6 +85,7 @@ public enum TokenizerMetadata {
             ("tokenizer.merges", .stringArray(merges)),
             ("tokenizer.byte_fallback", .bool(model["byte_fallback"] as? Bool ?? false)),
             ("tokenizer.ignore_merges", .bool(model["ignore_merges"] as? Bool ?? false)),
+            ("tokenizer.fuse_unk", .bool(model["fuse_unk"] as? Bool ?? false)),
             ("tokenizer.unk_token", .string(str(model["unk_token"]))),
             ("tokenizer.continuing_subword_prefix", .string(str(model["continuing_subword_prefix"]))),
             ("tokenizer.end_of_word_suffix", .string(str(model["end_of_word_suffix"]))),

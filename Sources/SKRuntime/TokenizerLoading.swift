@@ -12,6 +12,7 @@ extension TokenizerSpec {
         self.init(vocab: vocab, merges: merges)
         byteFallback = m["tokenizer.byte_fallback"]?.bool ?? false
         ignoreMerges = m["tokenizer.ignore_merges"]?.bool ?? false
+        fuseUnk = m["tokenizer.fuse_unk"]?.bool ?? false
         unkToken = m["tokenizer.unk_token"]?.string ?? ""
         addedTokensJSON = m["tokenizer.added_tokens"]?.string ?? "null"
         normalizerJSON = m["tokenizer.normalizer"]?.string ?? "null"
@@ -20,8 +21,6 @@ extension TokenizerSpec {
         postProcessorJSON = m["tokenizer.post_processor"]?.string ?? "null"
         bosToken = m["tokenizer.bos_token"]?.string ?? ""
         eosToken = m["tokenizer.eos_token"]?.string ?? ""
-        addBosToken = m["tokenizer.add_bos_token"]?.bool ?? false
-        addEosToken = m["tokenizer.add_eos_token"]?.bool ?? false
         chatTemplate = m["tokenizer.chat_template"]?.string ?? ""
     }
 }

@@ -51,7 +51,7 @@ public final class Tokenizer {
         byteFallback = spec.byteFallback
         ignoreMerges = spec.ignoreMerges
         unkId = spec.unkToken.isEmpty ? nil : ids[spec.unkToken]
-        fuseUnk = true
+        fuseUnk = spec.fuseUnk
         var added: [(String, Int, Bool, Bool, Bool)] = []
         var special = Set<Int>()
         for a in try JSONValue.parse(spec.addedTokensJSON, what: "added_tokens") as? [[String: Any]] ?? [] {

@@ -6,6 +6,8 @@ public struct TokenizerSpec {
     public var merges: [String]
     public var byteFallback = false
     public var ignoreMerges = false
+    /// Consecutive symbols outside the vocabulary (no byte fallback) become one unknown token.
+    public var fuseUnk = false
     public var unkToken = ""
     public var addedTokensJSON = "null"
     public var normalizerJSON = "null"
@@ -14,8 +16,6 @@ public struct TokenizerSpec {
     public var postProcessorJSON = "null"
     public var bosToken = ""
     public var eosToken = ""
-    public var addBosToken = false
-    public var addEosToken = false
     public var chatTemplate = ""
 
     public init(vocab: [String], merges: [String]) {

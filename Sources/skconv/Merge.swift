@@ -10,14 +10,7 @@ struct Merge: ParsableCommand {
     @Option(help: "Base Hugging Face model directory (config.json + safetensors).")
     var base: String
 
-    @Option(help: "PEFT adapter directory; repeat to apply several, in order.")
-    var adapter: [String] = []
-
-    @Option(name: .customLong("trainable-params"), help: "LongLoRA trainable_params.bin (torch.save) or .safetensors with fully trained embeddings/norms.")
-    var trainableParams: String?
-
-    @Option(help: "Target context: above max_position_embeddings, write linear RoPE scaling ceil(N / max_position_embeddings).")
-    var context: Int?
+    @OptionGroup var inputs: FineTuneInputs
 
     @Option(help: "Storage type of the output: auto (keep the base's), f32, f16, bf16.")
     var dtype: String = "auto"
@@ -35,19 +28,18 @@ struct Merge: ParsableCommand {
     var json = false
 
     func validate() throws {
-        if adapter.isEmpty && trainableParams == nil && context == nil {
+        if inputs.isEmpty {
             throw ValidationError("nothing to merge: give --adapter, --trainable-params or --context")
         }
         if dtype != "auto" && DType(userName: dtype) == nil {
             throw ValidationError("--dtype must be auto, f32, f16 or bf16 (got \(dtype))")
         }
-        if let c = context, c <= 0 { throw ValidationError("--context must be positive (got \(c))") }
     }
 
     func run() throws {
         try runReportingErrors {
-            let job = MergeJob(baseDirectory: base, adapterDirectories: adapter, trainableParamsPath: trainableParams,
-                               context: context, dtype: dtype == "auto" ? nil : DType(userName: dtype),
+            let job = MergeJob(baseDirectory: base, adapterDirectories: inputs.adapter, trainableParamsPath: inputs.trainableParams,
+                               context: inputs.context, dtype: dtype == "auto" ? nil : DType(userName: dtype),
                                outputDirectory: output, force: force)
             let tty = isatty(STDERR_FILENO) != 0 && !quiet
             let start = Date()

@@ -10,14 +10,7 @@ struct Quantize: ParsableCommand {
     @Option(help: "Hugging Face model directory.")
     var model: String
 
-    @Option(help: "PEFT adapter directory to merge first; repeat to apply several, in order.")
-    var adapter: [String] = []
-
-    @Option(name: .customLong("trainable-params"), help: "LongLoRA trainable_params.bin or .safetensors (as in merge).")
-    var trainableParams: String?
-
-    @Option(help: "Target context (as in merge): linear RoPE scaling written into the file's config.")
-    var context: Int?
+    @OptionGroup var inputs: FineTuneInputs
 
     @Option(help: "Default type: f32, f16, int8, int4 (f16 scale + f16 minimum) or int4-sym (f16 scale).")
     var type: String
@@ -48,15 +41,14 @@ struct Quantize: ParsableCommand {
             throw ValidationError("--type must be f32, f16, int8, int4 or int4-sym (got \(type))")
         }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
-        if let c = context, c <= 0 { throw ValidationError("--context must be positive (got \(c))") }
     }
 
     func run() throws {
         try runReportingErrors {
             var job = QuantizeJob(modelDirectory: model, type: QuantType(userName: type)!, output: output)
-            job.adapterDirectories = adapter
-            job.trainableParamsPath = trainableParams
-            job.context = context
+            job.adapterDirectories = inputs.adapter
+            job.trainableParamsPath = inputs.trainableParams
+            job.context = inputs.context
             job.group = group
             job.tensorTypes = tensorType
             job.compressionLevel = compress ? 19 : nil

@@ -61,4 +61,18 @@ final class TokenizerGoldenTests: XCTestCase {
         XCTAssertEqual(pieces.joined(), text)
         XCTAssertTrue(pieces.contains("") , "a byte-fallback character spans several tokens, so some pushes emit nothing")
     }
+
+    /// fuse_unk: consecutive symbols outside the vocabulary (no byte fallback) give one unknown
+    /// token or one each. Expected ids from tokenizers 0.x: `BPE(vocab={"<unk>": 0, "a": 1,
+    /// "b": 2}, merges=[], unk_token="<unk>", fuse_unk=...)` on "aééb" and "éaé".
+    func testFuseUnk() throws {
+        for (fuse, want) in [(false, [1, 0, 0, 2]), (true, [1, 0, 2])] {
+            var spec = TokenizerSpec(vocab: ["<unk>", "a", "b"], merges: [])
+            spec.unkToken = "<unk>"
+            spec.fuseUnk = fuse
+            let tok = try Tokenizer(spec: spec)
+            XCTAssertEqual(tok.encode("a\u{e9}\u{e9}b"), want, "fuse_unk \(fuse)")
+            XCTAssertEqual(tok.encode("\u{e9}a\u{e9}"), [0, 1, 0], "fuse_unk \(fuse)")
+        }
+    }
 }

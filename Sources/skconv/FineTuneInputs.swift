@@ -1,0 +1,20 @@
+import ArgumentParser
+
+/// What `merge` and `quantize` both read beside the base checkpoint: PEFT adapters, LongLoRA's
+/// fully trained tensors, and the target context for RoPE scaling.
+struct FineTuneInputs: ParsableArguments {
+    @Option(help: "PEFT adapter directory; repeat to apply several, in order.")
+    var adapter: [String] = []
+
+    @Option(name: .customLong("trainable-params"), help: "LongLoRA trainable_params.bin (torch.save) or .safetensors with fully trained embeddings/norms.")
+    var trainableParams: String?
+
+    @Option(help: "Target context: above max_position_embeddings, write linear RoPE scaling ceil(N / max_position_embeddings).")
+    var context: Int?
+
+    var isEmpty: Bool { adapter.isEmpty && trainableParams == nil && context == nil }
+
+    func validate() throws {
+        if let c = context, c <= 0 { throw ValidationError("--context must be positive (got \(c))") }
+    }
+}
