@@ -1,4 +1,5 @@
 import SKKernels
+
 /// A dense f32 tensor, row-major. All merge arithmetic happens on these, whatever the
 /// storage type of the checkpoint.
 public struct Tensor: Equatable {

@@ -157,6 +157,8 @@ static void search_int4(const double *x, int g, double *dout, double *mout) {
         d = (hi - lo) / 15;
         for (int j = 0; j < g; j++) L[j] = clampd(rint_even((x[j] - lo) / d), 0, 15);
         double best = err_asym(x, L, g, d, m), range = hi - lo;
+        // No candidate can beat an exact fit (a strictly smaller error wins), so a block already
+        // on a 4-bit grid skips the search and the refinement: the same bytes, less work.
         for (int anchor = 0; anchor < (best == 0 ? 0 : 2); anchor++) {
             for (int k = 0; k <= 20; k++) {
                 double s = (15 + 0.1 * (double)(k - 10)) / range, dk, mk;

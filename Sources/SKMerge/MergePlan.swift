@@ -178,7 +178,6 @@ public final class MergePlan {
         public init() {}
     }
 
-    /// The merged tensor, in f32.
     /// The base checkpoint's file holding `name` when the output tensor is exactly the base
     /// tensor (no trainable-params or adapter replacement, no LoRA module, no vocabulary growth),
     /// so a converter may read it in place instead of through `mergedTensor`; nil otherwise.
@@ -191,6 +190,7 @@ public final class MergePlan {
         return base.file(for: name)
     }
 
+    /// The merged tensor, in f32.
     public func mergedTensor(_ name: String, outcome: inout TensorOutcome) throws -> Tensor {
         var t: Tensor
         if let tr = trainable, let key = tr.map[name] {

@@ -3,10 +3,10 @@ import Foundation
 import SKCore
 import SKKernels
 
-/// The fast quantizer: the C kernels of `Sources/SKKernels/quant.c` (a scalar path and an AVX2
-/// path that quantizes four blocks at once, one per f64 lane), which follow Formats/SKM.md in
-/// the same order of operations as `QuantizeReference`, so they write the same bytes; rows are
-/// spread over all cores. It also measures the squared error of the round trip for the summary.
+/// The fast quantizer: the C kernels of `Sources/SKKernels/quant.c` (a scalar path, and AVX2 /
+/// AVX-512 paths that search four / eight blocks at once, one per f64 lane), which follow
+/// Formats/SKM.md in the same order of operations as `QuantizeReference`, so they write the same
+/// bytes; rows are spread over all cores. It also measures the squared error of the round trip for the summary.
 public enum BlockQuantizer {
     /// Squared round-trip error and squared values of a quantized tensor, both summed in f64.
     public struct Sums {
