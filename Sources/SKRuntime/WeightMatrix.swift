@@ -53,7 +53,7 @@ public final class WeightMatrix {
         let k = kernels.pointee
         let bytes: Int
         switch type {
-        case .int4, .int4Sym where k.gemv_int4_x8 != nil:
+        case .int4 where k.gemv_int4_x8 != nil, .int4Sym where k.gemv_int4_x8 != nil:
             let asym: Int32 = type == .int4 ? 1 : 0
             bytes = packedGroupBytes * (rows / 8)
             packed = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)

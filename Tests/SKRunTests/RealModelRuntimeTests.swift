@@ -145,6 +145,25 @@ final class SKRunBadInputTests: XCTestCase {
     }
 }
 
+/// Every weight type runs on every kernel path this CPU offers, the portable scalar one included
+/// (which has no x8 kernels, so the weights must stay in the SKM row layout there), through a
+/// prompt and generation.
+final class KernelPathTests: XCTestCase {
+    func testEveryTypeOnEveryKernelPath() throws {
+        for type in ["f32", "f16", "int8", "int4", "int4-sym"] {
+            let out = Fixture.scratch() + "/tiny-\(type).skm"
+            let q = try Executable.run("skconv", ["quantize", "--model", Fixture.base("llama-f32"), "--type", type, "--output", out, "--force"])
+            XCTAssertEqual(q.status, 0, q.stderr)
+            for path in ["scalar", "avx2", "neon"] {
+                let r = try Executable.run("skrun", ["generate", out, "-p", "hello there, how are you", "-n", "6", "--ignore-eos", "--temperature", "0"],
+                                           environment: ["SK_KERNELS": path])
+                XCTAssertEqual(r.status, 0, "\(type) on SK_KERNELS=\(path): \(r.stderr)")
+                XCTAssertTrue(r.stderr.contains("generation: 6 tokens"), "\(type) on \(path): \(r.stderr)")
+            }
+        }
+    }
+}
+
 /// SF-Attn and cache-policy flags: clear errors for impossible settings.
 final class AttentionFlagTests: XCTestCase {
     func run(_ args: [String]) throws -> Executable.Result {

@@ -78,14 +78,18 @@ public enum Executable {
     }
     nonisolated(unsafe) static var realModelFiles: [String: String] = [:]
 
-    public static func run(_ name: String, _ args: [String]) throws -> Result {
-        try run(productsDirectory().appendingPathComponent(name), args)
+    /// Runs a built product; `environment` entries are added to (or replace) this process's.
+    public static func run(_ name: String, _ args: [String], environment: [String: String] = [:]) throws -> Result {
+        try run(productsDirectory().appendingPathComponent(name), args, environment: environment)
     }
 
-    static func run(_ url: URL, _ args: [String]) throws -> Result {
+    static func run(_ url: URL, _ args: [String], environment: [String: String] = [:]) throws -> Result {
         let p = Process()
         p.executableURL = url
         p.arguments = args
+        if !environment.isEmpty {
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
