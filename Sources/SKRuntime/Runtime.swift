@@ -26,15 +26,15 @@ public final class Runtime {
         return s
     }
 
-    /// Bytes a KV cache of `context` tokens needs (f32 keys and values).
-    public func kvBytes(context: Int) -> Int {
+    /// Bytes a KV cache of `context` tokens needs (keys and values of `dtype`).
+    public func kvBytes(context: Int, dtype: KVDType = .f32) -> Int {
         let c = model.config
-        return 2 * c.numLayers * c.numKVHeads * c.headDim * context * 4
+        return 2 * c.numLayers * c.numKVHeads * c.headDim * context * dtype.bytes
     }
 
     /// Refuses a context whose KV cache would not fit in the memory available now.
-    public func checkContextFits(_ context: Int) throws {
-        let need = kvBytes(context: context)
+    public func checkContextFits(_ context: Int, dtype: KVDType = .f32) throws {
+        let need = kvBytes(context: context, dtype: dtype)
         if let avail = Self.availableMemory(), need > avail {
             throw SinkKitError(.invalidArgument, "--ctx \(context) needs \(need / 1_000_000) MB of KV cache but only \(avail / 1_000_000) MB of memory is available")
         }

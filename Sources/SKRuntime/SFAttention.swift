@@ -39,12 +39,16 @@ public struct AttentionConfig {
     public var positions: PositionMode
     /// Prefill chunk size: a long prompt never holds more than the budget plus one chunk.
     public var chunk: Int
+    /// Storage of the cached keys and values.
+    public var kvDType: KVDType
 
-    public init(sf: SFAttention? = nil, policy: KVCachePolicy = FullCache(), positions: PositionMode = .auto, chunk: Int = 256) {
+    public init(sf: SFAttention? = nil, policy: KVCachePolicy = FullCache(), positions: PositionMode = .auto, chunk: Int = 256,
+                kvDType: KVDType = .f32) {
         self.sf = sf
         self.policy = policy
         self.positions = positions
         self.chunk = chunk
+        self.kvDType = kvDType
     }
 
     public static let full = AttentionConfig()

@@ -40,13 +40,34 @@ public final class Session {
             capacity = context
             self.context = context
         }
-        cache = KVCache(layers: c.numLayers, kvHeads: c.numKVHeads, headDim: c.headDim, capacity: capacity)
+        cache = KVCache(layers: c.numLayers, kvHeads: c.numKVHeads, headDim: c.headDim, capacity: capacity, dtype: attention.kvDType)
         rope = Rope(config: c)
         matmul = MatMul(threads: self.threads)
         kernels = sk_kernels_best().pointee
     }
 
-    deinit { for p in attnScratch { p.deallocate() } }
+    deinit {
+        for p in attnScratch { p.deallocate() }
+        kvF32?.deallocate()
+    }
+
+    /// An f16 cache's keys and values of one layer, decoded to f32 for attention (reused by every
+    /// layer: one layer's worth of f32, not the cache's).
+    var kvF32: UnsafeMutablePointer<Float>?
+
+    /// f32 keys and values of each KV head of layer `l`: the cache itself (f32), or the layer
+    /// decoded into `kvF32` (f16), heads spread over the workers.
+    func keysAndValues(layer l: Int) -> [(keys: UnsafePointer<Float>, values: UnsafePointer<Float>)] {
+        let caches = cache.heads[l]
+        guard cache.dtype == .f16 else { return caches.map { ($0.keys32, $0.values32) } }
+        let per = cache.capacity * model.config.headDim
+        if kvF32 == nil { kvF32 = .allocate(capacity: 2 * caches.count * per) }
+        let base = kvF32!
+        parallelFor(caches.count, threads: threads) { r in
+            for kh in r { caches[kh].decode(keys: base + 2 * kh * per, values: base + (2 * kh + 1) * per) }
+        }
+        return (0..<caches.count).map { (UnsafePointer(base + 2 * $0 * per), UnsafePointer(base + (2 * $0 + 1) * per)) }
+    }
 
     public var position: Int { cache.position }
     public var kernelName: String { String(cString: kernels.name) }
@@ -245,6 +266,11 @@ public final class Session {
         // "cache" positions: each key moves from its absolute position to its slot once per step
         // and KV head (shared by the group's query heads and the chunk's queries), into scratch.
         let anyCache = usesCache(start + n - 1)
+        // f32 keys and values: an f32 cache's own; an f16 cache's decoded for this layer where
+        // sgemm or the delta rotation needs them. Otherwise (generation with absolute positions,
+        // H2O steps) an f16 cache is read directly: f16 dot products, values converted per slot.
+        let direct16 = cache.dtype == .f16 && !anyCache && !(n >= 2 && !needScores)
+        let kv = direct16 ? [] : keysAndValues(layer: l)
         if anyCache {
             if deltaTable?.invFreq != rope.invFreq { deltaTable = RopeDeltaTable(invFreq: rope.invFreq) }
             if rotatedKeys.count < c.numKVHeads * cap * hd { rotatedKeys = [Float](repeating: 0, count: c.numKVHeads * cap * hd) }
@@ -255,15 +281,13 @@ public final class Session {
                     for item in range {
                         let kh = item / most, j = item % most, hc = caches[kh]
                         guard j < hc.count else { continue }
-                        hc.keys.withUnsafeBufferPointer { keys in
-                            table.rotate(keys.baseAddress! + j * hd, to: rot + (kh * cap + j) * hd, by: j - hc.positions[j])
-                        }
+                        table.rotate(kv[kh].keys + j * hd, to: rot + (kh * cap + j) * hd, by: j - hc.positions[j])
                     }
                 }
             }
         }
         if n >= 2 && !needScores {
-            attendBlocked(layer: l, q: q, n: n, start: start, usesCache: usesCache, out: &out)
+            attendBlocked(layer: l, q: q, n: n, start: start, kv: kv, usesCache: usesCache, out: &out)
             return
         }
         let table = deltaTable
@@ -278,6 +302,7 @@ public final class Session {
                         var scores = [Float](repeating: 0, count: caches.map(\.count).max() ?? 0)
                         var slots = [Int](repeating: 0, count: scores.count)
                         var qs = [Float](repeating: 0, count: hd)
+                        var vrow = [Float](repeating: 0, count: hd)   // one f16 value row as f32
                         for item in range {
                             let tokens = needScores ? 0..<n : (item / c.numHeads)..<(item / c.numHeads + 1)
                             let heads = needScores ? (item * group)..<((item + 1) * group) : (item % c.numHeads)..<(item % c.numHeads + 1)
@@ -304,8 +329,15 @@ public final class Session {
                                         for d in 0..<hd { qs[d] = qv[d] }
                                     }
                                     var mx = -Float.infinity
-                                    hc.keys.withUnsafeBufferPointer { stored in
-                                        let keys = useCache ? rp.baseAddress! + kh * cap * hd : stored.baseAddress!
+                                    if direct16 {
+                                        let keys = UnsafePointer(hc.keys.assumingMemoryBound(to: UInt16.self))
+                                        for t in 0..<m {
+                                            let s = kern.dot_f16(keys + slots[t] * hd, qs, Int32(hd)) * scale
+                                            scores[t] = s
+                                            mx = max(mx, s)
+                                        }
+                                    } else {
+                                        let keys = useCache ? rp.baseAddress! + kh * cap * hd : kv[kh].keys
                                         for t in 0..<m {
                                             let s = kern.dot_f32(keys + slots[t] * hd, qs, Int32(hd)) * scale
                                             scores[t] = s
@@ -315,13 +347,18 @@ public final class Session {
                                     let sum = scores.withUnsafeMutableBufferPointer { kern.exp_shift_sum($0.baseAddress!, Int32(m), mx) }
                                     let o = outp + i * qd + head * hd
                                     for d in 0..<hd { o[d] = 0 }
-                                    hc.values.withUnsafeBufferPointer { vals in
-                                        for t in 0..<m {
-                                            let w = scores[t] / sum
-                                            let vv = vals.baseAddress! + slots[t] * hd
+                                    for t in 0..<m {
+                                        let w = scores[t] / sum
+                                        if direct16 {
+                                            vrow.withUnsafeMutableBufferPointer { vr in
+                                                sk_f16_to_f32_n(hc.values.assumingMemoryBound(to: UInt16.self) + slots[t] * hd, vr.baseAddress!, hd)
+                                                for d in 0..<hd { o[d] += w * vr[d] }
+                                            }
+                                        } else {
+                                            let vv = kv[kh].values + slots[t] * hd
                                             for d in 0..<hd { o[d] += w * vv[d] }
-                                            if needScores { hc.scores[slots[t]] += Double(w) }
                                         }
+                                        if needScores { hc.scores[slots[t]] += Double(w) }
                                     }
                                 }
                             }
@@ -337,7 +374,8 @@ public final class Session {
     /// softmax, then O = P·V. Work items are (head, block) pairs in head-major order, so each
     /// worker's contiguous share holds whole heads: balanced under the causal mask.
     /// `usesCache(position)`: whether that query uses "cache" positions (decided by `attend`).
-    func attendBlocked(layer l: Int, q: [Float], n: Int, start: Int, usesCache: (Int) -> Bool, out: inout [Float]) {
+    func attendBlocked(layer l: Int, q: [Float], n: Int, start: Int, kv: [(keys: UnsafePointer<Float>, values: UnsafePointer<Float>)],
+                       usesCache: (Int) -> Bool, out: inout [Float]) {
         let c = model.config, hd = c.headDim, qd = c.qDim, group = c.numHeads / c.numKVHeads
         let scale = 1 / Float(hd).squareRoot()
         let sf = attention.sf, kern = kernels
@@ -381,17 +419,16 @@ public final class Session {
                                 } else {
                                     for i in 0..<rows { (qBuf + i * hd).update(from: qp.baseAddress! + (i0 + i) * qd + head * hd, count: hd) }
                                 }
-                                hc.keys.withUnsafeBufferPointer { stored in
-                                    let keys = cacheMode ? rp.baseAddress! + kh * cap * hd : stored.baseAddress!
-                                    if cacheMode && !usesCache(start + i0) {
-                                        // mixed block: absolute rows read stored keys, cache rows rotated ones
-                                        for i in 0..<rows {
-                                            let k = usesCache(start + i0 + i) ? keys : stored.baseAddress!
-                                            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(m), Int32(hd), scale, k, Int32(hd), qBuf + i * hd, 1, 0, sBuf + i * m, 1)
-                                        }
-                                    } else {
-                                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(m), Int32(hd), scale, qBuf, Int32(hd), keys, Int32(hd), 0, sBuf, Int32(m))
+                                let stored = kv[kh].keys
+                                let keys = cacheMode ? rp.baseAddress! + kh * cap * hd : stored
+                                if cacheMode && !usesCache(start + i0) {
+                                    // mixed block: absolute rows read stored keys, cache rows rotated ones
+                                    for i in 0..<rows {
+                                        let k = usesCache(start + i0 + i) ? keys : stored
+                                        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(m), Int32(hd), scale, k, Int32(hd), qBuf + i * hd, 1, 0, sBuf + i * m, 1)
                                     }
+                                } else {
+                                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(m), Int32(hd), scale, qBuf, Int32(hd), keys, Int32(hd), 0, sBuf, Int32(m))
                                 }
                                 hc.positions.withUnsafeBufferPointer { ps in
                                     for i in 0..<rows {
@@ -411,10 +448,8 @@ public final class Session {
                                         for j in 0..<m { row[j] *= inv }
                                     }
                                 }
-                                hc.values.withUnsafeBufferPointer { vals in
-                                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(hd), Int32(m), 1, sBuf, Int32(m), vals.baseAddress!, Int32(hd), 0,
-                                                op.baseAddress! + i0 * qd + head * hd, Int32(qd))
-                                }
+                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(hd), Int32(m), 1, sBuf, Int32(m), kv[kh].values, Int32(hd), 0,
+                                            op.baseAddress! + i0 * qd + head * hd, Int32(qd))
                             }
                         }
                     }

@@ -52,6 +52,7 @@ struct AttentionOptions: ParsableArguments {
     @Option(help: "H2O recent window: N or P% (default: half of the budget after the sinks).") var recent: String?
     @Option(help: "RoPE positions for a compacted cache: auto, absolute or cache.") var positions = "auto"
     @Option(name: .customLong("prefill-chunk"), help: "Prefill chunk for bounded caches.") var prefillChunk = 256
+    @Option(name: .customLong("kv-dtype"), help: "KV cache storage: f32, or f16 (half the memory).") var kvDType = "f32"
 
     func validate() throws {
         guard ["full", "sf"].contains(attention) else { throw ValidationError("--attention must be full or sf (got \(attention))") }
@@ -60,6 +61,7 @@ struct AttentionOptions: ParsableArguments {
         if let g = sfGroup, g <= 0 || g % 2 != 0 { throw ValidationError("--sf-group must be a positive even number (got \(g))") }
         guard sinks >= 0 else { throw ValidationError("--sinks must be ≥ 0") }
         guard prefillChunk >= 1 else { throw ValidationError("--prefill-chunk must be ≥ 1") }
+        guard KVDType(rawValue: kvDType) != nil else { throw ValidationError("--kv-dtype must be f32 or f16 (got \(kvDType))") }
         if kv == "segment" && attention != "sf" { throw ValidationError("--kv segment needs --attention sf") }
         if (kv == "window" || kv == "h2o") && kvBudget == nil { throw ValidationError("--kv \(kv!) needs --kv-budget") }
     }
@@ -100,7 +102,8 @@ struct AttentionOptions: ParsableArguments {
             }
         default: break
         }
-        return AttentionConfig(sf: sf, policy: policy, positions: PositionMode(rawValue: positions)!, chunk: prefillChunk)
+        return AttentionConfig(sf: sf, policy: policy, positions: PositionMode(rawValue: positions)!, chunk: prefillChunk,
+                               kvDType: KVDType(rawValue: kvDType)!)
     }
 
     var isBounded: Bool { attention == "sf" || (kv != nil && kv != "full") }
@@ -181,7 +184,7 @@ struct Generate: ParsableCommand {
             throw SinkKitError(.invalidArgument, "the prompt has \(ids.count) tokens, more than the \(context)-token context (use --ctx, up to the trained \(trained), or a bounded --kv policy)")
         }
         let config = try attn.config(model: rt.model, context: context, base: ids.count)
-        try rt.checkContextFits(config.policy.budget.map { min($0, context) + config.chunk } ?? context)
+        try rt.checkContextFits(config.policy.budget.map { min($0, context) + config.chunk } ?? context, dtype: config.kvDType)
         let session = try Session(model: rt.model, context: context, threads: options.threads, attention: config)
         var sampler = Sampler(seed: seed)
         sampler.temperature = temperature; sampler.topK = topK; sampler.topP = topP; sampler.minP = minP
@@ -234,9 +237,9 @@ struct Perplexity: ParsableCommand {
                 throw SinkKitError(.invalidArgument, "\(file) is not UTF-8 text")
             }
             let rt = try Runtime(path: options.model, verify: options.verify)
-            try rt.checkContextFits(ctx)
             let tokens = rt.tokenizer.encode(text, addSpecialTokens: true)
             let config = try attn.config(model: rt.model, context: ctx, base: ctx)
+            try rt.checkContextFits(ctx, dtype: config.kvDType)
             let session = try Session(model: rt.model, context: ctx, threads: options.threads, attention: config)
             let tty = isatty(STDERR_FILENO) != 0
             let stream = attn.isBounded ? max(1, streamChunk) : nil
@@ -282,7 +285,7 @@ struct Bench: ParsableCommand {
             let loadSeconds = Date().timeIntervalSince(t0)
             let ctx = promptTokens + genTokens
             let config = try attn.config(model: rt.model, context: ctx, base: promptTokens)
-            try rt.checkContextFits(config.policy.budget.map { min($0, ctx) + config.chunk } ?? ctx)
+            try rt.checkContextFits(config.policy.budget.map { min($0, ctx) + config.chunk } ?? ctx, dtype: config.kvDType)
             let session = try Session(model: rt.model, context: ctx, threads: options.threads, attention: config)
             var r = Sampler(seed: 1)
             let vocab = rt.model.config.vocabSize

@@ -378,6 +378,58 @@ static void test_exp(const sk_kernel_table *s, const sk_kernel_table *t) {
     }
 }
 
+// f16 <-> f32 in bulk: the SIMD path (F16C / NEON) against the scalar path bit for bit, and the
+// scalar f32 -> f16 against quant.c's independent f64 -> f16 rounding (every f32 is exact in f64).
+static void test_half(void) {
+    int bad = 0;
+    enum { N = 1 << 16 };
+    uint16_t *h = malloc(2 * N), *h1 = malloc(2 * N), *h2 = malloc(2 * N);
+    float *f1 = malloc(4 * N), *f2 = malloc(4 * N), *f = malloc(4 * N);
+    for (int i = 0; i < N; i++) h[i] = (uint16_t)i;
+    sk_f16_to_f32_n_scalar(h, f1, N);
+    if (sk_half_simd()) {
+        sk_f16_to_f32_n_simd(h, f2, N - 3);   // a tail too
+        f2[N - 3] = f1[N - 3]; f2[N - 2] = f1[N - 2]; f2[N - 1] = f1[N - 1];
+        for (int i = 0; i < N - 3; i++) {
+            if (f1[i] != f1[i] && f2[i] != f2[i]) continue;   // NaN both: payloads aside
+            checks++;
+            if (memcmp(&f1[i], &f2[i], 4) != 0) { bad++; if (bad < 5) fprintf(stderr, "FAIL f16 %04x -> f32: SIMD %.9g vs scalar %.9g\n", i, f2[i], f1[i]); }
+        }
+    }
+    for (int rep = 0; rep < 4; rep++) {
+        for (int i = 0; i < N; i++) {
+            uint32_t u;
+            switch (rep) {
+            case 0: u = (uint32_t)(uniform() * 4294967295.0); break;                    // any bits
+            case 1: memcpy(&u, &f1[i], 4); u += (i & 1) ? 0x1000 : 0x0fff; break;       // at and beside midpoints
+            case 2: { float v = (float)(gauss() * 1e-5); memcpy(&u, &v, 4); break; }     // subnormal halves
+            default: { float v = (float)(gauss() * 3e4); memcpy(&u, &v, 4); break; }     // near overflow
+            }
+            memcpy(&f[i], &u, 4);
+        }
+        sk_f32_to_f16_n_scalar(f, h1, N);
+        for (int i = 0; i < N; i++) {
+            if (f[i] != f[i]) continue;   // NaN: payloads aside
+            checks++;
+            if (h1[i] != sk_f64_to_f16((double)f[i])) {
+                bad++;
+                if (bad < 5) fprintf(stderr, "FAIL f32 -> f16 scalar %.9g: %04x, f64 path %04x\n", f[i], h1[i], sk_f64_to_f16((double)f[i]));
+            }
+        }
+        if (sk_half_simd()) {
+            sk_f32_to_f16_n_simd(f, h2, N);
+            for (int i = 0; i < N; i++) {
+                if (f[i] != f[i]) continue;
+                checks++;
+                if (h1[i] != h2[i]) { bad++; if (bad < 5) fprintf(stderr, "FAIL f32 -> f16 SIMD %.9g: %04x vs scalar %04x\n", f[i], h2[i], h1[i]); }
+            }
+        }
+    }
+    failures += bad;
+    if (!bad) printf("f16 <-> f32 %s: checked against scalar and the f64 rounding\n", sk_half_simd() ? "SIMD path" : "scalar path");
+    free(h); free(h1); free(h2); free(f1); free(f2); free(f);
+}
+
 int main(void) {
     const sk_kernel_table *s = sk_kernels_scalar();
     paths[0] = sk_kernels_avx2();
@@ -430,6 +482,7 @@ int main(void) {
         }
     }
     test_f16_rounding();
+    test_half();
     test_quantize(4);
     test_quantize(8);
     if (vnni_checked) printf("x8 GEMM AVX512-VNNI path: checked against scalar\n");

@@ -147,7 +147,7 @@ final class SKRunBadInputTests: XCTestCase {
 
 /// Every weight type runs on every kernel path this CPU offers, the portable scalar one included
 /// (which has no x8 kernels, so the weights must stay in the SKM row layout there), through a
-/// prompt and generation.
+/// prompt and generation, with an f32 and an f16 KV cache.
 final class KernelPathTests: XCTestCase {
     func testEveryTypeOnEveryKernelPath() throws {
         for type in ["f32", "f16", "int8", "int4", "int4-sym"] {
@@ -159,6 +159,9 @@ final class KernelPathTests: XCTestCase {
                                            environment: ["SK_KERNELS": path])
                 XCTAssertEqual(r.status, 0, "\(type) on SK_KERNELS=\(path): \(r.stderr)")
                 XCTAssertTrue(r.stderr.contains("generation: 6 tokens"), "\(type) on \(path): \(r.stderr)")
+                let h = try Executable.run("skrun", ["generate", out, "-p", "hello there", "-n", "4", "--ignore-eos", "--kv-dtype", "f16"],
+                                           environment: ["SK_KERNELS": path])
+                XCTAssertEqual(h.status, 0, "\(type) with an f16 KV cache on SK_KERNELS=\(path): \(h.stderr)")
             }
         }
     }

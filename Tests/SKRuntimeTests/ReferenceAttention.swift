@@ -16,6 +16,8 @@ final class ReferenceModel {
     let policy: Policy
     let sinks: Int
     let positions: PositionMode
+    /// Keys (after RoPE) and values stored rounded to f16, as an f16 KV cache stores them.
+    let halfKV: Bool
     var keys: [[[Float]]] = []     // [layer][position] (kvDim), rotated at the absolute position
     var values: [[[Float]]] = []
     var kept: [[[Int]]]            // [layer][kvHead] kept positions, ascending
@@ -23,7 +25,8 @@ final class ReferenceModel {
     var position = 0
     let rope: Rope
 
-    init(file: SKMFile, sf: SFAttention?, policy: Policy, sinks: Int, positions: PositionMode) throws {
+    init(file: SKMFile, sf: SFAttention?, policy: Policy, sinks: Int, positions: PositionMode, halfKV: Bool = false) throws {
+        self.halfKV = halfKV
         c = try ModelConfig(metadata: file.metadata, path: file.path)
         var w: [String: [Float]] = [:]
         for t in file.tensors {
@@ -85,8 +88,9 @@ final class ReferenceModel {
                 var k = matvec(p + "self_attn.k_proj.weight", xb, rows: c.kvDim)
                 q.withUnsafeMutableBufferPointer { rope.apply($0.baseAddress!, heads: c.numHeads, position: start + i) }
                 k.withUnsafeMutableBufferPointer { rope.apply($0.baseAddress!, heads: c.numKVHeads, position: start + i) }
-                keys[l].append(k)
-                values[l].append(matvec(p + "self_attn.v_proj.weight", xb, rows: c.kvDim))
+                let v = matvec(p + "self_attn.v_proj.weight", xb, rows: c.kvDim)
+                keys[l].append(halfKV ? k.map { Float(Float16($0)) } : k)
+                values[l].append(halfKV ? v.map { Float(Float16($0)) } : v)
                 qs.append(q)
             }
             for kh in 0..<c.numKVHeads { kept[l][kh] += (start..<(start + n)) }

@@ -104,6 +104,17 @@ int64_t sk_quantize_blocks_scalar(int type, const float *x, size_t nblocks, int 
 int64_t sk_quantize_blocks_simd(int width, int type, const float *x, size_t nblocks, int group, uint8_t *out, double sums[2]);
 // 8 with AVX-512 (F, DQ, VL), 4 with AVX2, else 0.
 int sk_quantize_simd_width(void);
+// f16 <-> f32 in bulk (half.c; the f16 KV cache): f32 -> f16 to nearest, ties to even, overflow
+// to ±inf; f16 -> f32 exact. `_n` takes F16C (x86-64) or NEON where present unless SK_KERNELS=scalar;
+// `_simd` / `_scalar` are each path (the SIMD one only where `sk_half_simd()`), for the tests.
+void sk_f16_to_f32_n(const uint16_t *src, float *dst, size_t n);
+void sk_f32_to_f16_n(const float *src, uint16_t *dst, size_t n);
+void sk_f16_to_f32_n_scalar(const uint16_t *src, float *dst, size_t n);
+void sk_f32_to_f16_n_scalar(const float *src, uint16_t *dst, size_t n);
+void sk_f16_to_f32_n_simd(const uint16_t *src, float *dst, size_t n);
+void sk_f32_to_f16_n_simd(const float *src, uint16_t *dst, size_t n);
+int sk_half_simd(void);
+uint16_t sk_f32_to_f16_scalar(float f);
 // Index of the first NaN or ±Inf among n floats, or -1.
 int64_t sk_first_nonfinite(const float *x, size_t n);
 // f64 → binary16 bits, to nearest, ties to even (one rounding, as Swift's Float16(Double)).

@@ -6,22 +6,24 @@ public final class KVCache {
     let layers: Int
     let kvHeads: Int
     let headDim: Int
+    public let dtype: KVDType
     var heads: [[HeadCache]]
     /// Tokens seen so far (the absolute position of the next token).
     public internal(set) var position = 0
 
-    public init(layers: Int, kvHeads: Int, headDim: Int, capacity: Int) {
+    public init(layers: Int, kvHeads: Int, headDim: Int, capacity: Int, dtype: KVDType = .f32) {
         self.capacity = capacity
         self.layers = layers
         self.kvHeads = kvHeads
         self.headDim = headDim
-        heads = (0..<layers).map { _ in (0..<kvHeads).map { _ in HeadCache(capacity: capacity, headDim: headDim) } }
+        self.dtype = dtype
+        heads = (0..<layers).map { _ in (0..<kvHeads).map { _ in HeadCache(capacity: capacity, headDim: headDim, dtype: dtype) } }
     }
 
-    /// Bytes allocated for keys and values (f32).
-    public var bytes: Int { 2 * layers * kvHeads * capacity * headDim * 4 }
+    /// Bytes allocated for keys and values.
+    public var bytes: Int { 2 * layers * kvHeads * capacity * headDim * dtype.bytes }
     /// Bytes holding live entries now.
-    public var usedBytes: Int { heads.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count } } * headDim * 4 * 2 }
+    public var usedBytes: Int { heads.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count } } * headDim * dtype.bytes * 2 }
     /// The most slots any KV head holds now.
     public var maxSlots: Int { heads.map { $0.map(\.count).max() ?? 0 }.max() ?? 0 }
 
