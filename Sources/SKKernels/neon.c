@@ -166,8 +166,15 @@ static float exp_shift_sum(float *x, int n, float shift) {
     return vaddvq_f32(acc);
 }
 
+static void axpy_f16(float *y, float a, const uint16_t *x, int n) {
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(x + i))), a));
+    for (; i < n; i++) y[i] += a * sk_f16_to_f32(x[i]);
+}
+
 static const sk_kernel_table neon_table = {
-    "neon", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv, NULL, NULL, silu_mul, exp_shift_sum,
+    "neon", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv, NULL, NULL, silu_mul, exp_shift_sum, axpy_f16,
 };
 
 const sk_kernel_table *sk_kernels_neon(void) { return &neon_table; }

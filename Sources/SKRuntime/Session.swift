@@ -268,7 +268,7 @@ public final class Session {
         let anyCache = usesCache(start + n - 1)
         // f32 keys and values: an f32 cache's own; an f16 cache's decoded for this layer where
         // sgemm or the delta rotation needs them. Otherwise (generation with absolute positions,
-        // H2O steps) an f16 cache is read directly: f16 dot products, values converted per slot.
+        // H2O steps) an f16 cache is read directly: f16 dot products and f16 axpy.
         let direct16 = cache.dtype == .f16 && !anyCache && !(n >= 2 && !needScores)
         let kv = direct16 ? [] : keysAndValues(layer: l)
         if anyCache {
@@ -302,7 +302,6 @@ public final class Session {
                         var scores = [Float](repeating: 0, count: caches.map(\.count).max() ?? 0)
                         var slots = [Int](repeating: 0, count: scores.count)
                         var qs = [Float](repeating: 0, count: hd)
-                        var vrow = [Float](repeating: 0, count: hd)   // one f16 value row as f32
                         for item in range {
                             let tokens = needScores ? 0..<n : (item / c.numHeads)..<(item / c.numHeads + 1)
                             let heads = needScores ? (item * group)..<((item + 1) * group) : (item % c.numHeads)..<(item % c.numHeads + 1)
@@ -350,10 +349,7 @@ public final class Session {
                                     for t in 0..<m {
                                         let w = scores[t] / sum
                                         if direct16 {
-                                            vrow.withUnsafeMutableBufferPointer { vr in
-                                                sk_f16_to_f32_n(hc.values.assumingMemoryBound(to: UInt16.self) + slots[t] * hd, vr.baseAddress!, hd)
-                                                for d in 0..<hd { o[d] += w * vr[d] }
-                                            }
+                                            kern.axpy_f16(o, w, hc.values.assumingMemoryBound(to: UInt16.self) + slots[t] * hd, Int32(hd))
                                         } else {
                                             let vv = kv[kh].values + slots[t] * hd
                                             for d in 0..<hd { o[d] += w * vv[d] }
