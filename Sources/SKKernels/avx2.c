@@ -222,7 +222,7 @@ SK_AVX2 static void gemv_int8_x8(const void *packed, int rows, const sk_act_q8 *
     const __m256i ones = _mm256_set1_epi16(1);
     for (int r0 = 0; r0 + 8 <= rows; r0 += 8) {
         __m256 acc = _mm256_setzero_ps();
-        for (int b = 0; b < nb; b++, w += 272) {
+        for (int b = 0; b < nb; b++, w += SK_X8_INT8_BLOCK_BYTES) {
             int32_t g[8];
             memcpy(g, a[b].qs, 32);
             __m256i s0 = _mm256_setzero_si256(), s1 = s0;

@@ -6,20 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+// Every f32 is exact in f64, so quant.c's f64 rounding serves; NaNs keep their payload's top
+// bits, quieted, as F16C and NEON do.
 uint16_t sk_f32_to_f16_scalar(float f) {
     uint32_t x;
     memcpy(&x, &f, 4);
-    uint32_t sign = (x >> 16) & 0x8000, e = (x >> 23) & 0xff, m = x & 0x7fffff;
-    if (e == 0xff) return (uint16_t)(sign | 0x7c00 | (m ? 0x200 | (m >> 13) : 0));
-    int ue = (int)e - 127;
-    if (ue > 15) return (uint16_t)(sign | 0x7c00);
-    if (ue < -25) return (uint16_t)sign;   // below half the smallest subnormal (f32 subnormals too)
-    uint32_t full = m | 0x800000;           // 24 significant bits
-    int shift = ue >= -14 ? 13 : 13 + (-14 - ue);
-    uint32_t q = full >> shift, rem = full & ((1u << shift) - 1), half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (q & 1))) q++;
-    if (ue >= -14) return (uint16_t)(sign | ((((uint32_t)(ue + 15)) << 10) + (q - 1024)));
-    return (uint16_t)(sign | q);
+    uint32_t m = x & 0x7fffff;
+    if ((x & 0x7f800000) == 0x7f800000 && m) return (uint16_t)(((x >> 16) & 0x8000) | 0x7e00 | (m >> 13));
+    return sk_f64_to_f16((double)f);
 }
 
 void sk_f16_to_f32_n_scalar(const uint16_t *src, float *dst, size_t n) {
@@ -43,10 +37,7 @@ SK_F16C static void f32_to_f16_f16c(const float *src, uint16_t *dst, size_t n) {
         _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     for (; i < n; i++) dst[i] = sk_f32_to_f16_scalar(src[i]);
 }
-static int has_f16c(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
-}
+static int has_f16c(void) { return sk_kernels_avx2() != NULL; }
 #elif defined(__aarch64__)
 #include <arm_neon.h>
 static void f16_to_f32_f16c(const uint16_t *src, float *dst, size_t n) {

@@ -99,12 +99,12 @@ void sk_unpack_int4_x8(int asym, const void *packed, int rows, int cols, float *
 }
 
 // int8 in the x8 layout: per 8 rows and block of 32 columns, f16 d[8], then for p = 0..7,
-// row i = 0..7, e = 0..3: the int8 code of element 4p+e (256 bytes; 272 per block, the same as
-// eight SKM blocks).
+// row i = 0..7, e = 0..3: the int8 code of element 4p+e (256 bytes; SK_X8_INT8_BLOCK_BYTES = 272
+// per block, the same as eight SKM blocks).
 void sk_pack_int8_x8(const uint8_t *src, size_t row_bytes, int rows, int cols, uint8_t *dst) {
     const int nb = cols / 32;
     for (int r0 = 0; r0 + 8 <= rows; r0 += 8) {
-        for (int b = 0; b < nb; b++, dst += 272) {
+        for (int b = 0; b < nb; b++, dst += SK_X8_INT8_BLOCK_BYTES) {
             for (int i = 0; i < 8; i++) {
                 const uint8_t *blk = src + (size_t)(r0 + i) * row_bytes + (size_t)b * 34;
                 memcpy(dst + 2 * i, blk, 2);
@@ -119,7 +119,7 @@ void sk_gemv_int8_x8_scalar(const void *packed, int rows, const sk_act_q8 *a, in
     const int nb = n / 32;
     for (int r0 = 0; r0 + 8 <= rows; r0 += 8) {
         float s[8] = {0};
-        for (int b = 0; b < nb; b++, w += 272) {
+        for (int b = 0; b < nb; b++, w += SK_X8_INT8_BLOCK_BYTES) {
             for (int i = 0; i < 8; i++) {
                 int32_t acc = 0;
                 for (int p = 0; p < 8; p++)
@@ -137,7 +137,7 @@ void sk_unpack_int8_x8(const void *packed, int rows, int cols, float *out) {
     const uint8_t *w = (const uint8_t *)packed;
     const int nb = cols / 32;
     for (int r0 = 0; r0 + 8 <= rows; r0 += 8) {
-        for (int b = 0; b < nb; b++, w += 272) {
+        for (int b = 0; b < nb; b++, w += SK_X8_INT8_BLOCK_BYTES) {
             for (int i = 0; i < 8; i++) {
                 uint16_t dh;
                 memcpy(&dh, w + 2 * i, 2);

@@ -387,10 +387,7 @@ SK_AVX2 static void quantize_int8_avx2(const float *x, size_t nblocks, uint8_t *
     for (size_t b = 0; b < nblocks; b++) encode_int8_avx2(x + b * 32, out + b * 34, sums);
 }
 
-static int has_avx2(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-}
+static int has_avx2(void) { return sk_kernels_avx2() != NULL; }
 static int has_avx512(void) {
     return has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
 }

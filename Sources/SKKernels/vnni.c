@@ -100,12 +100,12 @@ SK_VNNI static void gemm_int8_x8(const void *packed, int rows, const sk_act_q8 *
     float *scales = aligned_alloc(64, (size_t)nb * 8 * sizeof(float));
     if (!corr || !scales) { free(corr); free(scales); return; }
     const __m256i one8 = _mm256_set1_epi8(1), flip = _mm256_set1_epi32((int)0x80808080u);
-    for (int r0 = 0; r0 + 8 <= rows; r0 += 8, w += 272 * (size_t)nb) {
+    for (int r0 = 0; r0 + 8 <= rows; r0 += 8, w += SK_X8_INT8_BLOCK_BYTES * (size_t)nb) {
         for (int b = 0; b < nb; b++) {
             __m256i sum = _mm256_setzero_si256();
-            for (int p = 0; p < 8; p++) sum = _mm256_dpbusd_epi32(sum, one8, _mm256_loadu_si256((const __m256i *)(w + 272 * b + 16 + 32 * p)));
+            for (int p = 0; p < 8; p++) sum = _mm256_dpbusd_epi32(sum, one8, _mm256_loadu_si256((const __m256i *)(w + SK_X8_INT8_BLOCK_BYTES * b + 16 + 32 * p)));
             corr[b] = _mm256_slli_epi32(sum, 7);
-            _mm256_store_ps(scales + 8 * b, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 272 * b))));
+            _mm256_store_ps(scales + 8 * b, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + SK_X8_INT8_BLOCK_BYTES * b))));
         }
         int t = 0;
         for (; t + 4 <= tokens; t += 4) {
@@ -116,7 +116,7 @@ SK_VNNI static void gemm_int8_x8(const void *packed, int rows, const sk_act_q8 *
                 const int32_t *g2 = (const int32_t *)a2[b].qs, *g3 = (const int32_t *)a3[b].qs;
                 __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
                 for (int p = 0; p < 8; p++) {
-                    __m256i c = _mm256_loadu_si256((const __m256i *)(w + 272 * b + 16 + 32 * p));
+                    __m256i c = _mm256_loadu_si256((const __m256i *)(w + SK_X8_INT8_BLOCK_BYTES * b + 16 + 32 * p));
                     s0 = _mm256_dpbusd_epi32(s0, _mm256_xor_si256(_mm256_set1_epi32(g0[p]), flip), c);
                     s1 = _mm256_dpbusd_epi32(s1, _mm256_xor_si256(_mm256_set1_epi32(g1[p]), flip), c);
                     s2 = _mm256_dpbusd_epi32(s2, _mm256_xor_si256(_mm256_set1_epi32(g2[p]), flip), c);
@@ -140,7 +140,7 @@ SK_VNNI static void gemm_int8_x8(const void *packed, int rows, const sk_act_q8 *
                 const int32_t *g = (const int32_t *)at[b].qs;
                 __m256i s = _mm256_setzero_si256();
                 for (int p = 0; p < 8; p++)
-                    s = _mm256_dpbusd_epi32(s, _mm256_xor_si256(_mm256_set1_epi32(g[p]), flip), _mm256_loadu_si256((const __m256i *)(w + 272 * b + 16 + 32 * p)));
+                    s = _mm256_dpbusd_epi32(s, _mm256_xor_si256(_mm256_set1_epi32(g[p]), flip), _mm256_loadu_si256((const __m256i *)(w + SK_X8_INT8_BLOCK_BYTES * b + 16 + 32 * p)));
                 acc = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_load_ps(scales + 8 * b), _mm256_set1_ps(at[b].d)), _mm256_cvtepi32_ps(_mm256_sub_epi32(s, corr[b])), acc);
             }
             _mm256_storeu_ps(out + (size_t)t * ldo + r0, acc);
@@ -153,9 +153,7 @@ SK_VNNI static void gemm_int8_x8(const void *packed, int rows, const sk_act_q8 *
 sk_gemm_int8_x8_fn sk_gemm_int8_x8_vnni(void) { return sk_gemm_int4_x8_vnni() ? gemm_int8_x8 : NULL; }
 
 sk_gemm_int4_x8_fn sk_gemm_int4_x8_vnni(void) {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
-        __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) return gemm_int4_x8;
+    if (sk_kernels_avx2() && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")) return gemm_int4_x8;
     return NULL;
 }
 #else

@@ -78,8 +78,6 @@ public struct Rope {
         }
     }
 
-    /// Rotates `heads` vectors of `headDim` at `x` for one position.
-    @inline(__always)
     /// cos and sin (attention factor included) of every frequency for `count` positions from
     /// `start`: position p's `half` (cos, sin) pairs at `[(p − start) · headDim ..< … + headDim]`.
     /// Computed once per chunk and shared by every layer; `apply(_:heads:cosSin:)` uses it.
@@ -111,17 +109,8 @@ public struct Rope {
         }
     }
 
+    /// Rotates `heads` vectors of `headDim` at `x` for one position.
     public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, position: Int) {
-        let half = headDim / 2
-        for i in 0..<half {
-            let angle = Double(position) * invFreq[i]
-            let c = Float(cos(angle) * attentionFactor), s = Float(sin(angle) * attentionFactor)
-            for h in 0..<heads {
-                let p = x + h * headDim
-                let a = p[i], b = p[i + half]
-                p[i] = a * c - b * s
-                p[i + half] = b * c + a * s
-            }
-        }
+        cosSin(start: position, count: 1).withUnsafeBufferPointer { apply(x, heads: heads, cosSin: $0.baseAddress!) }
     }
 }

@@ -42,7 +42,7 @@ public final class WeightMatrix {
 
     /// Bytes of one group of 8 rows in the x8 layout (`packed`).
     var packedGroupBytes: Int {
-        (type == .int8 ? 272 : sk_x8_block_bytes(type == .int4 ? 1 : 0)) * (cols / 32)
+        (type == .int8 ? Int(SK_X8_INT8_BLOCK_BYTES) : sk_x8_block_bytes(type == .int4 ? 1 : 0)) * (cols / 32)
     }
 
     /// Repacks int8 / int4 / int4-sym group-32 rows into the x8 layout for `kernels` (no-op where the
@@ -51,20 +51,21 @@ public final class WeightMatrix {
     func packForKernels(_ kernels: UnsafePointer<sk_kernel_table>, file: SKMFile) {
         guard packed == nil, group == 32, rows % 8 == 0, cols % 32 == 0 else { return }
         let k = kernels.pointee
-        let bytes: Int
+        let hasKernel: Bool
         switch type {
-        case .int4 where k.gemv_int4_x8 != nil, .int4Sym where k.gemv_int4_x8 != nil:
-            let asym: Int32 = type == .int4 ? 1 : 0
-            bytes = packedGroupBytes * (rows / 8)
-            packed = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-            sk_pack_int4_x8(base.assumingMemoryBound(to: UInt8.self), rowBytes, Int32(rows), Int32(cols), asym, packed!.assumingMemoryBound(to: UInt8.self))
-        case .int8 where k.gemv_int8_x8 != nil:
-            bytes = packedGroupBytes * (rows / 8)
-            packed = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-            sk_pack_int8_x8(base.assumingMemoryBound(to: UInt8.self), rowBytes, Int32(rows), Int32(cols), packed!.assumingMemoryBound(to: UInt8.self))
-        default:
-            return
+        case .int4, .int4Sym: hasKernel = k.gemv_int4_x8 != nil
+        case .int8: hasKernel = k.gemv_int8_x8 != nil
+        default: hasKernel = false
         }
+        guard hasKernel else { return }
+        let dst = UnsafeMutableRawPointer.allocate(byteCount: packedGroupBytes * (rows / 8), alignment: 64)
+        let src = base.assumingMemoryBound(to: UInt8.self), out = dst.assumingMemoryBound(to: UInt8.self)
+        if type == .int8 {
+            sk_pack_int8_x8(src, rowBytes, Int32(rows), Int32(cols), out)
+        } else {
+            sk_pack_int4_x8(src, rowBytes, Int32(rows), Int32(cols), type == .int4 ? 1 : 0, out)
+        }
+        packed = dst
         if owned == nil, let fileBase = file.file.base {
             file.file.release(offset: base - fileBase, count: rows * rowBytes)
         }

@@ -72,7 +72,9 @@ size_t sk_x8_block_bytes(int asym);
 void sk_pack_int4_x8(const uint8_t *src, size_t row_bytes, int rows, int cols, int asym, uint8_t *dst);
 void sk_gemv_int4_x8_scalar(int asym, const void *packed, int rows, const sk_act_q8 *a, int n, float *out);
 void sk_unpack_int4_x8(int asym, const void *packed, int rows, int cols, float *out);
-// int8: 272 bytes per block of 32 columns × 8 rows (f16 d[8], then the codes 4 at a time per row).
+// int8: SK_X8_INT8_BLOCK_BYTES per block of 32 columns × 8 rows (f16 d[8], then the codes 4 at a
+// time per row: the same as eight SKM blocks).
+enum { SK_X8_INT8_BLOCK_BYTES = 272 };
 void sk_pack_int8_x8(const uint8_t *src, size_t row_bytes, int rows, int cols, uint8_t *dst);
 void sk_gemv_int8_x8_scalar(const void *packed, int rows, const sk_act_q8 *a, int n, float *out);
 void sk_unpack_int8_x8(const void *packed, int rows, int cols, float *out);
