@@ -33,11 +33,13 @@ public struct SKMConverter {
             let (t, g) = try recipe.choose(name: name, shape: shape)
             infos.append(SKMTensorInfo(name: name, type: t, group: g, shape: shape))
         }
+        // The sources' SHA-256 digests (reading the whole checkpoint) are computed on their own
+        // thread from here on, while the tokenizer is parsed and the tensors are converted; the
+        // header reserves their fixed-length text.
+        let digests = SourceDigests(files: sourceFiles())
+        defer { digests.cancel() }
         var metadata = try ModelMetadata.entries(plan.outputConfig)
         metadata += try TokenizerMetadata.entries(directory: plan.tokenizerDirectory)
-        // The sources' SHA-256 digests (reading the whole checkpoint) are computed on their own
-        // thread while the tensors are converted; the header reserves their fixed-length text.
-        let digests = SourceDigests(files: sourceFiles())
         metadata += try provenance(plan: plan, recipe: recipe, infos: infos, sources: digests.placeholders)
 
         let tmp = AtomicOutput.temporaryPath(for: job.output)
@@ -167,22 +169,34 @@ public struct SKMConverter {
 }
 
 /// SHA-256 digests of files, computed on a background thread from the moment it is made.
+/// `cancel()` stops the thread early (between chunks) once the digests are no longer wanted.
 final class SourceDigests: @unchecked Sendable {
     let files: [(String, String)]
     private var result: Result<[String: String], Error> = .success([:])
     private let done = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var cancelled = false
 
     init(files: [(String, String)]) {
         self.files = files
         Thread { [self] in
             result = Result {
                 var d: [String: String] = [:]
-                for (key, path) in files { d[key] = try SHA256.hexDigest(ofFile: path) }
+                for (key, path) in files {
+                    guard let h = try SHA256.hexDigest(ofFile: path, unless: { [self] in self.isCancelled }) else {
+                        throw SinkKitError(.io, "computing the digest of \(path) was cancelled")
+                    }
+                    d[key] = h
+                }
                 return d
             }
             done.signal()
         }.start()
     }
+
+    private var isCancelled: Bool { lock.withLock { cancelled } }
+
+    func cancel() { lock.withLock { cancelled = true } }
 
     /// Same keys, digests of the same length: what the header reserves.
     var placeholders: [String: String] { Dictionary(files.map { ($0.0, String(repeating: "0", count: 64)) }, uniquingKeysWith: { a, _ in a }) }

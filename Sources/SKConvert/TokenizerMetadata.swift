@@ -12,20 +12,18 @@ public enum TokenizerMetadata {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw SinkKitError(.io, "\(path): missing (an SKM file carries its tokenizer; expected tokenizer.json beside config.json)")
         }
-        guard let tj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw SinkKitError(.malformedHeader, "\(path): not a JSON object")
-        }
-        guard let model = tj["model"] as? [String: Any] else { throw SinkKitError(.malformedHeader, "\(path): no \"model\" object") }
-        let type = model["type"] as? String ?? (model["merges"] != nil ? "BPE" : "")
+        let doc = try TokenizerJSON(data: data, path: path)
+        let type = doc.modelType ?? (doc.merges != nil ? "BPE" : "")
         guard type == "BPE" else {
             throw SinkKitError(.refused, "\(path): tokenizer model \(type.isEmpty ? "(none)" : type) is not supported (expected BPE: byte-level or SentencePiece-style with byte fallback)")
         }
-        guard let vocabDict = model["vocab"] as? [String: Any] else { throw SinkKitError(.malformedHeader, "\(path): model.vocab is not an object") }
+        guard let vocabPairs = doc.vocab else { throw SinkKitError(.malformedHeader, "\(path): model.vocab is not an object") }
         var byId: [Int: String] = [:]
-        for (tok, v) in vocabDict {
-            guard let id = (v as? NSNumber)?.intValue, id >= 0 else { throw SinkKitError(.malformedHeader, "\(path): vocab entry \(tok) has no valid id") }
+        for (tok, id) in vocabPairs {
+            guard id >= 0 else { throw SinkKitError(.malformedHeader, "\(path): vocab entry \(tok) has no valid id") }
             byId[id] = tok
         }
+        let tj = try doc.smallTrees()
         let added = tj["added_tokens"] as? [[String: Any]] ?? []
         for a in added {
             if let id = (a["id"] as? NSNumber)?.intValue, let content = a["content"] as? String, byId[id] == nil { byId[id] = content }
@@ -35,21 +33,11 @@ public enum TokenizerMetadata {
             throw SinkKitError(.malformedHeader, "\(path): token ids are not contiguous (\(byId.count) tokens, largest id \(n - 1))")
         }
         let vocab = (0..<n).map { byId[$0]! }
-        var merges: [String] = []
-        for m in model["merges"] as? [Any] ?? [] {
-            if let s = m as? String { merges.append(s) }
-            else if let pair = m as? [String], pair.count == 2 {
-                guard !pair[0].contains(" "), !pair[1].contains(" ") else {
-                    throw SinkKitError(.refused, "\(path): merge \(pair) has a token containing a space, which SKM's \"left right\" merges cannot hold")
-                }
-                merges.append(pair[0] + " " + pair[1])
-            } else { throw SinkKitError(.malformedHeader, "\(path): a merge is neither \"a b\" nor [a, b]") }
-        }
+        let merges = doc.merges ?? []
         func json(_ v: Any?) throws -> String {
             guard let v, !(v is NSNull) else { return "null" }
             return String(decoding: try JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .fragmentsAllowed]), as: UTF8.self)
         }
-        func str(_ v: Any?) -> String { (v as? String) ?? "" }
 
         var cfg: [String: Any] = [:]
         if let d = FileManager.default.contents(atPath: directory + "/tokenizer_config.json") {
@@ -83,12 +71,12 @@ public enum TokenizerMetadata {
             ("tokenizer.model", .string("BPE")),
             ("tokenizer.vocab", .stringArray(vocab)),
             ("tokenizer.merges", .stringArray(merges)),
-            ("tokenizer.byte_fallback", .bool(model["byte_fallback"] as? Bool ?? false)),
-            ("tokenizer.ignore_merges", .bool(model["ignore_merges"] as? Bool ?? false)),
-            ("tokenizer.fuse_unk", .bool(model["fuse_unk"] as? Bool ?? false)),
-            ("tokenizer.unk_token", .string(str(model["unk_token"]))),
-            ("tokenizer.continuing_subword_prefix", .string(str(model["continuing_subword_prefix"]))),
-            ("tokenizer.end_of_word_suffix", .string(str(model["end_of_word_suffix"]))),
+            ("tokenizer.byte_fallback", .bool(doc.flags["byte_fallback"] ?? false)),
+            ("tokenizer.ignore_merges", .bool(doc.flags["ignore_merges"] ?? false)),
+            ("tokenizer.fuse_unk", .bool(doc.flags["fuse_unk"] ?? false)),
+            ("tokenizer.unk_token", .string(doc.strings["unk_token"] ?? "")),
+            ("tokenizer.continuing_subword_prefix", .string(doc.strings["continuing_subword_prefix"] ?? "")),
+            ("tokenizer.end_of_word_suffix", .string(doc.strings["end_of_word_suffix"] ?? "")),
             ("tokenizer.added_tokens", .string(try json(tj["added_tokens"]))),
             ("tokenizer.normalizer", .string(try json(tj["normalizer"]))),
             ("tokenizer.pre_tokenizer", .string(try json(tj["pre_tokenizer"]))),
@@ -102,5 +90,110 @@ public enum TokenizerMetadata {
             ("tokenizer.add_eos_token", .bool(addEos)),
             ("tokenizer.chat_template", .string(template)),
         ]
+    }
+}
+
+/// What the converter reads from tokenizer.json, through `JSONScanner`: the model's type, its
+/// vocabulary and merges (the bulk of the file) and flags taken directly; the small top-level trees
+/// (added tokens, normalizer, pre-tokenizer, decoder, post-processor) kept as byte ranges and
+/// parsed by JSONSerialization on request, so their stored JSON text is what it always was.
+/// Values of an unexpected type read as absent, as the `as?` casts of a JSONSerialization tree did.
+struct TokenizerJSON {
+    var modelType: String?
+    var vocab: [(String, Int)]?
+    var merges: [String]?
+    var flags: [String: Bool] = [:]
+    var strings: [String: String] = [:]
+    private var trees: [String: Data] = [:]
+    private var path: String
+
+    static let treeKeys: Set<String> = ["added_tokens", "normalizer", "pre_tokenizer", "decoder", "post_processor"]
+
+    init(data: Data, path: String) throws {
+        self.path = path
+        var seenModel = false
+        var me = self
+        try data.withUnsafeBytes { raw in
+            var s = JSONScanner(raw.bindMemory(to: UInt8.self), path: path)
+            guard try s.kind() == .object else { throw SinkKitError(.malformedHeader, "\(path): not a JSON object") }
+            var top: Set<String> = []
+            try s.object { s, key in
+                guard top.insert(key).inserted else { throw s.error("the key \"\(key)\" appears twice") }
+                if key == "model" {
+                    guard try s.kind() == .object else { try s.skip(); return }
+                    seenModel = true
+                    try me.readModel(&s)
+                } else if Self.treeKeys.contains(key) {
+                    let r = try s.skip()
+                    me.trees[key] = Data(s.bytes(r))
+                } else {
+                    try s.skip()
+                }
+            }
+            try s.end()
+        }
+        self = me
+        guard seenModel else { throw SinkKitError(.malformedHeader, "\(path): no \"model\" object") }
+    }
+
+    private mutating func readModel(_ s: inout JSONScanner) throws {
+        var keys: Set<String> = []
+        try s.object { s, key in
+            guard keys.insert(key).inserted else { throw s.error("the key \"model.\(key)\" appears twice") }
+            let kind = try s.kind()
+            switch key {
+            case "type":
+                if kind == .string { modelType = try s.string() } else { try s.skip() }
+            case "vocab":
+                guard kind == .object else { try s.skip(); return }
+                var pairs: [(String, Int)] = []
+                pairs.reserveCapacity(1 << 16)
+                // A token listed twice, or two tokens with one id, leaves an id unused: the
+                // contiguity check names that. (No Set<String> here: Swift compares strings by
+                // canonical equivalence, and a vocabulary may hold both forms of "é".)
+                try s.object { s, tok in
+                    guard try s.kind() == .number else { throw SinkKitError(.malformedHeader, "\(path): vocab entry \(tok) has no valid id") }
+                    pairs.append((tok, try s.int()))
+                }
+                vocab = pairs
+            case "merges":
+                guard kind == .array else { try s.skip(); merges = []; return }
+                var list: [String] = []
+                list.reserveCapacity(1 << 16)
+                try s.array { s in
+                    switch try s.kind() {
+                    case .string: list.append(try s.string())
+                    case .array:
+                        var pair: [String] = []
+                        try s.array { s in
+                            guard try s.kind() == .string else { throw SinkKitError(.malformedHeader, "\(path): a merge is neither \"a b\" nor [a, b]") }
+                            pair.append(try s.string())
+                        }
+                        guard pair.count == 2 else { throw SinkKitError(.malformedHeader, "\(path): a merge is neither \"a b\" nor [a, b]") }
+                        guard !pair[0].utf8.contains(0x20), !pair[1].utf8.contains(0x20) else {
+                            throw SinkKitError(.refused, "\(path): merge \(pair) has a token containing a space, which SKM's \"left right\" merges cannot hold")
+                        }
+                        list.append(pair[0] + " " + pair[1])
+                    default: throw SinkKitError(.malformedHeader, "\(path): a merge is neither \"a b\" nor [a, b]")
+                    }
+                }
+                merges = list
+            case "byte_fallback", "ignore_merges", "fuse_unk":
+                if kind == .bool { flags[key] = try s.bool() } else { try s.skip() }
+            case "unk_token", "continuing_subword_prefix", "end_of_word_suffix":
+                if kind == .string { strings[key] = try s.string() } else { try s.skip() }
+            default:
+                try s.skip()
+            }
+        }
+    }
+
+    /// The small top-level trees, parsed by JSONSerialization (absent keys are absent).
+    func smallTrees() throws -> [String: Any] {
+        var out: [String: Any] = [:]
+        for (k, d) in trees {
+            out[k] = try JSONSerialization.jsonObject(with: d, options: [.fragmentsAllowed])
+        }
+        return out
     }
 }

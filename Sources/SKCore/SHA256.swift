@@ -57,11 +57,17 @@ public struct SHA256 {
 
     /// Hex digest of a whole file, read through its mapping.
     public static func hexDigest(ofFile path: String) throws -> String {
+        try hexDigest(ofFile: path, unless: { false })!
+    }
+
+    /// The digest of a file, or nil once `stop()` (asked between 8 MiB chunks) returns true.
+    public static func hexDigest(ofFile path: String, unless stop: () -> Bool) throws -> String? {
         let f = try MappedFile(path: path)
         var s = SHA256()
         var off = 0
         let chunk = 8 << 20
         while off < f.size {
+            if stop() { return nil }
             let n = min(chunk, f.size - off)
             s.update(try f.bytes(offset: off, count: n))
             f.release(offset: off, count: n)

@@ -1,16 +1,20 @@
 // SKM block quantization (Formats/SKM.md, "How SinkKit quantizes"). The scalar path is the spec
-// one block at a time, in its order of operations. The searched types (int4, int4-sym) are chains
-// of dependent f64 sums there, bound by add latency; the AVX2 path runs 4 blocks at once, one per
-// f64 lane, every lane doing the scalar path's operations in the same order (sums in j order,
-// first candidate kept on ties), with up to three candidates' chains in flight, so both paths
-// write the same bytes. Sums that are exact in f64 (Σ L, Σ L², Σ c² of small integer codes) may be
-// taken in any order; Σ x is the same for every candidate and taken once.
+// one block at a time, in its order of operations: every candidate of the searched types (int4,
+// int4-sym) is fitted and its error E summed. The SIMD paths (AVX2: 4 blocks at once, one per f64
+// lane; AVX-512: 8) write the same bytes with less work (quant_lanes.h): each lane does the
+// scalar path's operations in the same order wherever a result decides a byte, but the literal E
+// is summed only for the candidates that can still be the first of the least E (the others are
+// ruled out by an estimate with a proven rounding bound, or by having the previous candidate's
+// codes). Sums that are exact in f64 (Σ L, Σ L², Σ c² of small integer codes) may be taken in any
+// order; Σ x is the same for every candidate and taken once.
 #include "sk_kernels.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-// No fused multiply-add anywhere here: the spec's arithmetic rounds after every operation.
+// No contraction into fused multiply-adds: the spec's arithmetic rounds after every operation.
+// (quant_lanes.h calls FMA explicitly only where the product is exact in f64: an f32 times a small
+// integer code, or a code squared, so a·b + c rounds once either way.)
 #if defined(__clang__)
 #pragma clang fp contract(off)
 #elif defined(__GNUC__)
@@ -255,6 +259,20 @@ int64_t sk_quantize_blocks_scalar(int type, const float *x, size_t nblocks, int 
 
 enum { NC = 3 };  // candidates evaluated side by side
 
+// X[j] = element j of the 4 blocks of g values at xb: 4×4 transposes.
+SK_AVX2 static inline void load_lanes_avx2(const float *xb, int g, __m256d *X) {
+    int j = 0;
+    for (; j + 4 <= g; j += 4) {
+        __m128 r0 = _mm_loadu_ps(xb + j), r1 = _mm_loadu_ps(xb + g + j), r2 = _mm_loadu_ps(xb + 2 * g + j), r3 = _mm_loadu_ps(xb + 3 * g + j);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        X[j] = _mm256_cvtps_pd(r0);
+        X[j + 1] = _mm256_cvtps_pd(r1);
+        X[j + 2] = _mm256_cvtps_pd(r2);
+        X[j + 3] = _mm256_cvtps_pd(r3);
+    }
+    for (; j < g; j++) X[j] = _mm256_set_pd(xb[3 * g + j], xb[2 * g + j], xb[g + j], xb[j]);
+}
+
 // AVX2, 4 lanes.
 #define L 4
 #define V __m256d
@@ -276,12 +294,15 @@ enum { NC = 3 };  // candidates evaluated side by side
 #define vstore _mm256_storeu_pd
 #define mcmp _mm256_cmp_pd
 #define mand _mm256_and_pd
+#define mor _mm256_or_pd
+#define mandnot _mm256_andnot_pd
+#define mbits _mm256_movemask_pd
+#define vfma _mm256_fmadd_pd
+#define NC1 3
 #define mnz(m) (_mm256_movemask_pd(m) != 0)
 #define vsel(m, yes, no) _mm256_blendv_pd((no), (yes), (m))
 #define vkeep(m, v) _mm256_and_pd((v), (m))
 #define fload _mm_loadu_ps
-#define fmul _mm_mul_ps
-#define fadd _mm_add_ps
 #define v2f _mm256_cvtpd_ps
 #define f2v _mm256_cvtps_pd
 #define v2i _mm256_cvtpd_epi32
@@ -307,16 +328,47 @@ enum { NC = 3 };  // candidates evaluated side by side
 #undef vstore
 #undef mcmp
 #undef mand
+#undef mor
+#undef mandnot
+#undef mbits
+#undef vfma
+#undef NC1
 #undef mnz
 #undef vsel
 #undef vkeep
 #undef fload
-#undef fmul
-#undef fadd
 #undef v2f
 #undef f2v
 #undef v2i
 #undef istore
+
+// X[j] = element j of the 8 blocks of g values at xb: 8×8 transposes.
+SK_AVX512 static inline void load_lanes_avx512(const float *xb, int g, __m512d *X) {
+    int j = 0;
+    for (; j + 8 <= g; j += 8) {
+        __m256 r[8], t[8], u[8];
+        for (int l = 0; l < 8; l++) r[l] = _mm256_loadu_ps(xb + l * g + j);
+        for (int l = 0; l < 8; l += 2) {
+            t[l] = _mm256_unpacklo_ps(r[l], r[l + 1]);        // r_l[0] r_l+1[0] r_l[1] r_l+1[1] | same for 4, 5
+            t[l + 1] = _mm256_unpackhi_ps(r[l], r[l + 1]);    // elements 2, 3 | 6, 7
+        }
+        for (int h = 0; h < 8; h += 4) {                       // rows h … h + 3
+            u[h] = _mm256_shuffle_ps(t[h], t[h + 2], 0x44);         // element 0 | 4
+            u[h + 1] = _mm256_shuffle_ps(t[h], t[h + 2], 0xEE);     // 1 | 5
+            u[h + 2] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0x44); // 2 | 6
+            u[h + 3] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0xEE); // 3 | 7
+        }
+        for (int e = 0; e < 4; e++) {
+            X[j + e] = _mm512_cvtps_pd(_mm256_permute2f128_ps(u[e], u[e + 4], 0x20));
+            X[j + e + 4] = _mm512_cvtps_pd(_mm256_permute2f128_ps(u[e], u[e + 4], 0x31));
+        }
+    }
+    for (; j < g; j++) {
+        double lane[8];
+        for (int l = 0; l < 8; l++) lane[l] = xb[l * g + j];
+        X[j] = _mm512_loadu_pd(lane);
+    }
+}
 
 // AVX-512, 8 lanes.
 #define L 8
@@ -339,12 +391,15 @@ enum { NC = 3 };  // candidates evaluated side by side
 #define vstore _mm512_storeu_pd
 #define mcmp _mm512_cmp_pd_mask
 #define mand(a, b) ((M)((a) & (b)))
+#define mor(a, b) ((M)((a) | (b)))
+#define mandnot(a, b) ((M)(~(a) & (b)))
+#define mbits(m) ((int)(m))
+#define vfma _mm512_fmadd_pd
+#define NC1 7
 #define mnz(m) ((m) != 0)
 #define vsel(m, yes, no) _mm512_mask_blend_pd((m), (no), (yes))
 #define vkeep(m, v) _mm512_maskz_mov_pd((m), (v))
 #define fload _mm256_loadu_ps
-#define fmul _mm256_mul_ps
-#define fadd _mm256_add_ps
 #define v2f _mm512_cvtpd_ps
 #define f2v _mm512_cvtps_pd
 #define v2i _mm512_cvtpd_epi32

@@ -257,6 +257,85 @@ static void test_f16_rounding(void) {
     if (bad) { failures += bad; fprintf(stderr, "FAIL f64 -> f16 rounding: %d cases\n", bad); }
 }
 
+// CRC-32: the folding path against slicing-by-8 for every length 0…600 at three alignments and a
+// long buffer, chained updates equal one update over the whole, and the standard check value
+// ("123456789" → 0xCBF43926).
+static void test_crc32(void) {
+    int bad = 0;
+    size_t big = 1 << 20;
+    uint8_t *b = malloc(big + 3);
+    for (size_t i = 0; i < big + 3; i++) b[i] = (uint8_t)(uniform() * 256);
+    for (size_t n = 0; n <= 600; n++)
+        for (int off = 0; off < 3; off++) {
+            checks++;
+            if (sk_crc32_clmul(0, b + off, n) != sk_crc32_scalar(0, b + off, n)) bad++;
+        }
+    checks += 3;
+    if (sk_crc32_clmul(0x12345678, b, big) != sk_crc32_scalar(0x12345678, b, big)) bad++;
+    if (sk_crc32(sk_crc32(0, b, 1000), b + 1000, big - 1000) != sk_crc32_scalar(0, b, big)) bad++;
+    if (sk_crc32_scalar(0, (const uint8_t *)"123456789", 9) != 0xCBF43926u || sk_crc32(0, (const uint8_t *)"123456789", 9) != 0xCBF43926u) bad++;
+    free(b);
+    if (bad) { failures += bad; fprintf(stderr, "FAIL crc32: %d cases\n", bad); }
+    else printf("crc32 %s path: checked against slicing-by-8\n", sk_crc32_has_clmul() ? "PCLMULQDQ" : "scalar");
+}
+
+// The SIMD searches evaluate the spec's literal error E only for candidates whose estimate from
+// the least-squares identities is within a rounding bound of the best (quant_lanes.h), and drop a
+// candidate whose codes equal the previous one's. Byte identity with the scalar path (which
+// evaluates every candidate) over many blocks, built to sit near those decisions: near-ties
+// (grids plus a 1-ulp or 1e-7 nudge, where several candidates fit almost equally), few
+// distinct levels (many candidates with equal codes), exponents spread over 2⁻⁶⁰…2⁶⁰ (the bound
+// against large terms), mirrored blocks, and groups that are not a multiple of the lane
+// transpose (2, 6, 34, 250).
+static void test_quantize_stress(int width) {
+    if (sk_quantize_simd_width() < width) return;
+    const int groups[6] = {2, 6, 32, 34, 64, 250};
+    int bad = 0;
+    for (int ti = 0; ti < 2; ti++) {
+        int type = ti ? SK_INT4_SYM : SK_INT4;
+        for (int gi = 0; gi < 6; gi++) {
+            int g = groups[gi];
+            size_t nb = (size_t)(g <= 6 ? 24000 : 96000 / g * 8) + 5;
+            float *x = malloc(sizeof(float) * nb * g);
+            for (size_t b = 0; b < nb; b++) {
+                float *xb = x + b * g;
+                int kind = (int)(uniform() * 8);
+                float scale = (float)ldexp(1, (int)(uniform() * 40) - 20);
+                for (int j = 0; j < g; j++) {
+                    float z = gauss(), v;
+                    switch (kind) {
+                    case 0: v = scale * z; break;
+                    case 1: v = scale * (float)((int)(uniform() * 16) - 8); v = nextafterf(v, uniform() < 0.5 ? -INFINITY : INFINITY); break;
+                    case 2: v = scale * ((float)((int)(uniform() * 16)) + 1e-7f * z); break;
+                    case 3: v = scale * (float)((int)(uniform() * 3) - 1); break;
+                    case 4: v = (float)ldexp(z, (int)(uniform() * 120) - 60); break;
+                    case 5: v = j < g / 2 ? scale * z : -xb[j - g / 2]; break;
+                    case 6: v = scale * (float)((int)(uniform() * 16) - 8) * (1 + 1e-7f * z); break;
+                    default: v = scale * (z + (uniform() < 0.1 ? 8 * gauss() : 0)); break;
+                    }
+                    xb[j] = v;
+                }
+            }
+            size_t bb = (size_t)(type == SK_INT4 ? 4 : 2) + (size_t)g / 2;
+            uint8_t *o1 = calloc(nb, bb), *o2 = calloc(nb, bb);
+            double s1[2] = {0, 0}, s2[2] = {0, 0};
+            int64_t r1 = sk_quantize_blocks_scalar(type, x, nb, g, o1, s1);
+            int64_t r2 = sk_quantize_blocks_simd(width, type, x, nb, g, o2, s2);
+            checks += 1 + (int)nb;
+            if (r1 != -1 || r2 != -1) { bad++; fprintf(stderr, "FAIL quantize stress returned %lld / %lld\n", (long long)r1, (long long)r2); }
+            int shown = 0;
+            for (size_t b = 0; b < nb; b++)
+                if (memcmp(o1 + b * bb, o2 + b * bb, bb) != 0) {
+                    bad++;
+                    if (shown++ < 3) fprintf(stderr, "FAIL quantize stress width %d type %d group %d block %zu: SIMD bytes differ from scalar\n", width, type, g, b);
+                }
+            free(x); free(o1); free(o2);
+        }
+    }
+    if (bad) { failures += bad; fprintf(stderr, "FAIL quantize stress: %d blocks\n", bad); }
+    else printf("quantizer %s path: pruned searches checked against scalar on near-tie blocks\n", width == 8 ? "AVX-512" : "AVX2");
+}
+
 // The AVX2 quantizer writes the scalar quantizer's bytes, on data that exercises every branch:
 // Gaussian and heavy-tailed blocks, blocks already on a 4-bit grid (exact fits skip the search),
 // all-zero and constant blocks, magnitude ties of both signs, lone outliers, tiny (f16-subnormal
@@ -494,6 +573,9 @@ int main(void) {
     test_half();
     test_quantize(4);
     test_quantize(8);
+    test_crc32();
+    test_quantize_stress(4);
+    test_quantize_stress(8);
     if (vnni_checked) printf("x8 GEMM AVX512-VNNI path: checked against scalar\n");
     printf("%d passed, %d failed\n", checks - failures, failures);
     if (!tested) printf("note: no SIMD path on this CPU; scalar only\n");

@@ -96,6 +96,14 @@ void sk_sha256_blocks_scalar(uint32_t h[8], const uint8_t *data, size_t blocks);
 void sk_sha256_blocks_shani(uint32_t h[8], const uint8_t *data, size_t blocks);
 int sk_sha256_has_shani(void);
 
+// CRC-32 (zlib's: reflected 0xEDB88320, `crc` is the previous result, 0 to start) of n more
+// bytes; carry-less multiply folding where the CPU has PCLMULQDQ, else slicing-by-8 (both
+// exported for the tests).
+uint32_t sk_crc32(uint32_t crc, const uint8_t *data, size_t n);
+uint32_t sk_crc32_scalar(uint32_t crc, const uint8_t *data, size_t n);
+uint32_t sk_crc32_clmul(uint32_t crc, const uint8_t *data, size_t n);
+int sk_crc32_has_clmul(void);
+
 // SKM block quantization (quant.c, Formats/SKM.md "How SinkKit quantizes"): `nblocks` consecutive
 // blocks of `group` f32 values into consecutive blocks of `type` (SK_INT8 with group 32, SK_INT4,
 // SK_INT4_SYM with an even group up to 256). Adds Σ (decoded − x)² to sums[0] and Σ x² to
