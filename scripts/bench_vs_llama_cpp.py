@@ -14,7 +14,10 @@ SKM files with skconv, and runs, interleaved, `reps` times each:
 
 at 1 and 2 threads; prints medians and SinkKit / llama.cpp ratios; measures the machine's
 streaming read bandwidth in the same run (scripts/bandwidth.c) and reports generation's weight
-bytes per second against it; times `skconv quantize` against `llama-quantize` (time, peak RSS).
+bytes per second against it; times `skconv quantize` against `llama-quantize` (time, peak RSS),
+on the real weights and on the same weights moved off the Q4_1 grid they were released on (0.1%
+Gaussian noise, seeded: what a fine-tuned F32/BF16 checkpoint looks like; the searched int4
+quantizers do their full work only there).
 Writes docs/measurements/bench.json and bench.md (and the README's performance block with
 --update-readme).
 
@@ -32,6 +35,7 @@ LLAMA_VERSION = "0.3.36"
 LLAMA_SRC = CACHE / "llama.cpp" / f"llama_cpp_python-{LLAMA_VERSION}" / "vendor" / "llama.cpp"
 LLAMA_BIN = LLAMA_SRC / "build" / "bin"
 OUT = ROOT / "docs" / "measurements"
+OFFGRID = CACHE / "bench" / "offgrid"
 
 # (label, GGUF type, SKM type): the same bit width on both sides.
 PAIRS = [("f32", "F32", "f32"), ("8-bit", "Q8_0", "int8"), ("4-bit sym", "Q4_0", "int4-sym"), ("4-bit asym", "Q4_1", "int4")]
@@ -142,20 +146,61 @@ def bandwidth(threads, smoke):
     return float(out.split()[0])
 
 
-def quantize_llama(tools, gguf_type, work):
-    src, dst = GGUF / "smollm2-135m-f32.gguf", work / f"q-{gguf_type}.gguf"
+def ensure_offgrid():
+    """SmolLM2's weights plus seeded Gaussian noise of 0.1% of each matrix's standard deviation, as
+    an F32 GGUF and as the Hugging Face checkpoint with the same values (q/k rows unpermuted as
+    scripts/make_smollm2.py does; config and tokenizer copied). Made once, cached."""
+    hf, gg = OFFGRID / "hf", OFFGRID / "f32.gguf"
+    if (OFFGRID / ".complete").exists():
+        return hf, gg
+    import gguf
+    import numpy as np
+    from safetensors.numpy import save_file
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import make_smollm2
+    log("making the off-grid F32 checkpoint and GGUF (once)")
+    shutil.rmtree(OFFGRID, ignore_errors=True)
+    hf.mkdir(parents=True)
+    r = gguf.GGUFReader(str(GGUF / "smollm2-135m-f32.gguf"))
+    rng = np.random.default_rng(6)
+    noisy = {}
+    for t in r.tensors:
+        a = np.array(t.data, dtype=np.float32).reshape([int(x) for x in reversed(t.shape)])
+        if a.ndim == 2:
+            a = (a + rng.standard_normal(a.shape, dtype=np.float32) * np.float32(1e-3 * float(a.std()))).astype(np.float32)
+        noisy[t.name] = a
+    w = gguf.GGUFWriter(str(gg), arch=r.fields["general.architecture"].contents())
+    for k, f in r.fields.items():
+        if k.startswith("GGUF.") or k == "general.architecture":
+            continue
+        vtype = f.types[0]
+        sub = f.types[1] if vtype == gguf.GGUFValueType.ARRAY and len(f.types) > 1 else None
+        w.add_key_value(k, f.contents(), vtype, sub_type=sub)
+    for t in r.tensors:
+        w.add_tensor(t.name, noisy[t.name])
+    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+    meta = {k: make_smollm2.field(r, k) for k in r.fields}
+    save_file(make_smollm2.hf_tensors(meta, noisy), str(hf / "model.safetensors"), metadata={"format": "pt"})
+    for f in ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(HF / f, hf / f)
+    (OFFGRID / ".complete").write_text("1\n")
+    return hf, gg
+
+
+def quantize_llama(tools, gguf_type, work, source="real", src=None):
+    src, dst = src or GGUF / "smollm2-135m-f32.gguf", work / f"q-{gguf_type}.gguf"
     _, wall, rss = run([tools["llama-quantize"], src, dst, gguf_type])
     size = dst.stat().st_size
     dst.unlink()
-    return {"tool": "llama-quantize", "type": gguf_type, "seconds": wall, "peak_rss_bytes": rss, "bytes": size}
+    return {"tool": "llama-quantize", "type": gguf_type, "source": source, "seconds": wall, "peak_rss_bytes": rss, "bytes": size}
 
 
-def quantize_sk(skm_type, work):
+def quantize_sk(skm_type, work, source="real", model=None):
     dst = work / f"q-{skm_type}.skm"
-    _, wall, rss = run([sk_bin("skconv"), "quantize", "--model", HF, "--type", skm_type, "--output", dst])
+    _, wall, rss = run([sk_bin("skconv"), "quantize", "--model", model or HF, "--type", skm_type, "--output", dst])
     size = dst.stat().st_size
     dst.unlink()
-    return {"tool": "skconv quantize", "type": skm_type, "seconds": wall, "peak_rss_bytes": rss, "bytes": size}
+    return {"tool": "skconv quantize", "type": skm_type, "source": source, "seconds": wall, "peak_rss_bytes": rss, "bytes": size}
 
 
 def med(xs):
@@ -187,9 +232,22 @@ def table(res):
             roof.append("–" if g is None else f"{g:.1f} ({100 * g / bw[str(r['threads'])]:.0f}%)")
         lines.append(f"| {r['label']} | {r['gguf']} / {r['skm']} | {r['threads']} | {pp} | {ppr} | {tg} | {tgr} | {' / '.join(roof)} | {tt} | {ttr} | {rs} | {rsr} |")
     if res.get("conversion"):
-        lines += ["", "| quantize (from F32) | seconds | peak RSS MB | file MB |", "|---|---|---|---|"]
-        for c in res["conversion"]:
-            lines.append(f"| {c['tool']} {c['type']} | {c['seconds']:.2f} | {c['peak_rss_bytes'] / 1e6:.0f} | {c['bytes'] / 1e6:.1f} |")
+        lines += ["", "| quantize from F32 | llama-quantize / skconv quantize | seconds | ratio | peak RSS MB | ratio | file MB |",
+                  "|---|---|---|---|---|---|---|"]
+        conv = {(c["tool"], c["type"], c.get("source", "real")): c for c in res["conversion"]}
+        for source in ("real", "off-grid"):
+            for _, gt, st in PAIRS:
+                b = conv.get(("skconv quantize", st, source))
+                if b is None:
+                    continue
+                a = conv.get(("llama-quantize", gt, source))
+                what = "real weights (on the Q4_1 grid)" if source == "real" else "off the grid (+0.1% noise)"
+                if a is None:
+                    lines.append(f"| {what} | – / {st} | – / {b['seconds']:.2f} | – | – / {b['peak_rss_bytes'] / 1e6:.0f} | – | {b['bytes'] / 1e6:.1f} |")
+                    continue
+                lines.append(f"| {what} | {gt} / {st} | {a['seconds']:.2f} / {b['seconds']:.2f} | {b['seconds'] / a['seconds']:.2f}× | "
+                             f"{a['peak_rss_bytes'] / 1e6:.0f} / {b['peak_rss_bytes'] / 1e6:.0f} | {b['peak_rss_bytes'] / a['peak_rss_bytes']:.2f}× | "
+                             f"{a['bytes'] / 1e6:.1f} / {b['bytes'] / 1e6:.1f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -267,21 +325,26 @@ def main():
     if not (a.smoke or a.no_conversion):
         with tempfile.TemporaryDirectory(dir=CACHE) as work:
             work = Path(work)
-            for label, gt, st in pairs:
-                if gt == "F32":
-                    continue
-                for rep in range(max(1, min(reps, 3))):
-                    if tools:
-                        res["conversion"].append(quantize_llama(tools, gt, work))
-                    res["conversion"].append(quantize_sk(st, work))
-        # medians per tool and type
+            sources = [("real", HF, GGUF / "smollm2-135m-f32.gguf")]
+            if tools:
+                off_hf, off_gguf = ensure_offgrid()
+                sources.append(("off-grid", off_hf, off_gguf))
+            for source, model, src in sources:
+                for label, gt, st in pairs:
+                    if gt == "F32":
+                        continue
+                    for rep in range(max(1, min(reps, 3))):
+                        if tools:
+                            res["conversion"].append(quantize_llama(tools, gt, work, source, src))
+                        res["conversion"].append(quantize_sk(st, work, source, model))
+        # medians per tool, type and source
         by = {}
         for c in res["conversion"]:
-            by.setdefault((c["tool"], c["type"]), []).append(c)
-        res["conversion"] = [{"tool": k[0], "type": k[1], "seconds": med([c["seconds"] for c in v]), "peak_rss_bytes": med([c["peak_rss_bytes"] for c in v]),
-                              "bytes": v[0]["bytes"]} for k, v in by.items()]
+            by.setdefault((c["tool"], c["type"], c["source"]), []).append(c)
+        res["conversion"] = [{"tool": k[0], "type": k[1], "source": k[2], "seconds": med([c["seconds"] for c in v]),
+                              "peak_rss_bytes": med([c["peak_rss_bytes"] for c in v]), "bytes": v[0]["bytes"]} for k, v in by.items()]
         for c in res["conversion"]:
-            log(f"{c['tool']} {c['type']}: {c['seconds']:.2f} s, peak RSS {c['peak_rss_bytes'] / 1e6:.0f} MB")
+            log(f"{c['tool']} {c['type']} ({c['source']}): {c['seconds']:.2f} s, peak RSS {c['peak_rss_bytes'] / 1e6:.0f} MB")
     md = table(res)
     print(md)
     out = Path(a.out)

@@ -29,7 +29,9 @@ final class MatMul {
         kernels = sk_kernels_best()
         self.threads = threads
         tiles = (0..<threads).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: Self.tileFloats) }
-        openblas_set_num_threads(1)  // the worker pool parallelises; sgemm runs inside one worker
+        // The worker pool parallelises; sgemm runs inside one worker. (Only when not already one:
+        // OpenBLAS's setter re-creates a pool that BLASThreads stopped.)
+        if openblas_get_num_threads() != 1 { openblas_set_num_threads(1) }
     }
 
     deinit { for t in tiles { t.deallocate() } }

@@ -21,6 +21,7 @@ func eprint(_ s: String, terminator: String = "\n") {
 /// Prints a library error as one line and exits non-zero; never a trap or a stack trace.
 func reportingErrors(_ body: () throws -> Void) throws {
     ProcessMemory.trimCodePages()
+    BLASThreads.useCallerThreadOnly()
     do { try body() } catch let e as SinkKitError {
         eprint("error: \(e.message)")
         throw ExitCode(e.kind == .invalidArgument ? 2 : 1)
