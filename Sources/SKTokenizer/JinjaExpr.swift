@@ -141,7 +141,13 @@ indirect enum Expr {
         case (.string(let s), "title"): return .string(s.capitalized)
         case (.string(let s), "startswith"): return .bool(s.hasPrefix(args.first?.text ?? ""))
         case (.string(let s), "endswith"): return .bool(s.hasSuffix(args.first?.text ?? ""))
-        case (.string(let s), "length"), (.string(let s), "count") where filter: return .int(s.count)
+        // `|length` and `|count` of a string are Python's len (code points, not Swift's grapheme
+        // clusters); `.count(sub)` is Python's str.count (non-overlapping; "" counts len + 1).
+        case (.string(let s), "length") where filter, (.string(let s), "count") where filter:
+            return .int(s.unicodeScalars.count)
+        case (.string(let s), "count"):
+            let sub = args.first?.text ?? ""
+            return .int(sub.isEmpty ? s.unicodeScalars.count + 1 : s.components(separatedBy: sub).count - 1)
         case (.list(let l), "length"), (.list(let l), "count"): return .int(l.count)
         case (.dict(let d), "length"): return .int(d.count)
         case (_, "string"): return .string(v.text)

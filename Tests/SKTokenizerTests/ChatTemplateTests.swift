@@ -33,6 +33,17 @@ final class ChatTemplateTests: XCTestCase {
         XCTAssertEqual(checked, 50)
     }
 
+    /// String length and count as jinja2 3.x renders them (values from jinja2.Environment):
+    /// `|length` / `|count` are len() in code points, `.count(sub)` is str.count.
+    func testStringLengthAndCountAsJinja() throws {
+        let cases = ["{{ 'héllo'|length }}": "5", "{{ 'e\u{301}'|length }}": "2", "{{ 'abc'|count }}": "3",
+                     "{{ 'a-b-c'.count('-') }}": "2", "{{ 'aaaa'.count('aa') }}": "2", "{{ 'abc'.count('') }}": "4",
+                     "{{ [1, 2]|count }}": "2"]
+        for (t, want) in cases {
+            XCTAssertEqual(try ChatTemplate.render(template: t, messages: [], addGenerationPrompt: false, bosToken: "", eosToken: ""), want, t)
+        }
+    }
+
     func testBadTemplatesAreErrorsNotCrashes() {
         for bad in ["{% if x %}unclosed", "{{ 'unterminated }}", "{% for %}{% endfor %}", "{{ a + }}", "{% frobnicate %}", "{{ 1 % 0 }}"] {
             XCTAssertThrowsError(try ChatTemplate.render(template: bad, messages: [], addGenerationPrompt: true, bosToken: "", eosToken: ""), bad)
