@@ -82,8 +82,7 @@ int sk_crc32_has_clmul(void) { return 0; }
 uint32_t sk_crc32(uint32_t crc, const uint8_t *p, size_t n) {
     static int path = -1;   // -1 unknown, 0 scalar, 1 carry-less multiply
     if (path < 0) {
-        const char *force = getenv("SK_KERNELS");
-        path = force && strcmp(force, "scalar") == 0 ? 0 : sk_crc32_has_clmul();
+        path = sk_kernels_forced() == SK_FORCE_SCALAR ? 0 : sk_crc32_has_clmul();
     }
     return path ? sk_crc32_clmul(crc, p, n) : sk_crc32_scalar(crc, p, n);
 }

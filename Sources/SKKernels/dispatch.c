@@ -2,14 +2,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+int sk_kernels_forced(void) {
+    static int forced = -1;
+    if (forced < 0) {
+        const char *f = getenv("SK_KERNELS");
+        int v = SK_FORCE_NONE;
+        if (f && strcmp(f, "scalar") == 0) v = SK_FORCE_SCALAR;
+        else if (f && strcmp(f, "avx2") == 0 && sk_kernels_avx2()) v = SK_FORCE_AVX2;
+        else if (f && strcmp(f, "neon") == 0 && sk_kernels_neon()) v = SK_FORCE_NEON;
+        forced = v;
+    }
+    return forced;
+}
+
 const sk_kernel_table *sk_kernels_best(void) {
     static const sk_kernel_table *chosen = NULL;
     if (chosen) return chosen;
-    const char *force = getenv("SK_KERNELS");
     const sk_kernel_table *t = NULL;
-    if (force && strcmp(force, "scalar") == 0) t = sk_kernels_scalar();
-    else if (force && strcmp(force, "avx2") == 0) t = sk_kernels_avx2();
-    else if (force && strcmp(force, "neon") == 0) t = sk_kernels_neon();
+    switch (sk_kernels_forced()) {
+    case SK_FORCE_SCALAR: t = sk_kernels_scalar(); break;
+    case SK_FORCE_AVX2: t = sk_kernels_avx2(); break;
+    case SK_FORCE_NEON: t = sk_kernels_neon(); break;
+    default: break;
+    }
     if (!t) t = sk_kernels_avx2();
     if (!t) t = sk_kernels_neon();
     if (!t) t = sk_kernels_scalar();

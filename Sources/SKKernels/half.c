@@ -64,8 +64,7 @@ void sk_f32_to_f16_n_simd(const float *src, uint16_t *dst, size_t n) { f32_to_f1
 static int use_simd(void) {
     static int v = -1;
     if (v < 0) {
-        const char *force = getenv("SK_KERNELS");
-        v = (force && strcmp(force, "scalar") == 0) ? 0 : has_f16c();
+        v = sk_kernels_forced() == SK_FORCE_SCALAR ? 0 : has_f16c();
     }
     return v;
 }

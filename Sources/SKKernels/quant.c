@@ -467,10 +467,9 @@ int sk_quantize_simd_width(void) { return 0; }
 int64_t sk_quantize_blocks(int type, const float *x, size_t nblocks, int group, uint8_t *out, double sums[2]) {
     static int width = -1;   // 0 scalar, 4 AVX2, 8 AVX-512
     if (width < 0) {
-        const char *force = getenv("SK_KERNELS");
-        int w = sk_quantize_simd_width();
-        if (force && (strcmp(force, "scalar") == 0 || strcmp(force, "neon") == 0)) w = 0;
-        else if (force && strcmp(force, "avx2") == 0 && w) w = 4;
+        int w = sk_quantize_simd_width(), f = sk_kernels_forced();
+        if (f == SK_FORCE_SCALAR || f == SK_FORCE_NEON) w = 0;
+        else if (f == SK_FORCE_AVX2 && w) w = 4;
         width = w;
     }
     return width ? sk_quantize_blocks_simd(width, type, x, nblocks, group, out, sums)

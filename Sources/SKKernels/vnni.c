@@ -164,8 +164,8 @@ sk_gemm_int8_x8_fn sk_gemm_int8_x8_vnni(void) { return NULL; }
 sk_gemm_int8_x8_fn sk_gemm_int8_x8_best(void) { return sk_gemm_int4_x8_best() ? sk_gemm_int8_x8_vnni() : NULL; }
 
 sk_gemm_int4_x8_fn sk_gemm_int4_x8_best(void) {
-    const char *force = getenv("SK_KERNELS");
-    if (force && strcmp(force, "avx2") != 0) return NULL;   // scalar / neon forced: no VNNI either
+    int f = sk_kernels_forced();
+    if (f == SK_FORCE_SCALAR || f == SK_FORCE_NEON) return NULL;   // no VNNI on a forced scalar / NEON path
     if (getenv("SK_NO_VNNI")) return NULL;                   // A/B: x8 tiles to sgemm instead
     return sk_gemm_int4_x8_vnni();
 }

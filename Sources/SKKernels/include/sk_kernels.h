@@ -62,6 +62,13 @@ const sk_kernel_table *sk_kernels_avx2(void);
 const sk_kernel_table *sk_kernels_neon(void);
 // The best table this CPU supports; SK_KERNELS=scalar|avx2|neon in the environment forces one.
 const sk_kernel_table *sk_kernels_best(void);
+// What SK_KERNELS forces, read once, for every SIMD choice in this library (kernel tables, VNNI
+// GEMMs, the quantizer, f16 conversion, CRC-32): SK_FORCE_NONE when unset, unknown, or naming a
+// path this CPU lacks (then the best path is taken, as sk_kernels_best does); SK_FORCE_SCALAR
+// turns every SIMD path off; SK_FORCE_AVX2 keeps AVX2 (quantizer at 4 lanes, VNNI allowed);
+// SK_FORCE_NEON keeps NEON (no VNNI, scalar quantizer).
+enum { SK_FORCE_NONE = 0, SK_FORCE_SCALAR = 1, SK_FORCE_AVX2 = 2, SK_FORCE_NEON = 3 };
+int sk_kernels_forced(void);
 
 float sk_f16_to_f32(uint16_t h);
 
