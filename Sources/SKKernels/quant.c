@@ -257,7 +257,16 @@ int64_t sk_quantize_blocks_scalar(int type, const float *x, size_t nblocks, int 
 #define SK_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define SK_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512dq,avx512vl")))
 
-enum { NC = 3 };  // candidates evaluated side by side
+enum { NC = 3 };  // int4 candidates evaluated side by side (int4-sym: NC1, per instruction set)
+
+// The searches' second phase (quant_lanes.h) works lane by lane through bit sets of candidate
+// indices: the next one of a lane (lowest first, removed from the set), or -1 when none is left.
+static inline int next_candidate(uint64_t *set) {
+    if (!*set) return -1;
+    int c = __builtin_ctzll(*set);
+    *set &= *set - 1;
+    return c;
+}
 
 // X[j] = element j of the 4 blocks of g values at xb: 4×4 transposes.
 SK_AVX2 static inline void load_lanes_avx2(const float *xb, int g, __m256d *X) {

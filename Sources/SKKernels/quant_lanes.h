@@ -17,6 +17,23 @@
 // likewise.
 T static inline V FN(vclamp)(V v, V lo, V hi) { return vmin(hi, vmax(lo, v)); }
 
+// The candidates of each lane that can still be the first of the least E: eligible (elig) and
+// with est − δ (low) at most `limit`, as a bit set per lane (bit c for candidate c); returns the
+// most any lane has (the rounds of the second phase).
+T static inline int FN(survivors)(int count, const M *elig, double (*low)[L], V limit, uint64_t *need) {
+    int rounds = 0;
+    for (int l = 0; l < L; l++) need[l] = 0;
+    for (int c = 0; c < count; c++) {
+        int bits = mbits(mand(elig[c], mcmp(vload(low[c]), limit, _CMP_LE_OQ)));
+        for (int l = 0; l < L; l++) need[l] |= (uint64_t)((bits >> l) & 1) << c;
+    }
+    for (int l = 0; l < L; l++) {
+        int n = __builtin_popcountll(need[l]);
+        rounds = n > rounds ? n : rounds;
+    }
+    return rounds;
+}
+
 // Σ x·c and Σ c² of int4-sym's scaled candidates k0 … k0 + NC1 − 1 (c = clamp(rint(s·x), −8, 7)).
 // |s_k·x| ≤ |s_k·v| ≤ (8 + 0.1·(k − 10))·(1 + 2⁻⁵²), so the clamp at 7 can act only from k = 5
 // (7.5) and the clamp at −8 only from k = 15 (8.5); below, min / max would return their input.
@@ -74,9 +91,9 @@ T static V FN(sym_search)(const V *X, int g, V *W, V *C) {
     const V delta = vmul(S, vset1((double)g * 0x1p-40));
 
     // Phase 1: dk and est of the 21 scaled candidates.
-    double dks[21][L], ests[21][L];
+    double dks[21][L], lows[21][L];
     M elig[21];
-    V prev_cc = vset1(-1), least = vset1(INFINITY);
+    V prev_cc = vset1(-1), limit = vset1(INFINITY);
     for (int k0 = 0; k0 <= 20; k0 += NC1) {
         V xc[NC1], cc[NC1];
         int last = k0 + NC1 - 1;
@@ -89,23 +106,13 @@ T static V FN(sym_search)(const V *X, int g, V *W, V *C) {
             prev_cc = cc[t];
             V dk = vdiv(xc[t], cc[t]), est = vsub(S, vmul(xc[t], dk));
             vstore(dks[k], dk);
-            vstore(ests[k], est);
+            vstore(lows[k], vsub(est, delta));
             elig[k] = ok;
-            least = vsel(ok, vmin(least, est), least);
+            limit = vsel(ok, vmin(limit, vadd(est, delta)), limit);
         }
     }
-    V lim = vmin(best, vadd(least, delta));
-    uint32_t need[L] = {0};
-    int rounds = 0;
-    for (int k = 0; k <= 20; k++) {
-        M nk = mand(elig[k], mcmp(vsub(vload(ests[k]), delta), lim, _CMP_LE_OQ));
-        int bits = mbits(nk);
-        for (int l = 0; l < L; l++) need[l] |= (uint32_t)((bits >> l) & 1) << k;
-    }
-    for (int l = 0; l < L; l++) {
-        int n = __builtin_popcount(need[l]);
-        rounds = n > rounds ? n : rounds;
-    }
+    uint64_t need[L];
+    int rounds = FN(survivors)(21, elig, lows, vmin(limit, best), need);
 
     // Phase 2: the literal E of each lane's next remaining candidate, in k order.
     double vl[L];
@@ -115,9 +122,8 @@ T static V FN(sym_search)(const V *X, int g, V *W, V *C) {
         double sl[L], dl[L], live[L];
         for (int l = 0; l < L; l++) {
             sl[l] = 0; dl[l] = 0; live[l] = 0;
-            if (!need[l]) continue;
-            int k = __builtin_ctz(need[l]);
-            need[l] &= need[l] - 1;
+            int k = next_candidate(&need[l]);
+            if (k < 0) continue;
             sl[l] = -(8 + 0.1 * (double)(k - 10)) / vl[l];
             dl[l] = dks[k][l];
             live[l] = 1;
@@ -277,17 +283,8 @@ T static void FN(asym_search)(const V *X, int g, V *W, V *C, V *PL, V *PH, V *do
                 limit = vsel(ok, vmin(limit, vadd(est, delta)), limit);
             }
         }
-        limit = vmin(limit, best);
-        uint64_t need[L] = {0};
-        int rounds = 0;
-        for (int c = 0; c < 42; c++) {
-            int bits = mbits(mand(elig[c], mcmp(vload(lows[c]), limit, _CMP_LE_OQ)));
-            for (int l = 0; l < L; l++) need[l] |= (uint64_t)((bits >> l) & 1) << c;
-        }
-        for (int l = 0; l < L; l++) {
-            int k = __builtin_popcountll(need[l]);
-            rounds = k > rounds ? k : rounds;
-        }
+        uint64_t need[L];
+        int rounds = FN(survivors)(42, elig, lows, vmin(limit, best), need);
         // Phase 2: the literal E of each lane's next remaining candidate.
         double rl[L];
         vstore(rl, range);
@@ -296,9 +293,8 @@ T static void FN(asym_search)(const V *X, int g, V *W, V *C, V *PL, V *PH, V *do
             double sl[L], dl[L], ml[L], up[L], live[L];
             for (int l = 0; l < L; l++) {
                 sl[l] = 0; dl[l] = 0; ml[l] = 0; up[l] = 0; live[l] = 0;
-                if (!need[l]) continue;
-                int c = __builtin_ctzll(need[l]);
-                need[l] &= need[l] - 1;
+                int c = next_candidate(&need[l]);
+                if (c < 0) continue;
                 sl[l] = (15 + 0.1 * (double)(c % 21 - 10)) / rl[l];
                 dl[l] = dks[c][l];
                 ml[l] = mks[c][l];
