@@ -54,35 +54,31 @@ struct JSONScanner {
     /// Calls `member` with each key of the object that follows; `member` must read (or skip) the value.
     mutating func object(_ member: (inout JSONScanner, String) throws -> Void) throws {
         try expect(UInt8(ascii: "{"))
-        try enter()
-        skipSpace()
-        if offset < b.count, b[offset] == UInt8(ascii: "}") { offset += 1; depth -= 1; return }
-        while true {
-            let key = try string()
-            try expect(UInt8(ascii: ":"))
-            try member(&self, key)
-            skipSpace()
-            guard offset < b.count else { throw error("unexpected end of input in an object") }
-            if b[offset] == UInt8(ascii: ",") { offset += 1; continue }
-            if b[offset] == UInt8(ascii: "}") { offset += 1; break }
-            throw error("expected ',' or '}'")
+        try items(closedBy: UInt8(ascii: "}"), in: "an object") { s in
+            let key = try s.string()
+            try s.expect(UInt8(ascii: ":"))
+            try member(&s, key)
         }
-        depth -= 1
     }
 
     /// Calls `element` for each element of the array that follows; `element` must read (or skip) it.
     mutating func array(_ element: (inout JSONScanner) throws -> Void) throws {
         try expect(UInt8(ascii: "["))
+        try items(closedBy: UInt8(ascii: "]"), in: "an array", element)
+    }
+
+    /// The comma-separated items of an object or array after its opening bracket, to `close`.
+    private mutating func items(closedBy close: UInt8, in what: String, _ item: (inout JSONScanner) throws -> Void) throws {
         try enter()
         skipSpace()
-        if offset < b.count, b[offset] == UInt8(ascii: "]") { offset += 1; depth -= 1; return }
+        if offset < b.count, b[offset] == close { offset += 1; depth -= 1; return }
         while true {
-            try element(&self)
+            try item(&self)
             skipSpace()
-            guard offset < b.count else { throw error("unexpected end of input in an array") }
+            guard offset < b.count else { throw error("unexpected end of input in \(what)") }
             if b[offset] == UInt8(ascii: ",") { offset += 1; continue }
-            if b[offset] == UInt8(ascii: "]") { offset += 1; break }
-            throw error("expected ',' or ']'")
+            if b[offset] == close { offset += 1; break }
+            throw error("expected ',' or '\(Character(Unicode.Scalar(close)))'")
         }
         depth -= 1
     }

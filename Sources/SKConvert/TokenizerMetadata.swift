@@ -105,14 +105,17 @@ struct TokenizerJSON {
     var flags: [String: Bool] = [:]
     var strings: [String: String] = [:]
     private var trees: [String: Data] = [:]
-    private var path: String
+    private let path: String
 
     static let treeKeys: Set<String> = ["added_tokens", "normalizer", "pre_tokenizer", "decoder", "post_processor"]
 
-    init(data: Data, path: String) throws {
-        self.path = path
+    init(data: Data, path: String) throws { self = try Self.read(data, path: path) }
+
+    private init(path: String) { self.path = path }
+
+    private static func read(_ data: Data, path: String) throws -> TokenizerJSON {
+        var doc = TokenizerJSON(path: path)
         var seenModel = false
-        var me = self
         try data.withUnsafeBytes { raw in
             var s = JSONScanner(raw.bindMemory(to: UInt8.self), path: path)
             guard try s.kind() == .object else { throw SinkKitError(.malformedHeader, "\(path): not a JSON object") }
@@ -122,18 +125,18 @@ struct TokenizerJSON {
                 if key == "model" {
                     guard try s.kind() == .object else { try s.skip(); return }
                     seenModel = true
-                    try me.readModel(&s)
-                } else if Self.treeKeys.contains(key) {
+                    try doc.readModel(&s)
+                } else if treeKeys.contains(key) {
                     let r = try s.skip()
-                    me.trees[key] = Data(s.bytes(r))
+                    doc.trees[key] = Data(s.bytes(r))
                 } else {
                     try s.skip()
                 }
             }
             try s.end()
         }
-        self = me
         guard seenModel else { throw SinkKitError(.malformedHeader, "\(path): no \"model\" object") }
+        return doc
     }
 
     private mutating func readModel(_ s: inout JSONScanner) throws {
