@@ -94,15 +94,13 @@ public struct SKMConverter {
         let done = try out.withUnsafeMutableBytes { dst in
             try file.withF32InPlace(info.name, rowElements: info.cols) { chunk, first in
                 let r0 = first / info.cols, n = chunk.count / info.cols
-                do {
-                    let s = try BlockQuantizer.quantize(chunk, rows: n, cols: info.cols, type: info.type, group: info.group,
-                                                        into: UnsafeMutableRawBufferPointer(rebasing: dst[(r0 * rowBytes)..<((r0 + n) * rowBytes)]),
-                                                        threads: job.threads, firstRow: r0)
-                    sums.squaredError += s.squaredError
-                    sums.squaredValue += s.squaredValue
-                } catch let e as SinkKitError {
-                    throw SinkKitError(e.kind, "\(info.name): \(e.message)")
+                let s = try Self.naming(info.name) {
+                    try BlockQuantizer.quantize(chunk, rows: n, cols: info.cols, type: info.type, group: info.group,
+                                                into: UnsafeMutableRawBufferPointer(rebasing: dst[(r0 * rowBytes)..<((r0 + n) * rowBytes)]),
+                                                threads: job.threads, firstRow: r0)
                 }
+                sums.squaredError += s.squaredError
+                sums.squaredValue += s.squaredValue
             }
         }
         return done ? (out, sums) : nil
@@ -124,18 +122,20 @@ public struct SKMConverter {
             return (out, BlockQuantizer.Sums(squaredError: sse, squaredValue: squares()))
         case .int8, .int4, .int4Sym:
             var out = [UInt8](repeating: 0, count: info.type.byteCount(rows: info.rows, cols: info.cols, group: info.group)!)
-            let sums: BlockQuantizer.Sums
-            do {
-                sums = try t.data.withUnsafeBufferPointer { src in
+            let sums = try Self.naming(info.name) {
+                try t.data.withUnsafeBufferPointer { src in
                     try out.withUnsafeMutableBytes {
                         try BlockQuantizer.quantize(src, rows: info.rows, cols: info.cols, type: info.type, group: info.group, into: $0, threads: job.threads)
                     }
                 }
-            } catch let e as SinkKitError {
-                throw SinkKitError(e.kind, "\(info.name): \(e.message)")
             }
             return (out, sums)
         }
+    }
+
+    /// `body`'s result; a SinkKitError it throws gets the tensor's name in front of its message.
+    static func naming<R>(_ tensor: String, _ body: () throws -> R) throws -> R {
+        do { return try body() } catch let e as SinkKitError { throw SinkKitError(e.kind, "\(tensor): \(e.message)") }
     }
 
     static func json(_ v: Any) throws -> String {

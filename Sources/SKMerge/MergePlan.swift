@@ -178,12 +178,17 @@ public final class MergePlan {
         public init() {}
     }
 
+    /// The LoRA module a tensor belongs to: its name without ".weight" / ".bias".
+    static func moduleName(of name: String) -> String {
+        name.hasSuffix(".weight") ? String(name.dropLast(7)) : name.hasSuffix(".bias") ? String(name.dropLast(5)) : name
+    }
+
     /// The base checkpoint's file holding `name` when the output tensor is exactly the base
     /// tensor (no trainable-params or adapter replacement, no LoRA module, no vocabulary growth),
     /// so a converter may read it in place instead of through `mergedTensor`; nil otherwise.
     public func unchangedBaseFile(_ name: String) -> SafetensorsFile? {
         if let tr = trainable, tr.map[name] != nil { return nil }
-        let module = name.hasSuffix(".weight") ? String(name.dropLast(7)) : name.hasSuffix(".bias") ? String(name.dropLast(5)) : name
+        let module = Self.moduleName(of: name)
         for a in adapters where a.replacements[name] != nil || a.modules[module] != nil { return nil }
         guard let info = base.info(name) else { return nil }
         if LlamaTensors.isVocabSized(name), info.shape.first ?? 0 < vocabSize { return nil }
@@ -200,13 +205,13 @@ public final class MergePlan {
             t = try base.loadF32(name)
         }
         if LlamaTensors.isVocabSized(name) { LoraMath.growRowsWithMean(&t, rows: vocabSize) }
+        let module = Self.moduleName(of: name)
         for a in adapters {
             if let key = a.replacements[name] {
                 t = try a.tensors.loadF32(key)
                 if LlamaTensors.isVocabSized(name) { LoraMath.growRowsWithMean(&t, rows: vocabSize) }
                 outcome.replaced += 1
             }
-            let module = name.hasSuffix(".weight") ? String(name.dropLast(7)) : name.hasSuffix(".bias") ? String(name.dropLast(5)) : name
             guard let l = a.modules[module] else { continue }
             let scale = Float(a.config.scale(module: module))
             if name.hasSuffix(".bias") {
