@@ -42,9 +42,9 @@ let package = Package(
         // Floor 3: PEFT / LongLoRA merge.
         .target(name: "SKMerge", dependencies: ["SKCore", "SKModel", "SKSafetensors", "COpenBLAS"]),
         // Floor 3: HF checkpoint (+ adapters) -> SKM: recipe, metadata, streaming quantization.
-        .target(name: "SKConvert", dependencies: ["SKCore", "SKModel", "SKSafetensors", "SKMerge", "SKQuant", "SKFormat"]),
+        .target(name: "SKConvert", dependencies: ["SKCore", "SKModel", "SKSafetensors", "SKMerge", "SKQuant", "SKFormat", "SKTokenizer"]),
         // Floor 3: the CPU runtime (reads SKM only: never the converter's libraries).
-        .target(name: "SKRuntime", dependencies: ["SKCore", "SKFormat", "SKKernels", "SKTokenizer", "COpenBLAS"]),
+        .target(name: "SKRuntime", dependencies: ["SKCore", "SKModel", "SKFormat", "SKKernels", "SKTokenizer", "COpenBLAS"]),
         // Floor 2: tokenizers from SKM metadata (byte-level and SentencePiece-style BPE), chat templates.
         .target(name: "SKTokenizer", dependencies: ["SKCore"]),
         // Floor 4: the command line.
@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "SKQuantTests", dependencies: ["SKCore", "SKQuant", "SKSafetensors", "SKTestSupport"]),
         .testTarget(name: "SKFormatTests", dependencies: ["SKCore", "SKQuant", "SKFormat", "SKConvert", "SKMerge", "SKSafetensors", "SKTestSupport"]),
         .testTarget(name: "SKTokenizerTests", dependencies: ["SKCore", "SKFormat", "SKConvert", "SKRuntime", "SKTokenizer", "SKTestSupport"]),
-        .testTarget(name: "SKRuntimeTests", dependencies: ["SKCore", "SKConvert", "SKRuntime", "SKSafetensors", "SKFormat", "SKTestSupport"]),
+        .testTarget(name: "SKRuntimeTests", dependencies: ["SKCore", "SKModel", "SKConvert", "SKRuntime", "SKSafetensors", "SKFormat", "SKTestSupport"]),
         .testTarget(name: "SKRunTests", dependencies: ["skrun", "skconv", "SKRuntime", "SKTestSupport"]),
         .testTarget(name: "SKConvTests", dependencies: ["skconv", "SKCore", "SKSafetensors", "SKFormat", "SKTestSupport"]),
     ],

@@ -5,6 +5,7 @@ import SKFormat
 import SKMerge
 import SKModel
 import SKQuant
+import SKTokenizer
 
 /// `skconv quantize`: a Hugging Face checkpoint (optionally with adapters merged on the fly,
 /// never written to disk as floats) streamed one tensor at a time into a single SKM file with
@@ -16,16 +17,33 @@ public struct SKMConverter {
 
     public func run(progress: QuantizeProgress? = nil) throws -> QuantizeReport {
         let start = Date()
-        try AtomicOutput.checkDestination(job.output, force: job.force)
-        try Merger.checkNotAnInput(job.output, inputs: [job.modelDirectory] + job.adapterDirectories)
+        let target = try OutputTarget(job.output, kind: .file, inputs: job.mergeJob.inputPaths, force: job.force)
         let recipe = try QuantRecipe(type: job.type, group: job.group, overrides: job.tensorTypes)
         let plan = try MergePlan(job: job.mergeJob)
         var report = QuantizeReport()
         report.warnings = plan.warnings
 
+        // Every tensor of the SKM file is one the runtime reads: a tied model's stored lm_head
+        // (transformers ties it to the embedding and ignores it) and RoPE buffers are left out;
+        // any other tensor the config does not describe is refused, not carried along unread.
+        let extras = Set(plan.extraTensors)
+        var names: [String] = []
+        for name in plan.tensorNames {
+            if name == LlamaTensors.lmHead && plan.outputConfig.tieWordEmbeddings {
+                report.warnings.append("\(name) left out: the config ties the output head to the embedding")
+                continue
+            }
+            if LlamaTensors.isIgnorableBuffer(name) { continue }
+            if extras.contains(name) {
+                throw SinkKitError(.shapeMismatch, "\(job.modelDirectory): tensor \(name) is not part of a LLaMA model with this config; skrun would not read it, so it is refused (remove it, or fix config.json)")
+            }
+            names.append(name)
+        }
+        report.warnings.removeAll { $0.hasPrefix("base has tensors a LLaMA config does not describe") }
+
         // Every tensor's type is decided (and every group checked) before anything is written.
         var infos: [SKMTensorInfo] = []
-        for name in plan.tensorNames {
+        for name in names {
             guard plan.isFloat(name) else {
                 throw SinkKitError(.unsupportedDType, "\(name): integer tensors have no SKM type (expected F32, F16 or BF16 weights)")
             }
@@ -38,12 +56,14 @@ public struct SKMConverter {
         // header reserves their fixed-length text.
         let digests = SourceDigests(files: sourceFiles())
         defer { digests.cancel() }
-        var metadata = try ModelMetadata.entries(plan.outputConfig)
-        metadata += try TokenizerMetadata.entries(directory: plan.tokenizerDirectory)
+        var metadata = try plan.outputConfig.metadataEntries()
+        let tokenizerEntries = try TokenizerMetadata.entries(directory: plan.tokenizerDirectory)
+        report.warnings += try Self.checkRunnable(tokenizer: tokenizerEntries, config: plan.outputConfig,
+                                                  source: plan.tokenizerDirectory + "/tokenizer.json")
+        metadata += tokenizerEntries
         metadata += try provenance(plan: plan, recipe: recipe, infos: infos, sources: digests.placeholders)
 
-        let tmp = AtomicOutput.temporaryPath(for: job.output)
-        do {
+        try target.write { tmp in
             let writer = try SKMWriter(path: tmp, metadata: metadata, tensors: infos, compressionLevel: job.compressionLevel)
             var byKey: [String: TypeSummary] = [:]
             for (i, info) in infos.enumerated() {
@@ -72,14 +92,32 @@ public struct SKMConverter {
             try writer.finish(replacing: [("provenance.sources", .string(try Self.json(try digests.wait())))])
             report.summaries = byKey.values.sorted { ($0.type.rawValue, $0.group) < ($1.type.rawValue, $1.group) }
             report.fileBytes = (try FileManager.default.attributesOfItem(atPath: tmp)[.size] as? Int) ?? 0
-            try AtomicOutput.commit(temporary: tmp, to: job.output, force: job.force)
-        } catch {
-            AtomicOutput.discard(tmp)
-            throw error
         }
+        report.warnings += target.notes
         report.peakResidentBytes = ProcessMemory.peakResidentBytes()
         report.seconds = Date().timeIntervalSince(start)
         return report
+    }
+
+    /// The tokenizer as `skrun` will build it from these entries: whatever the runtime would refuse
+    /// (merges naming unknown tokens, a token id used twice, a special token outside the
+    /// vocabulary, an unsafe regex, more tokens than embedding rows) is refused here, before a file
+    /// is written. A chat template the runtime's Jinja subset cannot parse is a warning: the model
+    /// still runs without `--chat`.
+    static func checkRunnable(tokenizer entries: [(String, SKMValue)], config: LlamaConfig, source: String) throws -> [String] {
+        let m = Dictionary(entries, uniquingKeysWith: { a, _ in a })
+        let tok: Tokenizer
+        do { tok = try Tokenizer(spec: try TokenizerSpec(metadata: m, path: source)) } catch let e as SinkKitError {
+            throw SinkKitError(e.kind, "\(source): \(e.message)")
+        }
+        guard tok.vocab.count <= config.vocabSize else {
+            throw SinkKitError(.config, "\(source) has \(tok.vocab.count) tokens but the model's vocab_size is \(config.vocabSize): ids past \(config.vocabSize - 1) would have no embedding row")
+        }
+        guard !tok.chatTemplate.isEmpty else { return [] }
+        do { _ = try JinjaTemplate(tok.chatTemplate) } catch {
+            return ["the chat template cannot be parsed by skrun's Jinja subset (\(error)); skrun --chat will refuse this model"]
+        }
+        return []
     }
 
     /// A quantized tensor that is exactly the base checkpoint's F32 tensor is quantized straight
@@ -118,7 +156,13 @@ public struct SKMConverter {
             var out = [UInt8](repeating: 0, count: 2 * t.count)
             try out.withUnsafeMutableBytes { d in try t.data.withUnsafeBufferPointer { try ElementConversion.encode($0, dtype: .F16, into: d.baseAddress!) } }
             var sse = 0.0
-            for v in t.data { let r = Double(HalfFloat.f16ToF32(HalfFloat.f32ToF16(v))) - Double(v); sse += r * r }
+            for (i, v) in t.data.enumerated() {
+                let h = HalfFloat.f16ToF32(HalfFloat.f32ToF16(v))
+                guard h.isFinite else {
+                    throw SinkKitError(.nonFinite, "\(info.name): value \(v) at element \(i) is beyond the f16 range (±65504); keep this tensor f32 with --tensor-type")
+                }
+                let r = Double(h) - Double(v); sse += r * r
+            }
             return (out, BlockQuantizer.Sums(squaredError: sse, squaredValue: squares()))
         case .int8, .int4, .int4Sym:
             var out = [UInt8](repeating: 0, count: info.type.byteCount(rows: info.rows, cols: info.cols, group: info.group)!)

@@ -9,9 +9,10 @@ import SKFormat
 public enum TokenizerMetadata {
     public static func entries(directory: String) throws -> [(String, SKMValue)] {
         let path = directory + "/tokenizer.json"
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard InputFile.exists(path) else {
             throw SinkKitError(.io, "\(path): missing (an SKM file carries its tokenizer; expected tokenizer.json beside config.json)")
         }
+        let data = try InputFile.read(path, limit: Limits.maxTokenizerFileBytes)
         let doc = try TokenizerJSON(data: data, path: path)
         let type = doc.modelType ?? (doc.merges != nil ? "BPE" : "")
         guard type == "BPE" else {
@@ -40,11 +41,8 @@ public enum TokenizerMetadata {
         }
 
         var cfg: [String: Any] = [:]
-        if let d = FileManager.default.contents(atPath: directory + "/tokenizer_config.json") {
-            guard let c = try? JSONSerialization.jsonObject(with: d) as? [String: Any] else {
-                throw SinkKitError(.malformedHeader, "\(directory)/tokenizer_config.json: not a JSON object")
-            }
-            cfg = c
+        if InputFile.exists(directory + "/tokenizer_config.json") {
+            cfg = try StrictJSON.object(file: directory + "/tokenizer_config.json")
         }
         func special(_ key: String) -> String {
             if let s = cfg[key] as? String { return s }
@@ -61,7 +59,9 @@ public enum TokenizerMetadata {
         let addEos = cfg["add_eos_token"] as? Bool ?? false
         // transformers >= 4.47 may save the template beside the config as chat_template.jinja.
         var template = ""
-        if let d = FileManager.default.contents(atPath: directory + "/chat_template.jinja") { template = String(decoding: d, as: UTF8.self) }
+        if InputFile.exists(directory + "/chat_template.jinja") {
+            template = String(decoding: try InputFile.read(directory + "/chat_template.jinja", limit: Limits.maxTemplateBytes), as: UTF8.self)
+        }
         else if let t = cfg["chat_template"] as? String { template = t }
         else if let list = cfg["chat_template"] as? [[String: Any]] {
             template = (list.first { ($0["name"] as? String) == "default" } ?? list.first)?["template"] as? String ?? ""

@@ -13,16 +13,18 @@ public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let size: Int
     public let base: UnsafeRawPointer?
+    /// Device, inode, size, modification and status-change times of the file that was mapped:
+    /// what identifies this content without reading it (see `VerifiedFiles`).
+    public let identity: String
 
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
-        if fd < 0 { throw SinkKitError(.io, "\(path): cannot open (\(String(cString: strerror(errno))))") }
+        let (fd, size) = try InputFile.open(path)
         defer { close(fd) }
+        self.size = size
         var st = stat()
-        if fstat(fd, &st) != 0 { throw SinkKitError(.io, "\(path): cannot stat (\(String(cString: strerror(errno))))") }
-        if (st.st_mode & S_IFMT) != S_IFREG { throw SinkKitError(.io, "\(path): not a regular file") }
-        size = Int(st.st_size)
+        _ = fstat(fd, &st)
+        identity = "\(st.st_dev) \(st.st_ino) \(st.st_size) \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec) \(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)"
         if size == 0 {
             base = nil
             return

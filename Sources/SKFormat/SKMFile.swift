@@ -12,6 +12,8 @@ public final class SKMFile {
     public let minor: UInt16
     public let dataOffset: Int
     public let dataSize: Int
+    /// The header's CRC-32 (FileHeader `header_crc32`).
+    public let headerCRC: UInt32
     public private(set) var metadata: [String: SKMValue]
     public let metadataKeys: [String]
     public let tensors: [SKMTensorInfo]
@@ -39,9 +41,12 @@ public final class SKMFile {
         let headerSize = try h.int("header_size"), dataOffset = try h.int("data_offset"), dataSize = try h.int("data_size")
         let metaCount = Int(try h.u32("metadata_count")), tensorCount = Int(try h.u32("tensor_count"))
         let alignment = Int(try h.u32("alignment"))
-        _ = try h.u32("flags")
+        let flags = try h.u32("flags")
         let headerCRC = try h.u32("header_crc32")
+        let reserved = try h.u32("reserved")
         guard alignment == SKM.alignment else { throw SinkKitError(.malformedHeader, "\(path): alignment \(alignment), expected 64") }
+        guard flags & ~1 == 0 else { throw SinkKitError(.malformedHeader, "\(path): flags 0x\(String(flags, radix: 16)) has bits other than bit 0 set (they must be 0)") }
+        guard reserved == 0 else { throw SinkKitError(.malformedHeader, "\(path): the reserved header field at byte 60 is 0x\(String(reserved, radix: 16)), must be 0") }
         guard headerSize <= file.size - SKM.fileHeaderSize else {
             throw SinkKitError(.truncated, "\(path): header claims \(headerSize) bytes but the file has \(file.size - SKM.fileHeaderSize) after the fixed header (truncated?)")
         }
@@ -60,6 +65,11 @@ public final class SKMFile {
         }
         self.dataOffset = dataOffset
         self.dataSize = dataSize
+        self.headerCRC = headerCRC
+        // The padding between the header and the data section is zero (no byte of the file goes unchecked).
+        if let at = Self.firstNonZero(all, from: SKM.fileHeaderSize + headerSize, to: dataOffset) {
+            throw SinkKitError(.malformedHeader, "\(path): byte \(at), in the padding before the data section, is not zero (the file is corrupt)")
+        }
 
         var r = ByteReader(p: all, pos: SKM.fileHeaderSize, end: SKM.fileHeaderSize + headerSize, path: path)
         var meta: [String: SKMValue] = [:], keys: [String] = []
@@ -74,7 +84,7 @@ public final class SKMFile {
         for _ in 0..<tensorCount {
             let name = try r.utf8(Int(try r.u16("tensor name length")), "tensor name")
             let tcode = try r.u8(name), ccode = try r.u8(name), ndim = Int(try r.u8(name))
-            _ = try r.u8(name)
+            guard try r.u8(name) == 0 else { throw SinkKitError(.malformedHeader, "\(path): tensor \(name): the reserved byte after ndim must be 0") }
             let group = Int(try r.u32(name))
             guard let type = QuantType(rawValue: tcode) else {
                 throw SinkKitError(.unsupportedDType, "\(path): tensor \(name) has unknown qtype \(tcode) (this reader knows 0 to 4)")
@@ -86,21 +96,26 @@ public final class SKMFile {
             let shape = try (0..<ndim).map { _ in try r.int("\(name) dims") }
             let offset = try r.int("\(name) offset"), stored = try r.int("\(name) stored_bytes"), raw = try r.int("\(name) raw_bytes")
             let tcrc = try r.u32(name)
-            _ = try r.u32(name)
+            guard try r.u32(name) == 0 else { throw SinkKitError(.malformedHeader, "\(path): tensor \(name): reserved2 must be 0") }
             guard type.allowedGroups.contains(group) else {
                 throw SinkKitError(.malformedHeader, "\(path): tensor \(name): group \(group) is not valid for \(type.userName) (allowed: \(type.allowedGroups))")
             }
             let count = try Checked.elementCount(shape, "\(path): tensor \(name) shape")
+            _ = try Checked.mul(count, 4, "\(path): tensor \(name) size")   // so byteCount below cannot overflow
             let rows = shape.count == 1 ? 1 : count / max(1, shape.last!)
             guard let expect = type.byteCount(rows: rows, cols: shape.last!, group: group), shape.last! > 0 || count == 0 else {
                 throw SinkKitError(.layout, "\(path): tensor \(name): group \(group) does not divide the row length \(shape.last!)")
             }
-            _ = try Checked.mul(count, 4, name)
             guard raw == expect else {
                 throw SinkKitError(.layout, "\(path): tensor \(name): raw_bytes \(raw), but \(type.userName) \(shape) group \(group) needs \(expect)")
             }
             guard comp == .zstd || stored == raw else {
                 throw SinkKitError(.layout, "\(path): tensor \(name) is uncompressed but stores \(stored) of \(raw) bytes")
+            }
+            // A compressed tensor's raw size is bounded by its stored size: a few bytes may not claim gigabytes.
+            let rawLimit = max(1 << 20, try Checked.mul(stored, Limits.maxCompressionRatio, name))
+            guard comp == .none || raw <= rawLimit else {
+                throw SinkKitError(.layout, "\(path): tensor \(name) claims \(raw) bytes from \(stored) compressed bytes (more than \(Limits.maxCompressionRatio)×)")
             }
             guard offset % SKM.alignment == 0 else { throw SinkKitError(.layout, "\(path): tensor \(name) offset \(offset) is not 64-byte aligned") }
             let (tend, ov) = offset.addingReportingOverflow(stored)
@@ -118,6 +133,9 @@ public final class SKMFile {
         let byOffset = tensors.sorted { ($0.offset, $0.storedBytes) < ($1.offset, $1.storedBytes) }
         for (a, b) in zip(byOffset, byOffset.dropFirst()) where a.offset + a.storedBytes > b.offset {
             throw SinkKitError(.layout, "\(path): tensors \(a.name) and \(b.name) overlap")
+        }
+        guard (flags & 1 == 1) == tensors.contains(where: { $0.compression == .zstd }) else {
+            throw SinkKitError(.malformedHeader, "\(path): flags bit 0 says \(flags & 1 == 1 ? "some" : "no") tensor is compressed; the table disagrees")
         }
         metadata = meta
         metadataKeys = keys
@@ -142,12 +160,33 @@ public final class SKMFile {
         try file.bytes(offset: dataOffset + t.offset, count: t.storedBytes)
     }
 
-    /// Checks every tensor's CRC-32; the first mismatch is an error naming the tensor.
-    public func verify(progress: ((Int, Int) -> Void)? = nil) throws {
+    /// Checks every tensor's CRC-32 and that every byte of the data section outside the tensors
+    /// (the padding between them) is zero; the first mismatch is an error naming the tensor or byte.
+    /// Each tensor's pages are released once checked (`release`), so a verified file is not left
+    /// resident.
+    public func verify(release: Bool = false, progress: ((Int, Int) -> Void)? = nil) throws {
         for (i, t) in tensors.enumerated() {
             try verify(t)
+            if release { file.release(offset: dataOffset + t.offset, count: t.storedBytes) }
             progress?(i + 1, tensors.count)
         }
+        let all = try file.bytes(offset: 0, count: file.size)
+        var cursor = dataOffset
+        for t in tensors.sorted(by: { $0.offset < $1.offset }) {
+            if let at = Self.firstNonZero(all, from: cursor, to: dataOffset + t.offset) {
+                throw SinkKitError(.checksum, "\(path): byte \(at), in the padding before tensor \(t.name), is not zero: the file is corrupt")
+            }
+            cursor = max(cursor, dataOffset + t.offset + t.storedBytes)
+        }
+        if let at = Self.firstNonZero(all, from: cursor, to: file.size) {
+            throw SinkKitError(.checksum, "\(path): byte \(at), after the last tensor, is not zero: the file is corrupt")
+        }
+    }
+
+    static func firstNonZero(_ p: UnsafeRawBufferPointer, from: Int, to: Int) -> Int? {
+        guard from < to else { return nil }
+        for i in from..<to where p[i] != 0 { return i }
+        return nil
     }
 
     /// Checks one tensor's CRC-32.
@@ -162,6 +201,10 @@ public final class SKMFile {
     public func withRawBytes<R>(_ t: SKMTensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         let stored = try storedBytes(t)
         if t.compression == .none { return try body(stored) }
+        let declared = stored.count > 0 ? ZSTD_getFrameContentSize(stored.baseAddress, stored.count) : 0
+        guard declared == UInt64(t.rawBytes) else {
+            throw SinkKitError(.layout, "\(path): tensor \(t.name): its zstd frame declares \(declared > UInt64(Int64.max) ? "no or an invalid" : "\(declared)") content size, the table says \(t.rawBytes) bytes")
+        }
         var out = [UInt8](repeating: 0, count: t.rawBytes)
         let n = out.withUnsafeMutableBytes { ZSTD_decompress($0.baseAddress, $0.count, stored.baseAddress, stored.count) }
         guard ZSTD_isError(n) == 0, n == t.rawBytes else {

@@ -1,15 +1,6 @@
 import SKCore
 
-/// A typed metadata value (Formats/SKM.md, "Metadata entry").
-public enum SKMValue: Equatable {
-    case bool(Bool)
-    case int(Int64)
-    case double(Double)
-    case string(String)
-    case intArray([Int64])
-    case doubleArray([Double])
-    case stringArray([String])
-
+extension SKMValue {
     var typeTag: UInt8 {
         switch self {
         case .bool: return 1
@@ -19,13 +10,6 @@ public enum SKMValue: Equatable {
         case .intArray, .doubleArray, .stringArray: return 5
         }
     }
-
-    public var string: String? { if case .string(let s) = self { return s }; return nil }
-    public var int: Int64? { if case .int(let i) = self { return i }; return nil }
-    public var double: Double? { if case .double(let d) = self { return d }; return nil }
-    public var bool: Bool? { if case .bool(let b) = self { return b }; return nil }
-    public var stringArray: [String]? { if case .stringArray(let a) = self { return a }; return nil }
-    public var intArray: [Int64]? { if case .intArray(let a) = self { return a }; return nil }
 }
 
 /// Little-endian byte assembly for the header.

@@ -4,7 +4,7 @@ import SKCore
 /// Writes an SKM file (Formats/SKM.md) tensor by tensor. The header's size is known up front
 /// (names, types and shapes are), so its space is reserved, tensors are streamed after it, and
 /// the header with the final offsets and checksums is written last. The caller writes to a
-/// temporary path and renames (see `AtomicOutput`).
+/// temporary path and renames (see `OutputTarget`).
 public final class SKMWriter {
     public private(set) var tensors: [SKMTensorInfo]
     let metadata: [(String, SKMValue)]

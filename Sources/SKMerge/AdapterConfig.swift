@@ -25,13 +25,8 @@ public struct AdapterConfig {
     public let raw: [String: Any]
 
     public init(path: String) throws {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw SinkKitError(.io, "\(path): cannot read adapter config (\(error.localizedDescription))")
-        }
-        guard let obj = try? JSONSerialization.jsonObject(with: data), let d = obj as? [String: Any] else {
-            throw SinkKitError(.adapter, "\(path): not a JSON object")
-        }
+        let data = try InputFile.read(path, limit: Limits.maxJSONFileBytes)
+        let d = try StrictJSON.object(data, path: path, kind: .adapter)
         try self.init(raw: d, data: data, path: path)
     }
 

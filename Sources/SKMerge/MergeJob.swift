@@ -21,6 +21,9 @@ public struct MergeJob {
         self.outputDirectory = outputDirectory
         self.force = force
     }
+
+    /// Every file or directory the job reads (what an output may never touch).
+    public var inputPaths: [String] { [baseDirectory] + adapterDirectories + (trainableParamsPath.map { [$0] } ?? []) }
 }
 
 /// What a merge did, for the CLI to print.

@@ -24,6 +24,8 @@ public final class MergePlan {
     /// Rows of every vocabulary-sized tensor in the result.
     public let vocabSize: Int
     public private(set) var warnings: [String] = []
+    /// Base tensors a LLaMA config does not describe (a merge copies them unchanged).
+    public let extraTensors: [String]
     public private(set) var ropeScalingWritten: Double?
     let trainable: (source: TensorSource, map: [String: String])?
 
@@ -37,6 +39,7 @@ public final class MergePlan {
         let base = self.base, config = self.config
         let extras = try LlamaTensors.validate(names: base.tensorNames, shape: { base.info($0)?.shape },
                                                dtype: { base.info($0)?.dtype }, config: config, source: job.baseDirectory)
+        extraTensors = extras
         if !extras.isEmpty {
             warnings.append("base has tensors a LLaMA config does not describe; copied unchanged: \(extras.prefix(5).joined(separator: ", "))\(extras.count > 5 ? ", …" : "")")
         }

@@ -16,31 +16,24 @@ public struct Merger {
 
     /// Runs the merge. On any error nothing is left at the output path.
     public func run(progress: MergeProgress? = nil) throws -> MergeReport {
-        let out = job.outputDirectory
-        try AtomicOutput.checkDestination(out, force: job.force)
-        try Self.checkNotAnInput(out, inputs: [job.baseDirectory] + job.adapterDirectories)
-        let tmp = AtomicOutput.temporaryPath(for: out)
-        do {
-            try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: false)
-        } catch {
-            throw SinkKitError(.io, "cannot create \(tmp): \(error.localizedDescription)")
-        }
-        do {
-            let report = try merge(into: tmp, progress: progress)
-            try AtomicOutput.commit(temporary: tmp, to: out, force: job.force)
-            return report
-        } catch {
-            AtomicOutput.discard(tmp)
-            throw error
-        }
+        let target = try outputTarget()
+        var report = try target.write { tmp in try merge(into: tmp, progress: progress) }
+        report.warnings += target.notes
+        return report
     }
 
-    /// Inputs are never written: an output path equal to an input is refused.
-    public static func checkNotAnInput(_ output: String, inputs: [String]) throws {
-        let o = URL(fileURLWithPath: output).standardizedFileURL.path
-        for input in inputs where URL(fileURLWithPath: input).standardizedFileURL.path == o {
-            throw SinkKitError(.invalidArgument, "--output \(output) is one of the inputs; inputs are never modified")
-        }
+    /// Where the merge writes: a directory that is none of the inputs, replaced (with --force)
+    /// only when a previous merge wrote it.
+    public func outputTarget() throws -> OutputTarget {
+        try OutputTarget(job.outputDirectory, kind: .directory, inputs: job.inputPaths, force: job.force,
+                         replaceable: Self.isMergeOutput)
+    }
+
+    /// Whether `directory` is what `skconv merge` writes: a model.safetensors whose metadata has
+    /// SinkKit's provenance.
+    public static func isMergeOutput(_ directory: String) -> Bool {
+        guard let f = try? SafetensorsFile(path: directory + "/model.safetensors") else { return false }
+        return f.metadata["sinkkit"] != nil
     }
 
     private func merge(into dir: String, progress: MergeProgress?) throws -> MergeReport {
@@ -92,6 +85,7 @@ public struct Merger {
     }
 
     private func copy(_ from: String, to: String) throws {
+        guard InputFile.isRegularFile(from) else { throw SinkKitError(.io, "\(from) is not a regular file") }
         do { try FileManager.default.copyItem(atPath: from, toPath: to) } catch {
             throw SinkKitError(.io, "cannot copy \(from) to \(to): \(error.localizedDescription)")
         }

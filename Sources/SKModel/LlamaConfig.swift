@@ -45,16 +45,15 @@ public struct LlamaConfig {
     public var mlpBias: Bool
     public var bosTokenId: Int?
     public var eosTokenIds: [Int]
+    /// Sliding-window attention span (Mistral's `sliding_window`): each query reads only the
+    /// keys of the last `slidingWindow` positions. nil: full attention.
+    public var slidingWindow: Int?
 
     /// Architectures whose weights follow the LLaMA layout.
     public static let supportedModelTypes: Set<String> = ["llama", "mistral", "qwen2"]
 
     public init(path: String) throws {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw SinkKitError(.io, "\(path): cannot read config (\(error.localizedDescription))")
-        }
-        try self.init(data: data, path: path)
+        try self.init(data: try InputFile.read(path, limit: Limits.maxJSONFileBytes), path: path)
     }
 
     /// Typed view of the fields we use; JSONDecoder is strict about types (a `true` is not
@@ -65,6 +64,10 @@ public struct LlamaConfig {
         var num_key_value_heads, head_dim, vocab_size, max_position_embeddings, bos_token_id: Int?
         var rms_norm_eps, rope_theta: Double?
         var tie_word_embeddings, attention_bias, mlp_bias: Bool?
+        var hidden_act: String?
+        var partial_rotary_factor: Double?
+        var use_sliding_window: Bool?
+        var sliding_window: Int?
         var eos_token_id: EOS?
         var rope_scaling: Rope?
         var rope_parameters: Rope?
@@ -81,15 +84,14 @@ public struct LlamaConfig {
             var factor, low_freq_factor, high_freq_factor, beta_fast, beta_slow: Double?
             var original_max_position_embeddings: Int?
             var rope_theta: Double?
+            var attention_factor, mscale, mscale_all_dim: Double?
+            var truncate: Bool?
         }
     }
 
     public init(data: Data, path: String = "config.json") throws {
         self.path = path
-        guard let obj = try? JSONSerialization.jsonObject(with: data), let dict = obj as? [String: Any] else {
-            throw SinkKitError(.config, "\(path): not a JSON object")
-        }
-        raw = dict
+        raw = try StrictJSON.object(data, path: path, kind: .config)
         let f: Fields
         do { f = try JSONDecoder().decode(Fields.self, from: data) } catch {
             var field = ""
@@ -100,35 +102,43 @@ public struct LlamaConfig {
             }
             throw SinkKitError(.config, "\(path): invalid field \(field.isEmpty ? "\(error)" : field)")
         }
-        func required(_ v: Int?, _ key: String) throws -> Int {
+        func required(_ v: Int?, _ key: String, max: Int) throws -> Int {
             guard let v else { throw SinkKitError(.config, "\(path): missing required field \(key)") }
             guard v > 0 else { throw SinkKitError(.config, "\(path): \(key) must be positive, found \(v)") }
+            guard v <= max else { throw SinkKitError(.config, "\(path): \(key) \(v) is larger than any model SinkKit runs (at most \(max))") }
             return v
         }
         modelType = f.model_type ?? ""
         guard Self.supportedModelTypes.contains(modelType) else {
             throw SinkKitError(.config, "\(path): model_type \"\(modelType)\" is not a LLaMA-family model (expected one of \(Self.supportedModelTypes.sorted().joined(separator: ", ")))")
         }
-        hiddenSize = try required(f.hidden_size, "hidden_size")
-        intermediateSize = try required(f.intermediate_size, "intermediate_size")
-        numHiddenLayers = try required(f.num_hidden_layers, "num_hidden_layers")
-        numAttentionHeads = try required(f.num_attention_heads, "num_attention_heads")
-        numKeyValueHeads = f.num_key_value_heads ?? numAttentionHeads
-        guard numKeyValueHeads > 0, numAttentionHeads % numKeyValueHeads == 0 else {
+        hiddenSize = try required(f.hidden_size, "hidden_size", max: Limits.maxHiddenSize)
+        intermediateSize = try required(f.intermediate_size, "intermediate_size", max: Limits.maxIntermediateSize)
+        numHiddenLayers = try required(f.num_hidden_layers, "num_hidden_layers", max: Limits.maxLayers)
+        numAttentionHeads = try required(f.num_attention_heads, "num_attention_heads", max: Limits.maxHeads)
+        numKeyValueHeads = try required(f.num_key_value_heads ?? numAttentionHeads, "num_key_value_heads", max: Limits.maxHeads)
+        guard numAttentionHeads % numKeyValueHeads == 0 else {
             throw SinkKitError(.config, "\(path): num_attention_heads \(numAttentionHeads) is not a multiple of num_key_value_heads \(numKeyValueHeads)")
         }
         if let hd = f.head_dim {
-            headDim = try required(hd, "head_dim")
+            headDim = try required(hd, "head_dim", max: Limits.maxHeadDim)
         } else {
             guard hiddenSize % numAttentionHeads == 0 else {
                 throw SinkKitError(.config, "\(path): hidden_size \(hiddenSize) is not divisible by num_attention_heads \(numAttentionHeads) and no head_dim is given")
             }
-            headDim = hiddenSize / numAttentionHeads
+            headDim = try required(hiddenSize / numAttentionHeads, "hidden_size / num_attention_heads", max: Limits.maxHeadDim)
         }
-        vocabSize = try required(f.vocab_size, "vocab_size")
-        maxPositionEmbeddings = try required(f.max_position_embeddings, "max_position_embeddings")
+        guard headDim % 2 == 0 else { throw SinkKitError(.config, "\(path): head_dim \(headDim) must be even (RoPE rotates pairs)") }
+        vocabSize = try required(f.vocab_size, "vocab_size", max: Limits.maxVocab)
+        maxPositionEmbeddings = try required(f.max_position_embeddings, "max_position_embeddings", max: Limits.maxPositions)
         rmsNormEps = f.rms_norm_eps ?? 1e-6
+        guard rmsNormEps > 0, rmsNormEps < 1 else {
+            throw SinkKitError(.config, "\(path): rms_norm_eps must be in (0, 1), found \(rmsNormEps)")
+        }
         ropeTheta = f.rope_theta ?? f.rope_parameters?.rope_theta ?? 10000
+        guard ropeTheta > 1, ropeTheta.isFinite, ropeTheta < 1e12 else {
+            throw SinkKitError(.config, "\(path): rope_theta must be a finite number above 1, found \(ropeTheta)")
+        }
         tieWordEmbeddings = f.tie_word_embeddings ?? false
         attentionBias = f.attention_bias ?? (modelType == "qwen2")
         mlpBias = f.mlp_bias ?? false
@@ -138,10 +148,39 @@ public struct LlamaConfig {
         case .many(let l)?: eosTokenIds = l
         case nil: eosTokenIds = []
         }
+        for (key, id) in [("bos_token_id", bosTokenId)] + eosTokenIds.map({ ("eos_token_id", $0) }) {
+            if let id, id < 0 || id >= vocabSize {
+                throw SinkKitError(.config, "\(path): \(key) \(id) lies outside the vocabulary (vocab_size \(vocabSize))")
+            }
+        }
+        guard eosTokenIds.count <= 64 else { throw SinkKitError(.config, "\(path): eos_token_id lists \(eosTokenIds.count) ids (at most 64)") }
+
+        // Fields that change what the model computes: implemented, or refused by name.
+        if let act = f.hidden_act, act != "silu" {
+            throw SinkKitError(.config, "\(path): hidden_act \"\(act)\" is not supported (LLaMA-family MLPs use silu)")
+        }
+        if raw["quantization_config"] != nil {
+            throw SinkKitError(.config, "\(path): this checkpoint is quantized (quantization_config); give SinkKit the float (F32/F16/BF16) weights")
+        }
+        if let p = f.partial_rotary_factor, p != 1 {
+            throw SinkKitError(.config, "\(path): partial_rotary_factor \(p) is not supported (RoPE over the whole head only)")
+        }
+        if modelType == "qwen2", f.use_sliding_window == true {
+            throw SinkKitError(.config, "\(path): use_sliding_window (Qwen2's per-layer sliding window) is not supported")
+        }
+        if modelType == "mistral", let w = f.sliding_window {
+            slidingWindow = try required(w, "sliding_window", max: Limits.maxPositions)
+        } else {
+            slidingWindow = nil
+        }
         // transformers >= 5 writes `rope_parameters` (rope_type, rope_theta, factor, ...) where
         // older configs have `rope_theta` + `rope_scaling`; both are read, rope_scaling first.
         if let r = f.rope_scaling ?? f.rope_parameters, (r.rope_type ?? r.type) != "default" || f.rope_scaling != nil {
             guard let type = r.rope_type ?? r.type else { throw SinkKitError(.config, "\(path): rope_scaling has neither rope_type nor type") }
+            for (k, v) in [("attention_factor", r.attention_factor), ("mscale", r.mscale), ("mscale_all_dim", r.mscale_all_dim)] where v != nil {
+                throw SinkKitError(.config, "\(path): rope_scaling.\(k) is not supported")
+            }
+            if r.truncate == false { throw SinkKitError(.config, "\(path): rope_scaling.truncate false is not supported") }
             let s = RopeScaling(type: type, factor: r.factor, lowFreqFactor: r.low_freq_factor, highFreqFactor: r.high_freq_factor,
                                 originalMaxPositionEmbeddings: r.original_max_position_embeddings,
                                 betaFast: r.beta_fast, betaSlow: r.beta_slow)
@@ -150,6 +189,11 @@ public struct LlamaConfig {
         } else {
             ropeScaling = nil
         }
+        // Derived sizes the readers multiply: within Int, with room to spare.
+        _ = try Checked.mul(numAttentionHeads, headDim, "\(path): num_attention_heads × head_dim")
+        _ = try Checked.mul(try Checked.mul(vocabSize, hiddenSize, "\(path): vocab_size × hidden_size"), 4, path)
+        _ = try Checked.mul(try Checked.mul(intermediateSize, hiddenSize, "\(path): intermediate_size × hidden_size"), 4, path)
+        _ = try Checked.mul(trainedContext, 4, "\(path): trained context")
     }
 
     static func check(_ s: RopeScaling, path: String) throws {
@@ -157,12 +201,26 @@ public struct LlamaConfig {
             throw SinkKitError(.config, "\(path): rope_scaling type \"\(s.type)\" is not supported (expected one of \(RopeScaling.knownTypes.sorted().joined(separator: ", ")))")
         }
         if s.type != "default" {
-            guard let f = s.factor, f >= 1 else { throw SinkKitError(.config, "\(path): rope_scaling \(s.type) needs a factor >= 1") }
+            guard let f = s.factor, f >= 1, f <= Limits.maxRopeFactor else {
+                throw SinkKitError(.config, "\(path): rope_scaling \(s.type) needs a factor between 1 and \(Int(Limits.maxRopeFactor))")
+            }
+        }
+        for (k, v) in [("low_freq_factor", s.lowFreqFactor), ("high_freq_factor", s.highFreqFactor), ("beta_fast", s.betaFast), ("beta_slow", s.betaSlow)] {
+            if let v, !(v > 0 && v <= Limits.maxRopeFactor) {
+                throw SinkKitError(.config, "\(path): rope_scaling.\(k) must be a positive number up to \(Int(Limits.maxRopeFactor)), found \(v)")
+            }
+        }
+        if let o = s.originalMaxPositionEmbeddings, o <= 0 || o > Limits.maxPositions {
+            throw SinkKitError(.config, "\(path): rope_scaling.original_max_position_embeddings must be in 1...\(Limits.maxPositions), found \(o)")
         }
         if s.type == "llama3" {
-            guard s.lowFreqFactor != nil, s.highFreqFactor != nil, s.originalMaxPositionEmbeddings != nil else {
+            guard let lo = s.lowFreqFactor, let hi = s.highFreqFactor, s.originalMaxPositionEmbeddings != nil else {
                 throw SinkKitError(.config, "\(path): llama3 rope_scaling needs low_freq_factor, high_freq_factor and original_max_position_embeddings")
             }
+            guard hi > lo else { throw SinkKitError(.config, "\(path): llama3 rope_scaling needs high_freq_factor > low_freq_factor (found \(hi) and \(lo))") }
+        }
+        if s.type == "yarn", let f = s.betaFast, let sl = s.betaSlow, f <= sl {
+            throw SinkKitError(.config, "\(path): yarn rope_scaling needs beta_fast > beta_slow (found \(f) and \(sl))")
         }
     }
 
@@ -172,7 +230,7 @@ public struct LlamaConfig {
     /// Context the model was trained for: `max_position_embeddings`, times the factor of
     /// linear RoPE scaling (LongLoRA keeps max_position_embeddings and scales positions).
     public var trainedContext: Int {
-        if let s = ropeScaling, s.type == "linear", let f = s.factor { return Int((Double(maxPositionEmbeddings) * f).rounded()) }
+        if let s = ropeScaling, s.type == "linear", let f = s.factor { return Int(min((Double(maxPositionEmbeddings) * f).rounded(), Double(Limits.maxPositions) * Limits.maxRopeFactor)) }
         return maxPositionEmbeddings
     }
 

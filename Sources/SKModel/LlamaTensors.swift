@@ -36,6 +36,11 @@ public enum LlamaTensors {
         return s
     }
 
+    /// Buffers some checkpoints carry that hold nothing the model needs: older transformers saved
+    /// each layer's RoPE inverse frequencies (`…self_attn.rotary_emb.inv_freq`), recomputed from
+    /// the config at load.
+    public static func isIgnorableBuffer(_ name: String) -> Bool { name.hasSuffix(".rotary_emb.inv_freq") }
+
     /// Tensors whose first dimension is the vocabulary.
     public static func isVocabSized(_ name: String) -> Bool { name == embed || name == lmHead }
 

@@ -59,7 +59,25 @@ public enum BlockQuantizer {
         if partial.contains(where: { $0.2 == -2 }) {
             throw SinkKitError(.invalidArgument, "quantize: \(type.userName) does not take group \(group)")
         }
+        try checkScalesFinite(src, out: UnsafeRawBufferPointer(out), cols: cols, type: type, group: group, firstRow: firstRow)
         return Sums(squaredError: partial.reduce(0) { $0 + $1.0 }, squaredValue: partial.reduce(0) { $0 + $1.1 })
+    }
+
+    /// Values so large that a block's f16 scale (or minimum) rounds to infinity cannot be stored in
+    /// SKM's block types (|x| up to about 65504 × 127 for int8, 65504 × 7 for int4-sym, 65504 for
+    /// int4's minimum): refused, naming the block, rather than written as ±inf scales that decode to NaN.
+    static func checkScalesFinite(_ src: UnsafeBufferPointer<Float>, out: UnsafeRawBufferPointer, cols: Int, type: QuantType,
+                                  group: Int, firstRow: Int) throws {
+        let bb = type.blockBytes(group: group), halves = type == .int4 ? 2 : 1
+        for b in 0..<(out.count / bb) {
+            for k in 0..<halves {
+                let bits = UInt16(out[b * bb + 2 * k]) | UInt16(out[b * bb + 2 * k + 1]) << 8
+                guard bits & 0x7C00 == 0x7C00 else { continue }
+                let start = b * group
+                let amax = src[start..<(start + group)].map { abs($0) }.max() ?? 0
+                throw SinkKitError(.nonFinite, "values up to \(amax) in the block at row \(firstRow + start / cols), columns \(start % cols)..<\(start % cols + group) are too large for \(type.userName)'s f16 \(k == 0 ? "scale" : "minimum") (keep this tensor f32 with --tensor-type)")
+            }
+        }
     }
 
     public static var defaultThreads: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }

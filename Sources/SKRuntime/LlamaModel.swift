@@ -1,7 +1,20 @@
 import Foundation
 import SKCore
 import SKFormat
+import SKModel
 import SKKernels
+
+/// How much of an SKM file's integrity is checked at load. The header, the table, the padding and
+/// every rule of Formats/SKM.md are always checked; this is about the tensor checksums.
+public enum Integrity: Sendable {
+    /// Check every tensor's CRC-32 unless this exact file (device, inode, size, times) was
+    /// verified before (`VerifiedFiles`): the default.
+    case checkOnce
+    /// Check every tensor's CRC-32 at every load.
+    case always
+    /// Check none (`--no-verify`).
+    case skip
+}
 
 /// An SKM model mapped for inference: config, tokenizer metadata and weight views.
 public final class LlamaModel {
@@ -10,6 +23,7 @@ public final class LlamaModel {
         let postNorm: [Float]
         let q, k, v, o, gate, up, down: WeightMatrix
         let qBias, kBias, vBias, oBias: [Float]?
+        let gateBias, upBias, downBias: [Float]?
     }
 
     public let file: SKMFile
@@ -19,12 +33,26 @@ public final class LlamaModel {
     public let head: WeightMatrix
     public let finalNorm: [Float]
 
-    public init(path: String, verify: Bool = false) throws {
-        file = try SKMFile(path: path, verify: verify)
+    public init(path: String, integrity: Integrity = .checkOnce) throws {
+        file = try SKMFile(path: path)
+        switch integrity {
+        case .always: try file.verify(release: true)
+        case .checkOnce: try VerifiedFiles().verify(file)
+        case .skip: break
+        }
         config = try ModelConfig(metadata: file.metadata, path: path)
         let c = config, f = file
+        let compressed = f.tensors.filter { $0.compression == .zstd }.reduce(0) { $0 + $1.rawBytes }
+        if compressed > 0, let avail = Runtime.availableMemory(), compressed > avail {
+            throw SinkKitError(.io, "\(path): its compressed tensors expand to \(compressed / 1_000_000) MB, more than the \(avail / 1_000_000) MB of memory available")
+        }
+        guard f.tensors.count >= 9 * c.numLayers + 2 else {
+            throw SinkKitError(.shapeMismatch, "\(path): the config has \(c.numLayers) layers (9 tensors each) but the file holds only \(f.tensors.count) tensors")
+        }
+        var used = Set<String>()
         func info(_ name: String) throws -> SKMTensorInfo {
             guard let t = f.info(name) else { throw SinkKitError(.shapeMismatch, "\(path): tensor \(name) is missing") }
+            used.insert(name)
             return t
         }
         func matrix(_ name: String, _ rows: Int, _ cols: Int) throws -> WeightMatrix {
@@ -46,7 +74,9 @@ public final class LlamaModel {
         finalNorm = try vector("model.norm.weight", c.hiddenSize)
         layers = try (0..<c.numLayers).map { l in
             let p = "model.layers.\(l)."
-            func bias(_ n: String, _ size: Int) throws -> [Float]? { f.info(p + n) == nil ? nil : try vector(p + n, size) }
+            func bias(_ n: String, _ size: Int, if present: Bool) throws -> [Float]? { present ? try vector(p + n, size) : nil }
+            // Biases are read where the config says the model has them (q/k/v/o: attention_bias,
+            // Qwen2's o_proj has none; gate/up/down: mlp_bias); any other tensor is refused below.
             return Layer(
                 inputNorm: try vector(p + "input_layernorm.weight", c.hiddenSize),
                 postNorm: try vector(p + "post_attention_layernorm.weight", c.hiddenSize),
@@ -57,8 +87,18 @@ public final class LlamaModel {
                 gate: try matrix(p + "mlp.gate_proj.weight", c.intermediateSize, c.hiddenSize),
                 up: try matrix(p + "mlp.up_proj.weight", c.intermediateSize, c.hiddenSize),
                 down: try matrix(p + "mlp.down_proj.weight", c.hiddenSize, c.intermediateSize),
-                qBias: try bias("self_attn.q_proj.bias", c.qDim), kBias: try bias("self_attn.k_proj.bias", c.kvDim),
-                vBias: try bias("self_attn.v_proj.bias", c.kvDim), oBias: try bias("self_attn.o_proj.bias", c.hiddenSize))
+                qBias: try bias("self_attn.q_proj.bias", c.qDim, if: c.attentionBias),
+                kBias: try bias("self_attn.k_proj.bias", c.kvDim, if: c.attentionBias),
+                vBias: try bias("self_attn.v_proj.bias", c.kvDim, if: c.attentionBias),
+                oBias: try bias("self_attn.o_proj.bias", c.hiddenSize, if: c.attentionBias && f.info(p + "self_attn.o_proj.bias") != nil),
+                gateBias: try bias("mlp.gate_proj.bias", c.intermediateSize, if: c.mlpBias),
+                upBias: try bias("mlp.up_proj.bias", c.intermediateSize, if: c.mlpBias),
+                downBias: try bias("mlp.down_proj.bias", c.hiddenSize, if: c.mlpBias))
+        }
+        // Every tensor is used: one the forward pass does not read means the file describes a
+        // model this runtime would run wrongly.
+        if let extra = f.tensors.first(where: { !used.contains($0.name) }) {
+            throw SinkKitError(.shapeMismatch, "\(path): tensor \(extra.name) is not part of a \(LlamaConfig.architecture) model with this config (\(f.tensors.count - used.count) unused tensors); refused rather than ignored")
         }
         // Layer weights in the kernel path's layout (the embedding, read by row, keeps SKM's).
         let kernels = sk_kernels_best()!

@@ -7,12 +7,15 @@ public final class Runtime {
     public let model: LlamaModel
     public let tokenizer: Tokenizer
 
-    public init(path: String, verify: Bool = false) throws {
+    public init(path: String, integrity: Integrity = .checkOnce) throws {
         guard FileManager.default.fileExists(atPath: path) else {
             throw SinkKitError(.io, "\(path): no such model file")
         }
-        model = try LlamaModel(path: path, verify: verify)
+        model = try LlamaModel(path: path, integrity: integrity)
         tokenizer = try Tokenizer(spec: try TokenizerSpec(metadata: model.file.metadata, path: path))
+        guard tokenizer.vocab.count <= model.config.vocabSize else {
+            throw SinkKitError(.config, "\(path): the tokenizer has \(tokenizer.vocab.count) tokens but vocab_size is \(model.config.vocabSize)")
+        }
         model.file.dropMetadata(["tokenizer.vocab", "tokenizer.merges"])   // the tokenizer has its own tables
     }
 
@@ -29,7 +32,13 @@ public final class Runtime {
     /// Bytes a KV cache of `context` tokens needs (keys and values of `dtype`).
     public func kvBytes(context: Int, dtype: KVDType = .f32) -> Int {
         let c = model.config
-        return 2 * c.numLayers * c.numKVHeads * c.headDim * context * dtype.bytes
+        var total = 1
+        for f in [2, c.numLayers, c.numKVHeads, c.headDim, context, dtype.bytes] {
+            let (p, o) = total.multipliedReportingOverflow(by: f)
+            if o { return Int.max }
+            total = p
+        }
+        return total
     }
 
     /// Refuses a context whose KV cache would not fit in the memory available now.

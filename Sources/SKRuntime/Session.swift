@@ -29,6 +29,11 @@ public final class Session {
     public init(model: LlamaModel, context: Int, threads: Int, attention: AttentionConfig = .full) throws {
         let c = model.config
         guard context > 0 else { throw SinkKitError(.invalidArgument, "context must be positive") }
+        if let w = c.slidingWindow, attention.policy.budget != nil || context > w {
+            // Within the window, sliding-window attention is full attention; beyond it, the
+            // windowed mask would be needed, which this runtime does not implement yet.
+            throw SinkKitError(.invalidArgument, "this model uses sliding-window attention (sliding_window \(w)), which SinkKit does not implement yet: contexts are limited to \(w) tokens with a full cache (asked: \(context) tokens, \(attention.policy.name) cache)")
+        }
         self.model = model
         self.threads = max(1, threads)
         self.attention = attention
@@ -173,10 +178,13 @@ public final class Session {
                 g.withUnsafeMutableBufferPointer { matmul(layer.gate, xbp.baseAddress!, n: n, out: $0.baseAddress!) }
                 u.withUnsafeMutableBufferPointer { matmul(layer.up, xbp.baseAddress!, n: n, out: $0.baseAddress!) }
             }
+            if let b = layer.gateBias { addBias(&g, b, rows: n) }
+            if let b = layer.upBias { addBias(&u, b, rows: n) }
             swiglu(&g, u, rows: n, width: inter)
             g.withUnsafeBufferPointer { gp in
                 tmp.withUnsafeMutableBufferPointer { matmul(layer.down, gp.baseAddress!, n: n, out: $0.baseAddress!) }
             }
+            if let b = layer.downBias { addBias(&tmp, b, rows: n) }
             addInPlace(&x, tmp)
         }
         cache.position += n

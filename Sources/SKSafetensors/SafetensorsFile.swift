@@ -45,6 +45,10 @@ public final class SafetensorsFile: TensorSource {
         guard text.first == "{" else {
             throw SinkKitError(.malformedHeader, "\(path): header must be a JSON object starting with '{'")
         }
+        // Duplicate keys are refused: the reference reader keeps the last, Foundation the first.
+        do { try StrictJSON.validate(Data(headerBytes), path: "header") } catch let e as SinkKitError {
+            throw SinkKitError(.malformedHeader, "\(path): header is not valid safetensors JSON (\(e.message))")
+        }
         let parsed: [String: HeaderValue]
         do {
             parsed = try JSONDecoder().decode([String: HeaderValue].self, from: Data(headerBytes))

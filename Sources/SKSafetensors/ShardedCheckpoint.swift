@@ -22,10 +22,8 @@ public final class ShardedCheckpoint: TensorSource {
         let indexPath = directory + "/" + Self.indexName
         let singlePath = directory + "/" + Self.singleName
         if fm.fileExists(atPath: indexPath) {
-            let data: Data
-            do { data = try Data(contentsOf: URL(fileURLWithPath: indexPath)) } catch {
-                throw SinkKitError(.io, "\(indexPath): cannot read (\(error.localizedDescription))")
-            }
+            let data = try InputFile.read(indexPath, limit: Limits.maxJSONFileBytes)
+            try StrictJSON.validate(data, path: indexPath)
             struct Index: Decodable { let weight_map: [String: String] }
             let index: Index
             do { index = try JSONDecoder().decode(Index.self, from: data) } catch {

@@ -15,14 +15,26 @@ struct TorchUnpickler {
         "ByteStorage": .U8, "BoolStorage": .BOOL,
     ]
 
-    final class Box<T> { var value: T; init(_ v: T) { value = v } }
+    /// A list or dict under construction. Once it is put inside another container it is sealed:
+    /// its nesting depth is then final (pickle fills a container before nesting it; a pickle that
+    /// changes one afterwards, e.g. to build a chain or a cycle, is not a tensor dict).
+    final class Box<T> {
+        var value: T
+        var depth = 1
+        var sealed = false
+        init(_ v: T) { value = v }
+    }
+
+    /// Containers nested deeper than this are refused: freeing a deep value tree recurses once
+    /// per level (torch.save's tensor dicts nest about 4 deep).
+    static let maxDepth = 64
 
     struct StorageRef { let key: String; let dtype: DType; let numel: Int }
-    struct TensorRef { let storage: StorageRef; let offset: Int; let shape: [Int]; let strides: [Int] }
+    struct TensorRef { let storage: StorageRef; let offset: Int; let shape: [Int]; let strides: [Int]; let count: Int }
 
     indirect enum Value {
         case none, bool(Bool), int(Int), float(Double), string(String), bytes([UInt8])
-        case tuple([Value])
+        case tuple([Value], depth: Int)
         case list(Box<[Value]>)
         case dict(Box<[(Value, Value)]>)
         case global(String, String)
@@ -83,6 +95,33 @@ struct TorchUnpickler {
         }
     }
 
+    /// Nesting depth of a value (0 for scalars).
+    func depth(_ v: Value) -> Int {
+        switch v {
+        case .tuple(_, let d): return d
+        case .list(let b): return b.depth
+        case .dict(let b): return b.depth
+        default: return 0
+        }
+    }
+
+    /// Seals `items` as children of a container and returns the container's depth.
+    func nest(_ items: [Value]) throws -> Int {
+        var d = 0
+        for v in items {
+            switch v {
+            case .list(let b): b.sealed = true
+            case .dict(let b): b.sealed = true
+            default: break
+            }
+            d = max(d, depth(v))
+        }
+        guard d < Self.maxDepth else { throw fail("containers nested more than \(Self.maxDepth) deep") }
+        return d + 1
+    }
+
+    func tuple(_ items: [Value]) throws -> Value { .tuple(items, depth: try nest(items)) }
+
     func checkGlobal(_ module: String, _ name: String) throws -> Value {
         switch (module, name) {
         case ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_parameter"),
@@ -100,13 +139,13 @@ struct TorchUnpickler {
         throw fail("expected an integer for \(what)")
     }
     func toIntList(_ v: Value, _ what: String) throws -> [Int] {
-        if case .tuple(let t) = v { return try t.map { try toInt($0, what) } }
+        if case .tuple(let t, _) = v { return try t.map { try toInt($0, what) } }
         if case .list(let l) = v { return try l.value.map { try toInt($0, what) } }
         throw fail("expected a tuple of integers for \(what)")
     }
 
     mutating func call(_ f: Value, _ args: Value) throws -> Value {
-        guard case .global(let m, let n) = f, case .tuple(let a) = args else { throw fail("REDUCE on something that is not an allowed global") }
+        guard case .global(let m, let n) = f, case .tuple(let a, _) = args else { throw fail("REDUCE on something that is not an allowed global") }
         switch (m, n) {
         case ("collections", "OrderedDict"):
             return .dict(Box([]))
@@ -117,12 +156,17 @@ struct TorchUnpickler {
             guard shape.count == strides.count, offset >= 0, shape.allSatisfy({ $0 >= 0 }), strides.allSatisfy({ $0 >= 0 }) else {
                 throw fail("inconsistent tensor size \(shape) / stride \(strides)")
             }
-            // The furthest element must lie inside the storage.
+            // The furthest element must lie inside the storage, and the view may not have more
+            // elements than its storage (a stride-0 view of a few bytes would expand to gigabytes).
+            let count = try Checked.elementCount(shape, "\(source): tensor size \(shape)")
             var last = offset
             for (d, st) in zip(shape, strides) where d > 0 { last = try Checked.add(last, try Checked.mul(d - 1, st, source), source) }
-            if shape.contains(0) { last = -1 }
+            if count == 0 { last = -1 }
             guard last < s.numel else { throw fail("tensor view reaches element \(last) of a \(s.numel)-element storage") }
-            return .tensor(TensorRef(storage: s, offset: offset, shape: shape, strides: strides))
+            guard count <= s.numel else {
+                throw fail("tensor view of \(count) elements over a \(s.numel)-element storage (overlapping or broadcast views are not weights)")
+            }
+            return .tensor(TensorRef(storage: s, offset: offset, shape: shape, strides: strides, count: count))
         case ("torch._utils", "_rebuild_parameter"):
             guard let t = a.first, case .tensor = t else { throw fail("bad _rebuild_parameter arguments") }
             return t
@@ -132,13 +176,14 @@ struct TorchUnpickler {
     }
 
     mutating func persistentLoad(_ pid: Value) throws -> Value {
-        guard case .tuple(let t) = pid, t.count >= 5, case .string("storage") = t[0],
+        guard case .tuple(let t, _) = pid, t.count >= 5, case .string("storage") = t[0],
               case .global("torch", let typeName) = t[1], let dtype = Self.storageTypes[typeName],
               case .string(let key) = t[2] else {
             throw fail("unexpected persistent id (expected ('storage', torch.<Type>Storage, key, location, numel))")
         }
         let numel = try toInt(t[4], "storage size")
         guard numel >= 0 else { throw fail("negative storage size") }
+        _ = try Checked.mul(numel, dtype.size, "\(source): storage \(key) size")
         return .storage(StorageRef(key: key, dtype: dtype, numel: numel))
     }
 
@@ -151,7 +196,7 @@ struct TorchUnpickler {
             case 0x2E: return try pop()                              // STOP
             case 0x7D: stack.append(.dict(Box([])))                  // EMPTY_DICT
             case 0x5D: stack.append(.list(Box([])))                  // EMPTY_LIST
-            case 0x29: stack.append(.tuple([]))                      // EMPTY_TUPLE
+            case 0x29: stack.append(.tuple([], depth: 1))            // EMPTY_TUPLE
             case 0x28: stack.append(.mark)                           // MARK
             case 0x4E: stack.append(.none)                           // NONE
             case 0x88: stack.append(.bool(true))                     // NEWTRUE
@@ -188,10 +233,10 @@ struct TorchUnpickler {
                 let k = op == 0x68 ? try u8() : try u32()
                 guard let v = memo[k] else { throw fail("memo key \(k) is undefined") }
                 stack.append(v)
-            case 0x74: stack.append(.tuple(try popMark()))           // TUPLE
-            case 0x85: stack.append(.tuple([try pop()]))             // TUPLE1
-            case 0x86: let b = try pop(), a = try pop(); stack.append(.tuple([a, b]))
-            case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(.tuple([a, b, c]))
+            case 0x74: stack.append(try tuple(try popMark()))        // TUPLE
+            case 0x85: stack.append(try tuple([try pop()]))          // TUPLE1
+            case 0x86: let b = try pop(), a = try pop(); stack.append(try tuple([a, b]))
+            case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(try tuple([a, b, c]))
             case 0x51: stack.append(try persistentLoad(try pop()))   // BINPERSID
             case 0x52:                                               // REDUCE
                 let args = try pop(), f = try pop()
@@ -201,17 +246,21 @@ struct TorchUnpickler {
                 switch state {
                 case .none: break
                 case .dict(let d) where d.value.isEmpty: break
-                case .tuple(let t) where t.isEmpty: break
+                case .tuple(let t, _) where t.isEmpty: break
                 default: throw fail("refusing BUILD with a non-empty state")
                 }
             case 0x73, 0x75:                                         // SETITEM, SETITEMS
                 let items: [Value]
                 if op == 0x73 { let v = try pop(), k = try pop(); items = [k, v] } else { items = try popMark() }
                 guard items.count % 2 == 0, case .dict(let d) = stack.last ?? .none else { throw fail("SETITEMS on something that is not a dict") }
+                guard !d.sealed else { throw fail("SETITEMS on a dict that is already inside another container") }
+                d.depth = max(d.depth, try nest(items))
                 for i in stride(from: 0, to: items.count, by: 2) { d.value.append((items[i], items[i + 1])) }
             case 0x61, 0x65:                                         // APPEND, APPENDS
                 let items = op == 0x61 ? [try pop()] : try popMark()
                 guard case .list(let l) = stack.last ?? .none else { throw fail("APPENDS on something that is not a list") }
+                guard !l.sealed else { throw fail("APPENDS on a list that is already inside another container") }
+                l.depth = max(l.depth, try nest(items))
                 l.value.append(contentsOf: items)
             default:
                 throw fail("unsupported pickle opcode 0x\(String(op, radix: 16))")
@@ -252,8 +301,11 @@ public final class TorchCheckpoint: TensorSource {
         for (k, v) in d.value {
             guard case .string(let name) = k else { throw SinkKitError(.pickle, "\(path): a key of the top-level dict is not a string") }
             guard case .tensor(let t) = v else { throw SinkKitError(.pickle, "\(path): value of \(name) is not a tensor") }
-            guard archive.entries[prefix + "data/" + t.storage.key] != nil else {
+            guard let entry = archive.entries[prefix + "data/" + t.storage.key] else {
                 throw SinkKitError(.pickle, "\(path): storage \(t.storage.key) of tensor \(name) is missing from the archive")
+            }
+            guard entry.size >= t.storage.numel * t.storage.dtype.size else {   // product checked when the storage was read
+                throw SinkKitError(.truncated, "\(path): storage \(t.storage.key) has \(entry.size) bytes, tensor \(name) needs \(t.storage.numel * t.storage.dtype.size)")
             }
             if refs[name] == nil { tensorNames.append(name) }
             refs[name] = t
@@ -262,19 +314,15 @@ public final class TorchCheckpoint: TensorSource {
 
     public func info(_ name: String) -> TensorInfo? {
         guard let t = refs[name] else { return nil }
-        let n = t.shape.reduce(1, *)
-        return TensorInfo(name: name, dtype: t.storage.dtype, shape: t.shape, elementCount: n, byteCount: n * t.storage.dtype.size)
+        return TensorInfo(name: name, dtype: t.storage.dtype, shape: t.shape, elementCount: t.count, byteCount: t.count * t.storage.dtype.size)
     }
 
     public func loadF32(_ name: String) throws -> Tensor {
         guard let t = refs[name] else { throw SinkKitError(.shapeMismatch, "\(path): no tensor named \(name)") }
         let entry = archive.entries[prefix + "data/" + t.storage.key]!
         let size = t.storage.dtype.size
-        guard entry.size >= t.storage.numel * size else {
-            throw SinkKitError(.truncated, "\(path): storage \(t.storage.key) has \(entry.size) bytes, tensor \(name) needs \(t.storage.numel * size)")
-        }
         let raw = try archive.data(entry)
-        let n = t.shape.reduce(1, *)
+        let n = t.count
         var out = [Float](repeating: 0, count: n)
         // Contiguous row-major strides read in one pass; other views gather element by element.
         var contiguous = true

@@ -43,6 +43,26 @@ public struct JinjaError: Error, CustomStringConvertible {
     public let description: String
 }
 
+/// What one rendering may cost: a chat template is code from a stranger, so nested loops over the
+/// messages, a string doubled in a loop or a list grown without end stop with an error instead of
+/// running for hours or exhausting memory.
+final class RenderBudget {
+    static let maxSteps = 10_000_000
+    static let maxBytes = 16 << 20
+    static let maxItems = 1 << 20
+    var steps = 0
+
+    func step() throws {
+        steps += 1
+        guard steps <= Self.maxSteps else { throw JinjaError(description: "the template takes more than \(Self.maxSteps) steps") }
+    }
+
+    func sized(_ s: String) throws -> String {
+        guard s.utf8.count <= Self.maxBytes else { throw JinjaError(description: "the template builds a string of more than \(Self.maxBytes) bytes") }
+        return s
+    }
+}
+
 public final class JinjaTemplate {
     // MARK: lexing template text into text / output / statement nodes
 
@@ -58,10 +78,17 @@ public final class JinjaTemplate {
 
     let nodes: [Node]
 
+    /// `{% if %}` / `{% for %}` blocks nested deeper than this are refused (parsing and rendering
+    /// recurse once per level).
+    static let maxBlockDepth = 64
+
     public init(_ source: String) throws {
+        guard source.utf8.count <= Limits.maxTemplateBytes else {
+            throw JinjaError(description: "template of \(source.utf8.count) bytes (at most \(Limits.maxTemplateBytes))")
+        }
         let pieces = try Self.lex(source)
         var i = 0
-        nodes = try Self.parseBlock(pieces, &i, until: [])
+        nodes = try Self.parseBlock(pieces, &i, until: [], depth: 0)
         guard i == pieces.count else { throw JinjaError(description: "unexpected block end in template") }
     }
 
@@ -116,7 +143,8 @@ public final class JinjaTemplate {
         return out
     }
 
-    static func parseBlock(_ p: [Piece], _ i: inout Int, until: Set<String>) throws -> [Node] {
+    static func parseBlock(_ p: [Piece], _ i: inout Int, until: Set<String>, depth: Int) throws -> [Node] {
+        guard depth <= maxBlockDepth else { throw JinjaError(description: "template blocks nested more than \(maxBlockDepth) deep") }
         var nodes: [Node] = []
         while i < p.count {
             switch p[i] {
@@ -131,12 +159,12 @@ public final class JinjaTemplate {
                     var chain: [(Expr?, [Node])] = []
                     var cond: Expr? = try Self.expr(String(st.dropFirst(2)))
                     while true {
-                        let body = try parseBlock(p, &i, until: ["elif", "else", "endif"])
+                        let body = try parseBlock(p, &i, until: ["elif", "else", "endif"], depth: depth + 1)
                         chain.append((cond, body))
                         guard i < p.count, case .statement(let s2) = p[i] else { throw JinjaError(description: "missing endif") }
                         i += 1
                         if s2.hasPrefix("elif") { cond = try Self.expr(String(s2.dropFirst(4))) }
-                        else if s2.hasPrefix("else") { cond = nil; chain.append((nil, try parseBlock(p, &i, until: ["endif"]))); i += 1; break }
+                        else if s2.hasPrefix("else") { cond = nil; chain.append((nil, try parseBlock(p, &i, until: ["endif"], depth: depth + 1))); i += 1; break }
                         else { break }
                     }
                     nodes.append(.ifChain(chain))
@@ -145,7 +173,7 @@ public final class JinjaTemplate {
                     guard let inRange = rest.range(of: " in ") else { throw JinjaError(description: "bad for: \(st)") }
                     let name = rest[..<inRange.lowerBound].trimmingCharacters(in: .whitespaces)
                     let iter = try Self.expr(String(rest[inRange.upperBound...]))
-                    let body = try parseBlock(p, &i, until: ["endfor"])
+                    let body = try parseBlock(p, &i, until: ["endfor"], depth: depth + 1)
                     i += 1
                     nodes.append(.forLoop(name, iter, body))
                 case "set":
@@ -171,30 +199,32 @@ public final class JinjaTemplate {
     public func render(_ context: [String: JValue]) throws -> String {
         var scope = context
         var out = ""
-        try run(nodes, &scope, &out)
+        try run(nodes, &scope, &out, RenderBudget())
         return out
     }
 
-    func run(_ nodes: [Node], _ scope: inout [String: JValue], _ out: inout String) throws {
+    func run(_ nodes: [Node], _ scope: inout [String: JValue], _ out: inout String, _ budget: RenderBudget) throws {
         for n in nodes {
+            try budget.step()
+            _ = try budget.sized(out)
             switch n {
             case .text(let t): out += t
-            case .output(let e): out += try e.eval(scope).text
-            case .set(let name, let e): scope[name] = try e.eval(scope)
+            case .output(let e): out += try e.eval(scope, budget).text
+            case .set(let name, let e): scope[name] = try e.eval(scope, budget)
             case .ifChain(let chain):
-                for (cond, body) in chain where try cond?.eval(scope).truthy ?? true {
-                    try run(body, &scope, &out)
+                for (cond, body) in chain where try cond?.eval(scope, budget).truthy ?? true {
+                    try run(body, &scope, &out, budget)
                     break
                 }
             case .forLoop(let name, let iter, let body):
-                guard case .list(let items) = try iter.eval(scope) else { throw JinjaError(description: "for over a non-list") }
+                guard case .list(let items) = try iter.eval(scope, budget) else { throw JinjaError(description: "for over a non-list") }
                 let saved = (scope[name], scope["loop"])
                 for (k, item) in items.enumerated() {
                     scope[name] = item
                     scope["loop"] = .dict(["index0": .int(k), "index": .int(k + 1), "first": .bool(k == 0),
                                            "last": .bool(k == items.count - 1), "length": .int(items.count),
                                            "revindex": .int(items.count - k), "revindex0": .int(items.count - k - 1)])
-                    try run(body, &scope, &out)
+                    try run(body, &scope, &out, budget)
                 }
                 scope[name] = saved.0
                 scope["loop"] = saved.1

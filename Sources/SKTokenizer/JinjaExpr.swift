@@ -14,17 +14,18 @@ indirect enum Expr {
     case test(Expr, String, Bool)          // `is [not] name`
     case conditional(Expr, Expr, Expr)     // a if c else b
 
-    func eval(_ s: [String: JValue]) throws -> JValue {
+    func eval(_ s: [String: JValue], _ budget: RenderBudget) throws -> JValue {
+        try budget.step()
         switch self {
         case .literal(let v): return v
         case .name(let n): return s[n] ?? .undefined
-        case .list(let l): return .list(try l.map { try $0.eval(s) })
+        case .list(let l): return .list(try l.map { try $0.eval(s, budget) })
         case .attr(let e, let a):
-            let v = try e.eval(s)
+            let v = try e.eval(s, budget)
             if case .dict(let d) = v { return d[a] ?? .undefined }
             return .undefined
         case .item(let e, let k):
-            let v = try e.eval(s), key = try k.eval(s)
+            let v = try e.eval(s, budget), key = try k.eval(s, budget)
             switch (v, key) {
             case (.dict(let d), .string(let k)): return d[k] ?? .undefined
             case (.list(let l), .int(let i)):
@@ -37,9 +38,9 @@ indirect enum Expr {
             default: return .undefined
             }
         case .slice(let e, let a, let b):
-            let v = try e.eval(s)
+            let v = try e.eval(s, budget)
             func bound(_ x: Expr?, _ n: Int, _ def: Int) throws -> Int {
-                guard let x, case .int(let i) = try x.eval(s) else { return def }
+                guard let x, case .int(let i) = try x.eval(s, budget) else { return def }
                 return max(0, min(n, i < 0 ? n + i : i))
             }
             switch v {
@@ -53,20 +54,20 @@ indirect enum Expr {
             default: return .undefined
             }
         case .call(let f, let args):
-            let a = try args.map { try $0.eval(s) }
+            let a = try args.map { try $0.eval(s, budget) }
             if case .name("raise_exception") = f { throw JinjaError(description: a.first?.text ?? "template error") }
-            if case .attr(let target, let method) = f { return try Self.method(try target.eval(s), method, a) }
+            if case .attr(let target, let method) = f { return try Self.method(try target.eval(s, budget), method, a) }
             throw JinjaError(description: "unsupported call in template")
         case .filter(let e, let name, let args):
-            return try Self.method(try e.eval(s), name == "trim" ? "strip" : name, try args.map { try $0.eval(s) }, filter: true)
+            return try Self.method(try e.eval(s, budget), name == "trim" ? "strip" : name, try args.map { try $0.eval(s, budget) }, filter: true)
         case .unary(let op, let e):
-            let v = try e.eval(s)
+            let v = try e.eval(s, budget)
             if op == "not" { return .bool(!v.truthy) }
-            if case .int(let i) = v { return .int(-i) }
+            if case .int(let i) = v { return .int(try Self.checked((0).subtractingReportingOverflow(i), "-")) }
             if case .double(let d) = v { return .double(-d) }
             throw JinjaError(description: "bad operand for unary \(op)")
         case .test(let e, let name, let negate):
-            let v = try e.eval(s)
+            let v = try e.eval(s, budget)
             var r: Bool
             switch name {
             case "defined": r = v != .undefined
@@ -82,15 +83,15 @@ indirect enum Expr {
             }
             return .bool(negate ? !r : r)
         case .conditional(let a, let c, let b):
-            return try c.eval(s).truthy ? a.eval(s) : b.eval(s)
+            return try c.eval(s, budget).truthy ? a.eval(s, budget) : b.eval(s, budget)
         case .binary(let op, let l, let r):
-            if op == "and" { let a = try l.eval(s); return a.truthy ? try r.eval(s) : a }
-            if op == "or" { let a = try l.eval(s); return a.truthy ? a : try r.eval(s) }
-            let a = try l.eval(s), b = try r.eval(s)
+            if op == "and" { let a = try l.eval(s, budget); return a.truthy ? try r.eval(s, budget) : a }
+            if op == "or" { let a = try l.eval(s, budget); return a.truthy ? a : try r.eval(s, budget) }
+            let a = try l.eval(s, budget), b = try r.eval(s, budget)
             switch op {
             case "==": return .bool(Self.equal(a, b))
             case "!=": return .bool(!Self.equal(a, b))
-            case "~": return .string(a.text + b.text)
+            case "~": return .string(try budget.sized(a.text + b.text))
             case "in", "not in":
                 var hit = false
                 switch b {
@@ -103,15 +104,23 @@ indirect enum Expr {
             default: break
             }
             switch (a, b) {
-            case (.string(let x), .string(let y)) where op == "+": return .string(x + y)
-            case (.list(let x), .list(let y)) where op == "+": return .list(x + y)
+            case (.string(let x), .string(let y)) where op == "+": return .string(try budget.sized(x + y))
+            case (.list(let x), .list(let y)) where op == "+":
+                guard x.count + y.count <= RenderBudget.maxItems else { throw JinjaError(description: "a list of more than \(RenderBudget.maxItems) items") }
+                return .list(x + y)
             case (.string(let x), .string(let y)):
                 switch op { case "<": return .bool(x < y); case ">": return .bool(x > y); case "<=": return .bool(x <= y); case ">=": return .bool(x >= y); default: break }
             case (.int(let x), .int(let y)):
                 switch op {
-                case "+": return .int(x + y); case "-": return .int(x - y); case "*": return .int(x * y)
+                case "+": return .int(try Self.checked(x.addingReportingOverflow(y), op))
+                case "-": return .int(try Self.checked(x.subtractingReportingOverflow(y), op))
+                case "*": return .int(try Self.checked(x.multipliedReportingOverflow(by: y), op))
                 case "/": return .double(Double(x) / Double(y))
-                case "%": guard y != 0 else { throw JinjaError(description: "modulo by zero") }; return .int(((x % y) + y) % y)
+                case "%":
+                    guard y != 0 else { throw JinjaError(description: "modulo by zero") }
+                    // Python's modulo takes the sign of the divisor.
+                    let r = try Self.checked(x.remainderReportingOverflow(dividingBy: y), op)
+                    return .int(r != 0 && (r < 0) != (y < 0) ? r + y : r)
                 case "<": return .bool(x < y); case ">": return .bool(x > y); case "<=": return .bool(x <= y); case ">=": return .bool(x >= y)
                 default: break
                 }
@@ -119,6 +128,12 @@ indirect enum Expr {
             }
             throw JinjaError(description: "unsupported operands for \(op): \(a.repr), \(b.repr)")
         }
+    }
+
+    /// Python's integers do not overflow; the template's 64-bit ones refuse to instead of trapping.
+    static func checked(_ r: (partialValue: Int, overflow: Bool), _ op: String) throws -> Int {
+        guard !r.overflow else { throw JinjaError(description: "integer overflow in \(op)") }
+        return r.partialValue
     }
 
     static func equal(_ a: JValue, _ b: JValue) -> Bool {
@@ -163,6 +178,19 @@ struct ExprParser {
     enum Tok: Equatable { case name(String), str(String), num(String), op(String), end }
     var toks: [Tok] = []
     var i = 0
+    var depth = 0
+    /// Tokens in one expression, and nesting of parentheses, brackets, calls and unary operators:
+    /// far above any real chat template, low enough that evaluating (and freeing) the tree never
+    /// recurses deeply.
+    static let maxTokens = 2_000
+    static let maxDepth = 64
+
+    mutating func nest<R>(_ body: (inout ExprParser) throws -> R) throws -> R {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maxDepth else { throw JinjaError(description: "template expression nested more than \(Self.maxDepth) deep") }
+        return try body(&self)
+    }
 
     init(_ src: String) throws {
         let c = Array(src.unicodeScalars)
@@ -198,6 +226,7 @@ struct ExprParser {
             }
         }
         toks.append(.end)
+        guard toks.count <= Self.maxTokens else { throw JinjaError(description: "template expression of more than \(Self.maxTokens) tokens") }
     }
 
     var peek: Tok { toks[i] }
@@ -212,6 +241,9 @@ struct ExprParser {
     }
 
     mutating func parseConditional() throws -> Expr {
+        try nest { try $0.parseConditionalBody() }
+    }
+    mutating func parseConditionalBody() throws -> Expr {
         let a = try parseOr()
         if accept(.name("if")) {
             let c = try parseOr()
@@ -231,7 +263,7 @@ struct ExprParser {
         return l
     }
     mutating func parseNot() throws -> Expr {
-        if accept(.name("not")) { return .unary("not", try parseNot()) }
+        if accept(.name("not")) { return .unary("not", try nest { try $0.parseNot() }) }
         return try parseCompare()
     }
     mutating func parseCompare() throws -> Expr {
@@ -265,7 +297,7 @@ struct ExprParser {
         return l
     }
     mutating func parseUnary() throws -> Expr {
-        if accept(.op("-")) { return .unary("-", try parseUnary()) }
+        if accept(.op("-")) { return .unary("-", try nest { try $0.parseUnary() }) }
         return try parseFilter()
     }
     mutating func parseFilter() throws -> Expr {

@@ -33,6 +33,7 @@ indirect enum Normalizer {
     }
 
     static func regex(_ p: String) throws -> NSRegularExpression {
+        try RegexSafety.check(p)
         do { return try NSRegularExpression(pattern: p) } catch {
             throw SinkKitError(.refused, "tokenizer regex \(p) is not supported by this engine")
         }

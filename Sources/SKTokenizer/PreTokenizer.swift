@@ -10,7 +10,7 @@ indirect enum PreTokenizer {
     case byteLevel(addPrefixSpace: Bool, regex: NSRegularExpression?)
     case digits(individual: Bool)
     case split(NSRegularExpression, Behavior, invert: Bool)
-    case metaspace(replacement: String, prependScheme: String, split: Bool)
+    case metaspace(replacement: String, prependScheme: String, split: Bool, splitter: NSRegularExpression)
 
     static let digitRuns = try! NSRegularExpression(pattern: #"\p{Nd}+"#)
     static let digit = try! NSRegularExpression(pattern: #"\p{Nd}"#)
@@ -39,7 +39,16 @@ indirect enum PreTokenizer {
         case "Metaspace":
             var scheme = d["prepend_scheme"] as? String ?? ((d["add_prefix_space"] as? Bool ?? true) ? "always" : "never")
             scheme = scheme.lowercased()
-            self = .metaspace(replacement: d["replacement"] as? String ?? "▁", prependScheme: scheme, split: d["split"] as? Bool ?? true)
+            guard ["always", "never", "first"].contains(scheme) else {
+                throw SinkKitError(.refused, "tokenizer Metaspace prepend_scheme \(scheme) is not one of always, never, first")
+            }
+            let rep = d["replacement"] as? String ?? "▁"
+            // tokenizers' Metaspace replacement is one `char`: an empty or longer one is not a Metaspace.
+            guard rep.unicodeScalars.count == 1 else {
+                throw SinkKitError(.refused, "tokenizer Metaspace replacement \"\(rep.prefix(20))\" must be exactly one character")
+            }
+            self = .metaspace(replacement: rep, prependScheme: scheme, split: d["split"] as? Bool ?? true,
+                              splitter: try Normalizer.regex(NSRegularExpression.escapedPattern(for: rep)))
         default:
             throw SinkKitError(.refused, "tokenizer pre-tokenizer \(type) is not supported")
         }
@@ -71,13 +80,13 @@ indirect enum PreTokenizer {
             return pieces.flatMap { Self.split($0, individual ? Self.digit : Self.digitRuns, .Isolated, invert: false) }
         case .split(let re, let b, let invert):
             return pieces.flatMap { Self.split($0, re, b, invert: invert) }
-        case .metaspace(let rep, let scheme, let doSplit):
+        case .metaspace(let rep, let scheme, let doSplit, let splitter):
             var out: [String] = []
             for (i, p) in pieces.enumerated() {
                 var s = Normalizer.replaceLiteral(p, " ", rep)
                 if (scheme == "always" || (scheme == "first" && first && i == 0)) && !s.unicodeScalars.starts(with: rep.unicodeScalars) { s = rep + s }
                 if doSplit {
-                    out += Self.split(s, try! NSRegularExpression(pattern: NSRegularExpression.escapedPattern(for: rep)), .MergedWithNext, invert: false)
+                    out += Self.split(s, splitter, .MergedWithNext, invert: false)
                 } else {
                     out.append(s)
                 }

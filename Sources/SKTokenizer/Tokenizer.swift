@@ -40,6 +40,7 @@ public final class Tokenizer {
 
     public init(spec: TokenizerSpec) throws {
         vocab = spec.vocab
+        try Self.validate(spec)
         var ids: [String: Int] = [:]
         for (i, t) in spec.vocab.enumerated() where ids[t] == nil { ids[t] = i }
         self.ids = ids
@@ -56,6 +57,13 @@ public final class Tokenizer {
         var special = Set<Int>()
         for a in try JSONValue.parse(spec.addedTokensJSON, what: "added_tokens") as? [[String: Any]] ?? [] {
             guard let c = a["content"] as? String, let id = (a["id"] as? NSNumber)?.intValue, !c.isEmpty else { continue }
+            // An added token is a vocabulary entry: same id, same text (else one id means two tokens).
+            guard id >= 0, id < spec.vocab.count else {
+                throw SinkKitError(.malformedHeader, "tokenizer added token \"\(c.prefix(40))\" has id \(id), outside the \(spec.vocab.count)-token vocabulary")
+            }
+            guard spec.vocab[id].utf8.elementsEqual(c.utf8) else {
+                throw SinkKitError(.malformedHeader, "tokenizer id \(id) is used twice: by \"\(spec.vocab[id].prefix(40))\" in the vocabulary and by the added token \"\(c.prefix(40))\"")
+            }
             let isSpecial = a["special"] as? Bool ?? false
             added.append((c, id, isSpecial, a["lstrip"] as? Bool ?? false, a["rstrip"] as? Bool ?? false))
             if isSpecial { special.insert(id) }
@@ -74,6 +82,9 @@ public final class Tokenizer {
                     if let st = piece["SpecialToken"] as? [String: Any], let name = st["id"] as? String {
                         let list = (specials[name]?["ids"] as? [NSNumber])?.map { $0.intValue } ?? ids[name].map { [$0] } ?? []
                         guard !list.isEmpty else { throw SinkKitError(.malformedHeader, "tokenizer template names unknown special token \(name)") }
+                        for id in list where id < 0 || id >= spec.vocab.count {
+                            throw SinkKitError(.malformedHeader, "tokenizer template's special token \(name) has id \(id), outside the \(spec.vocab.count)-token vocabulary")
+                        }
                         return .special(list)
                     }
                     return .sequence
@@ -85,6 +96,10 @@ public final class Tokenizer {
         eosToken = spec.eosToken
         bosId = spec.bosToken.isEmpty ? nil : ids[spec.bosToken]
         eosId = spec.eosToken.isEmpty ? nil : ids[spec.eosToken]
+        for (what, token, id) in [("bos_token", spec.bosToken, bosId), ("eos_token", spec.eosToken, eosId), ("unk_token", spec.unkToken, unkId)]
+            where !token.isEmpty && id == nil {
+            throw SinkKitError(.malformedHeader, "tokenizer \(what) \"\(token.prefix(40))\" is not in the vocabulary")
+        }
         chatTemplate = spec.chatTemplate
 
         // Decoder → bytes per token.
@@ -136,6 +151,30 @@ public final class Tokenizer {
         }
         tokenBytesFlat = flat
         tokenBytesStart = starts
+    }
+
+    /// What tokenizers' BPE model refuses when it is built, and what would make token ids
+    /// ambiguous: an empty or oversized vocabulary, a token listed twice, a merge that is not
+    /// "left right" of two vocabulary tokens whose concatenation is a vocabulary token.
+    static func validate(_ spec: TokenizerSpec) throws {
+        guard !spec.vocab.isEmpty, spec.vocab.count <= Limits.maxVocab else {
+            throw SinkKitError(.malformedHeader, "tokenizer vocabulary has \(spec.vocab.count) tokens (expected 1 to \(Limits.maxVocab))")
+        }
+        var seen = [ByteKey: Int](minimumCapacity: spec.vocab.count)
+        for (i, t) in spec.vocab.enumerated() {
+            if let j = seen.updateValue(i, forKey: ByteKey(t)) {
+                throw SinkKitError(.malformedHeader, "tokenizer token \"\(t.prefix(40))\" appears twice in the vocabulary (ids \(j) and \(i))")
+            }
+        }
+        for (k, m) in spec.merges.enumerated() {
+            let parts = m.split(separator: " ", omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw SinkKitError(.malformedHeader, "tokenizer merge \(k) \"\(m.prefix(60))\" is not two tokens separated by one space")
+            }
+            for t in [String(parts[0]), String(parts[1]), String(parts[0]) + String(parts[1])] where seen[ByteKey(t)] == nil {
+                throw SinkKitError(.malformedHeader, "tokenizer merge \(k) \"\(m.prefix(60))\" names \"\(t.prefix(40))\", which is not in the vocabulary")
+            }
+        }
     }
 
     // MARK: encoding
@@ -289,3 +328,4 @@ public struct StreamDecoder {
         return String(decoding: pending, as: UTF8.self)
     }
 }
+

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SKCore
 
 /// What `merge` and `quantize` both read beside the base checkpoint: PEFT adapters, LongLoRA's
 /// fully trained tensors, and the target context for RoPE scaling.
@@ -15,6 +16,8 @@ struct FineTuneInputs: ParsableArguments {
     var isEmpty: Bool { adapter.isEmpty && trainableParams == nil && context == nil }
 
     func validate() throws {
-        if let c = context, c <= 0 { throw ValidationError("--context must be positive (got \(c))") }
+        if let c = context, !(1...Limits.maxPositions).contains(c) {
+            throw ValidationError("--context must be between 1 and \(Limits.maxPositions) (got \(c))")
+        }
     }
 }

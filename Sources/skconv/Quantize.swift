@@ -40,7 +40,7 @@ struct Quantize: ParsableCommand {
         guard QuantType(userName: type) != nil else {
             throw ValidationError("--type must be f32, f16, int8, int4 or int4-sym (got \(type))")
         }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if let t = threads, !(1...Limits.maxThreads).contains(t) { throw ValidationError("--threads must be between 1 and \(Limits.maxThreads) (got \(t))") }
     }
 
     func run() throws {

@@ -14,6 +14,7 @@ struct SKConv: ParsableCommand {
 /// Prints a library error as one line and exits non-zero; never a trap or a stack trace.
 func runReportingErrors(_ body: () throws -> Void) throws {
     BLASThreads.stopIdleWorkers()
+    Interrupts.install()
     do {
         try body()
     } catch let e as SinkKitError {

@@ -35,12 +35,24 @@ struct RuntimeOptions: ParsableArguments {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Flag(help: "Check every tensor checksum while loading.")
+    @Flag(help: "Check every tensor checksum while loading, even for a file verified before.")
     var verify = false
 
+    @Flag(name: .customLong("no-verify"), help: "Skip the tensor checksums (by default a file is checked in full the first time it is loaded).")
+    var noVerify = false
+
     func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1 (got \(threads))") }
+        try bounded(threads, 1...Limits.maxThreads, "--threads")
+        if verify && noVerify { throw ValidationError("--verify and --no-verify contradict each other") }
     }
+
+    var integrity: Integrity { verify ? .always : noVerify ? .skip : .checkOnce }
+}
+
+/// A ValidationError unless `value` lies in `range` (every number from the command line is bounded:
+/// the arithmetic on it can then never overflow).
+func bounded<T: BinaryInteger>(_ value: T, _ range: ClosedRange<T>, _ flag: String) throws {
+    guard range.contains(value) else { throw ValidationError("\(flag) must be between \(range.lowerBound) and \(range.upperBound) (got \(value))") }
 }
 
 /// SF-Attn and KV cache policy flags, shared by generate, perplexity and bench.
@@ -59,9 +71,12 @@ struct AttentionOptions: ParsableArguments {
         guard ["full", "sf"].contains(attention) else { throw ValidationError("--attention must be full or sf (got \(attention))") }
         if let k = kv, !["full", "segment", "window", "h2o"].contains(k) { throw ValidationError("--kv must be full, segment, window or h2o (got \(k))") }
         guard PositionMode(rawValue: positions) != nil else { throw ValidationError("--positions must be auto, absolute or cache (got \(positions))") }
-        if let g = sfGroup, g <= 0 || g % 2 != 0 { throw ValidationError("--sf-group must be a positive even number (got \(g))") }
-        guard sinks >= 0 else { throw ValidationError("--sinks must be ≥ 0") }
-        guard prefillChunk >= 1 else { throw ValidationError("--prefill-chunk must be ≥ 1") }
+        if let g = sfGroup {
+            try bounded(g, 2...Limits.maxTokens, "--sf-group")
+            guard g % 2 == 0 else { throw ValidationError("--sf-group must be an even number (got \(g))") }
+        }
+        try bounded(sinks, 0...Limits.maxChunk, "--sinks")
+        try bounded(prefillChunk, 1...Limits.maxChunk, "--prefill-chunk")
         guard KVDType(rawValue: kvDType) != nil else { throw ValidationError("--kv-dtype must be f32 or f16 (got \(kvDType))") }
         if kv == "segment" && attention != "sf" { throw ValidationError("--kv segment needs --attention sf") }
         if (kv == "window" || kv == "h2o") && kvBudget == nil { throw ValidationError("--kv \(kv!) needs --kv-budget") }
@@ -74,6 +89,7 @@ struct AttentionOptions: ParsableArguments {
             return max(1, Int((Double(base) * p / 100).rounded()))
         }
         guard let n = Int(s), n > 0 else { throw SinkKitError(.invalidArgument, "\(what) \(s): expected a positive token count or a percentage") }
+        guard n <= Limits.maxTokens else { throw SinkKitError(.invalidArgument, "\(what) \(s): at most \(Limits.maxTokens) tokens") }
         return n
     }
 
@@ -131,19 +147,19 @@ struct Generate: ParsableCommand {
     @Option(help: "System message for --chat.") var system: String?
 
     func validate() throws {
-        guard n >= 0 else { throw ValidationError("-n must be non-negative") }
+        try bounded(n, 0...Limits.maxTokens, "-n")
         guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be ≥ 0 (got \(temperature))") }
-        guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0 (got \(topK))") }
+        try bounded(topK, 0...Limits.maxVocab, "--top-k")
         guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1] (got \(topP))") }
         guard minP >= 0, minP <= 1 else { throw ValidationError("--min-p must be in [0, 1] (got \(minP))") }
         guard repeatPenalty > 0, repeatPenalty.isFinite else { throw ValidationError("--repeat-penalty must be > 0 (got \(repeatPenalty))") }
-        if let c = ctx, c < 1 { throw ValidationError("--ctx must be positive (got \(c))") }
+        if let c = ctx { try bounded(c, 1...Limits.maxTokens, "--ctx") }
         if prompt == nil && !chat { throw ValidationError("give a prompt with -p (or --chat for an interactive chat)") }
     }
 
     func run() throws {
         try reportingErrors {
-            let rt = try Runtime(path: options.model, verify: options.verify)
+            let rt = try Runtime(path: options.model, integrity: options.integrity)
             if chat && prompt == nil {
                 try interactive(rt)
                 return
@@ -227,17 +243,18 @@ struct Perplexity: ParsableCommand {
     @Option(name: .customLong("stream-chunk"), help: "With a bounded cache or sf: score this many tokens per decode step (1: exactly generation's path).") var streamChunk = 1
 
     func validate() throws {
-        guard ctx >= 4 else { throw ValidationError("--ctx must be at least 4 (got \(ctx))") }
-        if let c = chunks, c < 1 { throw ValidationError("--chunks must be positive") }
+        try bounded(ctx, 4...Limits.maxTokens, "--ctx")
+        if let c = chunks { try bounded(c, 1...Limits.maxTokens, "--chunks") }
+        try bounded(streamChunk, 1...Limits.maxChunk, "--stream-chunk")
     }
 
     func run() throws {
         try reportingErrors {
-            guard let data = FileManager.default.contents(atPath: file) else { throw SinkKitError(.io, "\(file): cannot read") }
+            let data = try InputFile.read(file, limit: 1 << 30)
             guard let text = String(data: data, encoding: .utf8) else {
                 throw SinkKitError(.invalidArgument, "\(file) is not UTF-8 text")
             }
-            let rt = try Runtime(path: options.model, verify: options.verify)
+            let rt = try Runtime(path: options.model, integrity: options.integrity)
             let tokens = rt.tokenizer.encode(text, addSpecialTokens: true)
             let config = try attn.config(model: rt.model, context: ctx, base: ctx)
             try rt.checkContextFits(ctx, dtype: config.kvDType)
@@ -275,14 +292,15 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("report-every"), help: "Every N generated tokens, print a JSON line with resident and KV memory to stderr.") var reportEvery: Int?
 
     func validate() throws {
-        if let r = reportEvery, r < 1 { throw ValidationError("--report-every must be ≥ 1") }
-        guard promptTokens >= 1, genTokens >= 0 else { throw ValidationError("--prompt-tokens must be ≥ 1 and --gen-tokens ≥ 0") }
+        if let r = reportEvery { try bounded(r, 1...Limits.maxTokens, "--report-every") }
+        try bounded(promptTokens, 1...Limits.maxTokens, "--prompt-tokens")
+        try bounded(genTokens, 0...Limits.maxTokens, "--gen-tokens")
     }
 
     func run() throws {
         try reportingErrors {
             let t0 = Date()
-            let rt = try Runtime(path: options.model, verify: options.verify)
+            let rt = try Runtime(path: options.model, integrity: options.integrity)
             let loadSeconds = Date().timeIntervalSince(t0)
             let ctx = promptTokens + genTokens
             let config = try attn.config(model: rt.model, context: ctx, base: promptTokens)

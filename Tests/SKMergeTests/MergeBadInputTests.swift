@@ -152,14 +152,21 @@ final class MergeBadInputTests: XCTestCase {
 
     func testExistingOutputNeedsForce() throws {
         var j = job(adapters: [Fixture.adapter("plain")])
-        try fm.createDirectory(atPath: j.outputDirectory, withIntermediateDirectories: true)
-        fm.createFile(atPath: j.outputDirectory + "/keep", contents: Data("x".utf8))
+        _ = try Merger(job: j).run()
         assertRefused(j, .outputExists, "--force")
-        XCTAssertTrue(fm.fileExists(atPath: j.outputDirectory + "/keep"))
         j.force = true
         _ = try Merger(job: j).run()
-        XCTAssertFalse(fm.fileExists(atPath: j.outputDirectory + "/keep"))
         XCTAssertTrue(fm.fileExists(atPath: j.outputDirectory + "/model.safetensors"))
+    }
+
+    /// --force replaces only a directory a previous merge wrote: a user's directory survives it.
+    func testForceNeverReplacesAForeignDirectory() throws {
+        var j = job(adapters: [Fixture.adapter("plain")])
+        try fm.createDirectory(atPath: j.outputDirectory, withIntermediateDirectories: true)
+        fm.createFile(atPath: j.outputDirectory + "/keep", contents: Data("x".utf8))
+        j.force = true
+        assertRefused(j, .invalidArgument, "not a directory that skconv wrote")
+        XCTAssertTrue(fm.fileExists(atPath: j.outputDirectory + "/keep"))
     }
 
     func testOutputMayNotBeAnInput() throws {

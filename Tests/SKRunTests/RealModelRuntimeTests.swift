@@ -113,11 +113,11 @@ final class SKRunBadInputTests: XCTestCase {
         try assertFails(["generate", m, "-p", "hi", "--temperature=-1"], "--temperature must be", status: 64)
         try assertFails(["generate", m, "-p", "hi", "--min-p", "2"], "--min-p must be in [0, 1]", status: 64)
         try assertFails(["generate", m, "-p", "hi", "--repeat-penalty", "0"], "--repeat-penalty must be > 0", status: 64)
-        try assertFails(["generate", m, "-p", "hi", "--threads", "0"], "--threads must be at least 1", status: 64)
+        try assertFails(["generate", m, "-p", "hi", "--threads", "0"], "--threads must be between 1 and 1024 (got 0)", status: 64)
     }
 
     func testContextBeyondMemory() throws {
-        try assertFails(["generate", try tinyModel(), "-p", "hi", "--ctx", "4000000000"], "of KV cache but only")
+        try assertFails(["generate", try tinyModel(), "-p", "hi", "--ctx", "4000000000"], "--ctx must be between 1 and 16777216", status: 64)
     }
 
     func testTextFileThatIsNotUTF8() throws {
@@ -183,8 +183,8 @@ final class AttentionFlagTests: XCTestCase {
     }
 
     func testBadSFGroup() throws {
-        try assertFails(["--attention", "sf", "--sf-group", "0"], "--sf-group must be a positive even number")
-        try assertFails(["--attention", "sf", "--sf-group", "7"], "--sf-group must be a positive even number")
+        try assertFails(["--attention", "sf", "--sf-group", "0"], "--sf-group must be between 2 and")
+        try assertFails(["--attention", "sf", "--sf-group", "7"], "--sf-group must be an even number")
         try assertFails(["--attention", "sf", "--sf-group", "64", "--ctx", "32"], "larger than the 32-token context")
     }
 

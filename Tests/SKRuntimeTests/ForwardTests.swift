@@ -5,6 +5,7 @@ import SKConvert
 import SKCore
 import SKFormat
 import SKRuntime
+import SKModel
 import SKSafetensors
 
 /// The forward pass on the tiny fixture models against transformers' logits
@@ -118,31 +119,31 @@ final class ForwardTests: XCTestCase {
     func testRopeScalingVariantsFollowTransformers() throws {
         // inverse frequencies for head_dim 8, theta 10000, against values computed by
         // transformers' ROPE_INIT_FUNCTIONS (linear factor 4; llama3 factor 8, low 1, high 4, original 16)
-        var meta = try SKMFile(path: try skm("llama-f32", .f32)).metadata
-        meta["llama.rope_scaling.type"] = .string("linear")
-        meta["llama.rope_scaling.factor"] = .double(4)
-        let lin = Rope(config: try ModelConfig(metadata: meta, path: "x"))
+        let meta = try SKMFile(path: try skm("llama-f32", .f32)).metadata
+        // The file's config with another rope_scaling (and max_position_embeddings): model.config
+        // and the llama.* keys rewritten together, as the converter writes them.
+        func config(_ rope: [String: Any], maxPositions: Int? = nil) throws -> ModelConfig {
+            var raw = try JSONSerialization.jsonObject(with: Data(meta["model.config"]!.string!.utf8)) as! [String: Any]
+            raw["rope_scaling"] = rope
+            if let m = maxPositions { raw["max_position_embeddings"] = m }
+            let c = try LlamaConfig(data: try JSONSerialization.data(withJSONObject: raw))
+            var m = meta
+            for k in m.keys where k.hasPrefix("llama.") { m[k] = nil }
+            for (k, v) in try c.metadataEntries() { m[k] = v }
+            return try ModelConfig(metadata: m, path: "x")
+        }
+        let lin = Rope(config: try config(["type": "linear", "factor": 4.0]))
         let base = [1.0, 0.1, 0.01, 0.001]
         for i in 0..<4 { XCTAssertEqual(lin.invFreq[i], base[i] / 4, accuracy: 1e-12) }
-        meta["llama.rope_scaling.type"] = .string("llama3")
-        meta["llama.rope_scaling.factor"] = .double(8)
-        meta["llama.rope_scaling.low_freq_factor"] = .double(1)
-        meta["llama.rope_scaling.high_freq_factor"] = .double(4)
-        meta["llama.rope_scaling.original_max_position_embeddings"] = .int(16)
-        let l3 = Rope(config: try ModelConfig(metadata: meta, path: "x"))
+        let l3 = Rope(config: try config(["rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                          "original_max_position_embeddings": 16]))
         let want = RopeGolden.llama3
         for i in 0..<4 { XCTAssertEqual(l3.invFreq[i], want[i], accuracy: 1e-6 * want[i]) }  // transformers computes in f32
-        meta["llama.rope_scaling.type"] = .string("yarn")
-        meta["llama.rope_scaling.factor"] = .double(4)
-        meta["llama.rope_scaling.beta_fast"] = .double(32)
-        meta["llama.rope_scaling.beta_slow"] = .double(1)
-        let yarn = Rope(config: try ModelConfig(metadata: meta, path: "x"))
+        let yarn = Rope(config: try config(["rope_type": "yarn", "factor": 4.0, "beta_fast": 32.0, "beta_slow": 1.0,
+                                            "original_max_position_embeddings": 16]))
         for i in 0..<4 { XCTAssertEqual(yarn.invFreq[i], RopeGolden.yarn[i], accuracy: 1e-6 * RopeGolden.yarn[i]) }
         XCTAssertEqual(yarn.attentionFactor, RopeGolden.yarnAttentionFactor, accuracy: 1e-9)
-        meta["llama.rope_scaling.type"] = .string("dynamic")
-        meta["llama.rope_scaling.factor"] = .double(2)
-        meta["llama.max_position_embeddings"] = .int(16)
-        var dyn = Rope(config: try ModelConfig(metadata: meta, path: "x"))
+        var dyn = Rope(config: try config(["rope_type": "dynamic", "factor": 2.0], maxPositions: 16))
         for i in 0..<4 { XCTAssertEqual(dyn.invFreq[i], base[i], accuracy: 1e-12) }  // within the original context
         dyn.adapt(toSequenceLength: 40)
         for i in 0..<4 { XCTAssertEqual(dyn.invFreq[i], RopeGolden.dynamic40[i], accuracy: 1e-6 * RopeGolden.dynamic40[i]) }

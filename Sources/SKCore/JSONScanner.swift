@@ -1,28 +1,30 @@
-import SKCore
-
-/// A validating, streaming JSON reader (RFC 8259) over UTF-8 bytes, for the one large JSON input
-/// the converter reads: tokenizer.json, whose vocabulary and merges (about 100,000 strings) took
-/// Foundation's JSONSerialization plus the bridging out of `[String: Any]` about 100 ms, on the
-/// path before the first tensor can be written. Callers walk objects and arrays with closures and
-/// take strings and integers directly; any other value can be skipped (still validated), its byte
-/// range kept for JSONSerialization to parse when it is small.
+/// A validating, streaming JSON reader (RFC 8259) over UTF-8 bytes. Written for the one large JSON
+/// input the converter reads, tokenizer.json, whose vocabulary and merges (about 100,000 strings)
+/// took Foundation's JSONSerialization plus the bridging out of `[String: Any]` about 100 ms; also
+/// the strict pre-pass of every JSON file SinkKit reads (`StrictJSON`). Callers walk objects and
+/// arrays with closures and take strings and integers directly; any other value can be skipped
+/// (still validated), its byte range kept for JSONSerialization to parse when it is small.
 ///
-/// Errors name the file and the byte offset. Nesting deeper than 512 levels is refused rather than
-/// recursed into.
-struct JSONScanner {
-    enum Kind { case object, array, string, number, bool, null }
+/// Errors name the file and the byte offset. Nesting deeper than `maxDepth` levels is refused
+/// rather than recursed into, and a key that appears twice in one object is refused: readers
+/// disagree on which of the two wins (serde_json keeps the last, others the first), so a file that
+/// has one would mean different things to different tools.
+public struct JSONScanner {
+    public enum Kind: Sendable { case object, array, string, number, bool, null }
+
+    public static let maxDepth = 512
 
     private let b: UnsafeBufferPointer<UInt8>
     private let path: String
-    private(set) var offset = 0
+    public private(set) var offset = 0
     private var depth = 0
 
-    init(_ bytes: UnsafeBufferPointer<UInt8>, path: String) {
+    public init(_ bytes: UnsafeBufferPointer<UInt8>, path: String) {
         b = bytes
         self.path = path
     }
 
-    func error(_ what: String) -> SinkKitError {
+    public func error(_ what: String) -> SinkKitError {
         SinkKitError(.malformedHeader, "\(path): invalid JSON at byte \(offset): \(what)")
     }
 
@@ -37,7 +39,7 @@ struct JSONScanner {
     }
 
     /// The kind of the next value (after white space).
-    mutating func kind() throws -> Kind {
+    public mutating func kind() throws -> Kind {
         skipSpace()
         guard offset < b.count else { throw error("unexpected end of input") }
         switch b[offset] {
@@ -52,17 +54,23 @@ struct JSONScanner {
     }
 
     /// Calls `member` with each key of the object that follows; `member` must read (or skip) the value.
-    mutating func object(_ member: (inout JSONScanner, String) throws -> Void) throws {
+    public mutating func object(_ member: (inout JSONScanner, String) throws -> Void) throws {
         try expect(UInt8(ascii: "{"))
+        var seen = Set<ByteKey>()
         try items(closedBy: UInt8(ascii: "}"), in: "an object") { s in
+            let at = s.offset
             let key = try s.string()
+            guard seen.insert(ByteKey(key)).inserted else {
+                s.offset = at
+                throw s.error("the key \"\(key.prefix(80))\" appears twice in one object")
+            }
             try s.expect(UInt8(ascii: ":"))
             try member(&s, key)
         }
     }
 
     /// Calls `element` for each element of the array that follows; `element` must read (or skip) it.
-    mutating func array(_ element: (inout JSONScanner) throws -> Void) throws {
+    public mutating func array(_ element: (inout JSONScanner) throws -> Void) throws {
         try expect(UInt8(ascii: "["))
         try items(closedBy: UInt8(ascii: "]"), in: "an array", element)
     }
@@ -85,11 +93,11 @@ struct JSONScanner {
 
     private mutating func enter() throws {
         depth += 1
-        guard depth <= 512 else { throw error("nested deeper than 512 levels") }
+        guard depth <= Self.maxDepth else { throw error("nested deeper than \(Self.maxDepth) levels") }
     }
 
     /// A string, its escapes decoded; the text must be valid UTF-8 without raw control characters.
-    mutating func string() throws -> String {
+    public mutating func string() throws -> String {
         try expect(UInt8(ascii: "\""))
         let start = offset
         // Fast path: no escapes.
@@ -161,7 +169,7 @@ struct JSONScanner {
     }
 
     /// A number that must be an integer literal (no fraction, no exponent) within Int's range.
-    mutating func int() throws -> Int {
+    public mutating func int() throws -> Int {
         skipSpace()
         let start = offset
         let r = try numberRange()
@@ -179,7 +187,7 @@ struct JSONScanner {
     }
 
     /// `true` or `false`.
-    mutating func bool() throws -> Bool {
+    public mutating func bool() throws -> Bool {
         skipSpace()
         if literal("true") { return true }
         if literal("false") { return false }
@@ -218,7 +226,7 @@ struct JSONScanner {
 
     /// Validates and skips the next value; returns its byte range.
     @discardableResult
-    mutating func skip() throws -> Range<Int> {
+    public mutating func skip() throws -> Range<Int> {
         let k = try kind()
         let start = offset
         switch k {
@@ -233,11 +241,23 @@ struct JSONScanner {
     }
 
     /// The bytes of a range returned by `skip()`.
-    func bytes(_ r: Range<Int>) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: b[r]) }
+    public func bytes(_ r: Range<Int>) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: b[r]) }
 
     /// Nothing but white space is left.
-    mutating func end() throws {
+    public mutating func end() throws {
         skipSpace()
         guard offset == b.count else { throw error("unexpected data after the JSON value") }
+    }
+}
+
+/// A string compared byte for byte (Swift's `==` on strings is canonical equivalence, under
+/// which "é" and "e\u{301}" are equal; JSON keys and tokens are not).
+public struct ByteKey: Hashable, Sendable {
+    public let s: String
+    public init(_ s: String) { self.s = s }
+    public static func == (a: ByteKey, b: ByteKey) -> Bool { a.s.utf8.elementsEqual(b.s.utf8) }
+    public func hash(into h: inout Hasher) {
+        var copy = s
+        copy.withUTF8 { h.combine(bytes: UnsafeRawBufferPointer($0)) }
     }
 }

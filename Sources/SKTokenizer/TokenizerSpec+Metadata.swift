@@ -1,6 +1,4 @@
 import SKCore
-import SKFormat
-import SKTokenizer
 
 extension TokenizerSpec {
     /// The tokenizer stored in an SKM file's `tokenizer.*` metadata.
