@@ -47,15 +47,20 @@ let package = Package(
         .target(name: "SKRuntime", dependencies: ["SKCore", "SKModel", "SKFormat", "SKKernels", "SKTokenizer", "COpenBLAS"]),
         // Floor 2: tokenizers from SKM metadata (byte-level and SentencePiece-style BPE), chat templates.
         .target(name: "SKTokenizer", dependencies: ["SKCore"]),
+        // Floor 4: what both command-line tools share (the exit table).
+        .target(name: "SKCLI", dependencies: ["SKCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Floor 4: the command line.
         .executableTarget(name: "skrun", dependencies: [
-            "SKCore", "SKFormat", "SKRuntime", "SKTokenizer",
+            "SKCore", "SKCLI", "SKFormat", "SKRuntime", "SKTokenizer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "skconv", dependencies: [
-            "SKCore", "SKModel", "SKSafetensors", "SKMerge", "SKQuant", "SKFormat", "SKConvert",
+            "SKCore", "SKCLI", "SKModel", "SKSafetensors", "SKMerge", "SKQuant", "SKFormat", "SKConvert",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+
+        // Fuzz targets of every reader of untrusted bytes (libFuzzer with -DFUZZING; a replay tool otherwise).
+        .executableTarget(name: "skfuzz", dependencies: ["SKCore", "SKSafetensors", "SKFormat", "SKModel", "SKTokenizer", "SKConvert", "SKMerge"]),
 
         // Test-only helpers: fixture paths, running the built executables.
         .target(name: "SKTestSupport", path: "Tests/SKTestSupport"),
@@ -67,6 +72,7 @@ let package = Package(
         .testTarget(name: "SKTokenizerTests", dependencies: ["SKCore", "SKFormat", "SKConvert", "SKRuntime", "SKTokenizer", "SKTestSupport"]),
         .testTarget(name: "SKRuntimeTests", dependencies: ["SKCore", "SKModel", "SKConvert", "SKRuntime", "SKSafetensors", "SKFormat", "SKTestSupport"]),
         .testTarget(name: "SKRunTests", dependencies: ["skrun", "skconv", "SKRuntime", "SKTestSupport"]),
+        .testTarget(name: "SKHostileInputTests", dependencies: ["skconv", "skrun", "SKCore", "SKFormat", "SKTestSupport"]),
         .testTarget(name: "SKConvTests", dependencies: ["skconv", "SKCore", "SKSafetensors", "SKFormat", "SKTestSupport"]),
     ],
     swiftLanguageModes: [.v5]

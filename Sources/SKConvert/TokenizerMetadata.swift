@@ -13,6 +13,22 @@ public enum TokenizerMetadata {
             throw SinkKitError(.io, "\(path): missing (an SKM file carries its tokenizer; expected tokenizer.json beside config.json)")
         }
         let data = try InputFile.read(path, limit: Limits.maxTokenizerFileBytes)
+        var cfg: [String: Any] = [:]
+        if InputFile.exists(directory + "/tokenizer_config.json") {
+            cfg = try StrictJSON.object(file: directory + "/tokenizer_config.json")
+        }
+        // transformers >= 4.47 may save the template beside the config as chat_template.jinja.
+        var templateFile: String?
+        if InputFile.exists(directory + "/chat_template.jinja") {
+            templateFile = String(decoding: try InputFile.read(directory + "/chat_template.jinja", limit: Limits.maxTemplateBytes), as: UTF8.self)
+        }
+        return try entries(tokenizerJSON: data, path: path, tokenizerConfig: cfg, chatTemplateFile: templateFile)
+    }
+
+    /// The entries from the files' contents: tokenizer.json (read from `path`), tokenizer_config.json
+    /// (empty when absent) and chat_template.jinja (nil when absent).
+    public static func entries(tokenizerJSON data: Data, path: String, tokenizerConfig cfg: [String: Any],
+                               chatTemplateFile: String?) throws -> [(String, SKMValue)] {
         let doc = try TokenizerJSON(data: data, path: path)
         let type = doc.modelType ?? (doc.merges != nil ? "BPE" : "")
         guard type == "BPE" else {
@@ -40,10 +56,6 @@ public enum TokenizerMetadata {
             return String(decoding: try JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .fragmentsAllowed]), as: UTF8.self)
         }
 
-        var cfg: [String: Any] = [:]
-        if InputFile.exists(directory + "/tokenizer_config.json") {
-            cfg = try StrictJSON.object(file: directory + "/tokenizer_config.json")
-        }
         func special(_ key: String) -> String {
             if let s = cfg[key] as? String { return s }
             if let d = cfg[key] as? [String: Any], let s = d["content"] as? String { return s }
@@ -57,11 +69,8 @@ public enum TokenizerMetadata {
             addBos = true
         }
         let addEos = cfg["add_eos_token"] as? Bool ?? false
-        // transformers >= 4.47 may save the template beside the config as chat_template.jinja.
         var template = ""
-        if InputFile.exists(directory + "/chat_template.jinja") {
-            template = String(decoding: try InputFile.read(directory + "/chat_template.jinja", limit: Limits.maxTemplateBytes), as: UTF8.self)
-        }
+        if let t = chatTemplateFile { template = t }
         else if let t = cfg["chat_template"] as? String { template = t }
         else if let list = cfg["chat_template"] as? [[String: Any]] {
             template = (list.first { ($0["name"] as? String) == "default" } ?? list.first)?["template"] as? String ?? ""

@@ -16,9 +16,12 @@ public final class MappedFile: @unchecked Sendable {
     /// Device, inode, size, modification and status-change times of the file that was mapped:
     /// what identifies this content without reading it (see `VerifiedFiles`).
     public let identity: String
+    /// A copy in memory (`init(bytes:path:)`), not a mapping.
+    private let inMemory: Bool
 
     public init(path: String) throws {
         self.path = path
+        inMemory = false
         let (fd, size) = try InputFile.open(path)
         defer { close(fd) }
         self.size = size
@@ -36,8 +39,25 @@ public final class MappedFile: @unchecked Sendable {
         base = UnsafeRawPointer(p!)
     }
 
+    /// Bytes held in memory and read through the same interface (fuzzing, tests): `path` only
+    /// names them in messages.
+    public init(bytes: UnsafeRawBufferPointer, path: String) {
+        self.path = path
+        inMemory = true
+        size = bytes.count
+        identity = "memory"
+        if bytes.count == 0 {
+            base = nil
+        } else {
+            let p = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 64)
+            p.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            base = UnsafeRawPointer(p)
+        }
+    }
+
     deinit {
-        if let b = base { munmap(UnsafeMutableRawPointer(mutating: b), size) }
+        guard let b = base else { return }
+        if inMemory { UnsafeMutableRawPointer(mutating: b).deallocate() } else { munmap(UnsafeMutableRawPointer(mutating: b), size) }
     }
 
     /// A bounds-checked view of `count` bytes at `offset`.
@@ -53,7 +73,7 @@ public final class MappedFile: @unchecked Sendable {
     /// Drops the resident pages of a range (whole pages inside it only); reading it again
     /// simply faults them back in from the file.
     public func release(offset: Int, count: Int) {
-        guard let b = base, count > 0 else { return }
+        guard let b = base, count > 0, !inMemory else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = (offset + page - 1) / page * page
         let end = min(size, offset + count) / page * page

@@ -31,4 +31,29 @@ public struct SinkKitError: Error, CustomStringConvertible, Equatable {
     }
 
     public var description: String { message }
+
+    /// The process exit status for this error (`ExitStatus`).
+    public var exitStatus: ExitStatus {
+        switch kind {
+        case .io: return .io
+        case .outputExists, .invalidArgument: return .usage
+        default: return .input
+        }
+    }
+}
+
+/// The exit statuses of `skconv` and `skrun`, one table for every command (README "Exit status").
+public enum ExitStatus: Int32, Sendable {
+    /// Done.
+    case success = 0
+    /// A bad flag or value, a missing --force, a request the inputs cannot satisfy (a prompt longer
+    /// than the context): the command line must change.
+    case usage = 2
+    /// An input file is malformed, inconsistent or of a kind SinkKit does not support: the file
+    /// must change.
+    case input = 3
+    /// A file could not be opened, read, written or renamed (missing, permissions, full disk).
+    case io = 4
+    /// SIGINT (130), SIGTERM (143) and SIGHUP (129) end the process with 128 + the signal.
+    case interrupted = 130
 }

@@ -19,9 +19,14 @@ public final class SKMFile {
     public let tensors: [SKMTensorInfo]
     private let index: [String: Int]
 
-    public init(path: String, verify: Bool = false) throws {
+    public convenience init(path: String, verify: Bool = false) throws {
+        try self.init(file: try MappedFile(path: path), verify: verify)
+    }
+
+    public init(file: MappedFile, verify: Bool = false) throws {
+        let path = file.path
         self.path = path
-        file = try MappedFile(path: path)
+        self.file = file
         guard file.size >= SKM.fileHeaderSize else {
             throw SinkKitError(.truncated, "\(path): \(file.size) bytes is too short for an SKM file (the header alone is 64 bytes)")
         }

@@ -25,9 +25,12 @@ public struct AdapterConfig {
     public let raw: [String: Any]
 
     public init(path: String) throws {
-        let data = try InputFile.read(path, limit: Limits.maxJSONFileBytes)
-        let d = try StrictJSON.object(data, path: path, kind: .adapter)
-        try self.init(raw: d, data: data, path: path)
+        try self.init(data: try InputFile.read(path, limit: Limits.maxJSONFileBytes), path: path)
+    }
+
+    /// The config from the file's bytes (`path` names it in messages).
+    public init(data: Data, path: String) throws {
+        try self.init(raw: try StrictJSON.object(data, path: path, kind: .adapter), data: data, path: path)
     }
 
     private struct Fields: Decodable {

@@ -23,9 +23,14 @@ public final class SafetensorsFile: TensorSource {
     public var tensorNames: [String] { tensors.map(\.name) }
     public func info(_ name: String) -> TensorInfo? { byName[name] }
 
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        try self.init(file: try MappedFile(path: path))
+    }
+
+    public init(file: MappedFile) throws {
+        let path = file.path
         self.path = path
-        file = try MappedFile(path: path)
+        self.file = file
         guard file.size >= 8 else {
             throw SinkKitError(.truncated, "\(path): \(file.size) bytes is too short for a safetensors file (expected at least the 8-byte header length)")
         }

@@ -280,9 +280,13 @@ public final class TorchCheckpoint: TensorSource {
 
     public var sourceDescription: String { path }
 
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        try self.init(file: try MappedFile(path: path))
+    }
+
+    public init(file: MappedFile) throws {
+        let path = file.path
         self.path = path
-        let file = try MappedFile(path: path)
         if file.size >= 2, try file.bytes(offset: 0, count: 2).elementsEqual([0x80, 0x02]) {
             throw SinkKitError(.pickle, "\(path): legacy (pre-1.6, non-zip) torch.save format is not supported; re-save it with a current torch")
         }

@@ -11,7 +11,8 @@ struct SKConv: ParsableCommand {
         subcommands: [Merge.self, Quantize.self, Inspect.self])
 }
 
-/// Prints a library error as one line and exits non-zero; never a trap or a stack trace.
+/// Prints a library error as one line and exits with its status (`ExitStatus`); never a trap or a
+/// stack trace.
 func runReportingErrors(_ body: () throws -> Void) throws {
     BLASThreads.stopIdleWorkers()
     Interrupts.install()
@@ -19,7 +20,7 @@ func runReportingErrors(_ body: () throws -> Void) throws {
         try body()
     } catch let e as SinkKitError {
         FileHandle.standardError.write(Data("error: \(e.message)\n".utf8))
-        throw ExitCode(e.kind == .invalidArgument ? 2 : 1)
+        throw ExitCode(e.exitStatus.rawValue)
     }
 }
 

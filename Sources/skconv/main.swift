@@ -1,2 +1,5 @@
 import ArgumentParser
-SKConv.main()
+import SKCore
+import SKCLI
+
+SKConv.mainWithExitTable()

@@ -1,11 +1,14 @@
 import ArgumentParser
 import Foundation
 import SKCore
+import SKCLI
 import SKRuntime
 import SKTokenizer
 
 @main
 struct SKRun: ParsableCommand {
+    static func main() { mainWithExitTable() }
+
     static let configuration = CommandConfiguration(
         commandName: "skrun",
         abstract: "Run an SKM model on the CPU: generate text, measure perplexity, benchmark.",
@@ -18,13 +21,14 @@ func eprint(_ s: String, terminator: String = "\n") {
     FileHandle.standardError.write(Data((s + terminator).utf8))
 }
 
-/// Prints a library error as one line and exits non-zero; never a trap or a stack trace.
+/// Prints a library error as one line and exits with its status (`ExitStatus`); never a trap or a
+/// stack trace.
 func reportingErrors(_ body: () throws -> Void) throws {
     ProcessMemory.trimCodePages()
     BLASThreads.useCallerThreadOnly()
     do { try body() } catch let e as SinkKitError {
         eprint("error: \(e.message)")
-        throw ExitCode(e.kind == .invalidArgument ? 2 : 1)
+        throw ExitCode(e.exitStatus.rawValue)
     }
 }
 

@@ -23,7 +23,7 @@ final class SKConvCLITests: XCTestCase {
     func testBadInputExitsNonZeroWithOneLineError() throws {
         let out = Fixture.scratch() + "/m"
         let r = try skconv("merge", "--base", Fixture.base("llama-f32"), "--adapter", Fixture.adapter("layer-replication"), "--output", out)
-        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.status, 3)   // an input error
         XCTAssertTrue(r.stderr.hasPrefix("error: "), r.stderr)
         XCTAssertTrue(r.stderr.contains("layer_replication"))
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
@@ -31,7 +31,7 @@ final class SKConvCLITests: XCTestCase {
 
     func testUsageErrorsExitTwo() throws {
         let r = try skconv("merge", "--base", Fixture.base("llama-f32"), "--output", "/tmp/x", "--adapter", "a", "--dtype", "f8")
-        XCTAssertEqual(r.status, 64, r.stderr) // ArgumentParser's validation exit code (EX_USAGE)
+        XCTAssertEqual(r.status, 2, r.stderr) // the usage-error status of SinkKit's exit table
         XCTAssertTrue(r.stderr.contains("--dtype"))
         let n = try skconv("merge", "--base", Fixture.base("llama-f32"), "--output", "/tmp/x")
         XCTAssertNotEqual(n.status, 0)
@@ -54,7 +54,7 @@ final class SKConvCLITests: XCTestCase {
         let good = try Data(contentsOf: URL(fileURLWithPath: Fixture.expected("plain")))
         FileManager.default.createFile(atPath: p, contents: good.prefix(good.count - 100))
         let r = try skconv("inspect", p)
-        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.status, 3)
         XCTAssertTrue(r.stderr.contains("truncated"), r.stderr)
     }
 
@@ -108,7 +108,7 @@ final class SKConvQuantizeCLITests: XCTestCase {
 
     func testUnknownTypeIsAUsageError() throws {
         let r = try skconv("quantize", "--model", Fixture.base("llama-f32"), "--type", "int3", "--output", Fixture.scratch() + "/x.skm")
-        XCTAssertEqual(r.status, 64)
+        XCTAssertEqual(r.status, 2)
         XCTAssertTrue(r.stderr.contains("--type must be"))
     }
 
@@ -116,7 +116,7 @@ final class SKConvQuantizeCLITests: XCTestCase {
         let out = Fixture.scratch() + "/t.skm"
         FileManager.default.createFile(atPath: out, contents: Data("keep".utf8))
         let r = try skconv("quantize", "--model", Fixture.base("llama-f32"), "--type", "int8", "--output", out)
-        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.status, 2)
         XCTAssertTrue(r.stderr.contains("--force"))
         XCTAssertEqual(try String(contentsOfFile: out, encoding: .utf8), "keep")
     }
@@ -160,7 +160,7 @@ final class SKConvQuantizeCLITests: XCTestCase {
         b[b.count - 3] ^= 0xFF
         try Data(b).write(to: URL(fileURLWithPath: out))
         let r = try skconv("inspect", "--verify", out)
-        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.status, 3)
         XCTAssertTrue(r.stderr.contains("checksum mismatch"), r.stderr)
     }
 }

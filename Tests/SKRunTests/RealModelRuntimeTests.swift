@@ -92,15 +92,15 @@ final class SKRunBadInputTests: XCTestCase {
     }
 
     func testMissingAndCorruptModelFiles() throws {
-        try assertFails(["generate", "/nonexistent.skm", "-p", "hi"], "no such model file", status: 1)
+        try assertFails(["generate", "/nonexistent.skm", "-p", "hi"], "no such model file", status: 4)
         let bad = Fixture.scratch() + "/bad.skm"
         let good = try Data(contentsOf: URL(fileURLWithPath: try tinyModel()))
         FileManager.default.createFile(atPath: bad, contents: good.prefix(good.count - 50))
-        try assertFails(["generate", bad, "-p", "hi"], "truncated", status: 1)
+        try assertFails(["generate", bad, "-p", "hi"], "truncated", status: 3)
         var flipped = [UInt8](good)
         flipped[flipped.count - 7] ^= 0x40
         FileManager.default.createFile(atPath: bad, contents: Data(flipped))
-        try assertFails(["generate", bad, "-p", "hi", "--verify"], "checksum mismatch", status: 1)
+        try assertFails(["generate", bad, "-p", "hi", "--verify"], "checksum mismatch", status: 3)
     }
 
     func testPromptLongerThanContext() throws {
@@ -109,15 +109,15 @@ final class SKRunBadInputTests: XCTestCase {
 
     func testInvalidSamplingValues() throws {
         let m = try tinyModel()
-        try assertFails(["generate", m, "-p", "hi", "--top-p", "0"], "--top-p must be in (0, 1]", status: 64)
-        try assertFails(["generate", m, "-p", "hi", "--temperature=-1"], "--temperature must be", status: 64)
-        try assertFails(["generate", m, "-p", "hi", "--min-p", "2"], "--min-p must be in [0, 1]", status: 64)
-        try assertFails(["generate", m, "-p", "hi", "--repeat-penalty", "0"], "--repeat-penalty must be > 0", status: 64)
-        try assertFails(["generate", m, "-p", "hi", "--threads", "0"], "--threads must be between 1 and 1024 (got 0)", status: 64)
+        try assertFails(["generate", m, "-p", "hi", "--top-p", "0"], "--top-p must be in (0, 1]", status: 2)
+        try assertFails(["generate", m, "-p", "hi", "--temperature=-1"], "--temperature must be", status: 2)
+        try assertFails(["generate", m, "-p", "hi", "--min-p", "2"], "--min-p must be in [0, 1]", status: 2)
+        try assertFails(["generate", m, "-p", "hi", "--repeat-penalty", "0"], "--repeat-penalty must be > 0", status: 2)
+        try assertFails(["generate", m, "-p", "hi", "--threads", "0"], "--threads must be between 1 and 1024 (got 0)", status: 2)
     }
 
     func testContextBeyondMemory() throws {
-        try assertFails(["generate", try tinyModel(), "-p", "hi", "--ctx", "4000000000"], "--ctx must be between 1 and 16777216", status: 64)
+        try assertFails(["generate", try tinyModel(), "-p", "hi", "--ctx", "4000000000"], "--ctx must be between 1 and 16777216", status: 2)
     }
 
     func testTextFileThatIsNotUTF8() throws {
