@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes every reader of untrusted bytes with libFuzzer (and AddressSanitizer), each target for
-# SECONDS (default 30), starting from the committed seeds in Fixtures/fuzz/corpus/TARGET and the
-# regression inputs in Fixtures/fuzz/regressions/TARGET. New inputs go to a scratch corpus, not
-# into git. A crash, a timeout (10 s per input) or an out-of-memory (2 GB) fails the run; the
+# SECONDS (default 30), starting from the committed seeds in Fixtures/fuzz/corpus/TARGET, the
+# regression inputs in Fixtures/fuzz/regressions/TARGET (a crash libFuzzer finds goes there, with a
+# catalogue case for it) and, for the pickle and zip readers, the hostile files in
+# Fixtures/hostile. New inputs go to a scratch corpus, not into git. A crash, a timeout (10 s per input) or an out-of-memory (2 GB) fails the run; the
 # input that caused it is kept under $FUZZ_ARTIFACTS (default .build-fuzz/artifacts) and printed.
 #     bash scripts/fuzz.sh [SECONDS] [TARGET...]
 #     FUZZ_RUNS=1000000 bash scripts/fuzz.sh 0 skm     # a fixed number of executions instead
@@ -27,6 +28,7 @@ for t in "${targets[@]}"; do
   seeds="$t"; [ "$t" = skm-header ] && seeds=skm
   cp -r "Fixtures/fuzz/corpus/$seeds/." "$work/"
   [ -d "Fixtures/fuzz/regressions/$t" ] && cp -r "Fixtures/fuzz/regressions/$t/." "$work/"
+  case "$t" in pickle|zip) cp Fixtures/hostile/*.bin "$work/" ;; esac
   limit=(-max_total_time="$seconds")
   [ -n "${FUZZ_RUNS:-}" ] && limit=(-runs="$FUZZ_RUNS")
   log="$art/$t.log"

@@ -8,6 +8,9 @@ bash scripts/fetch-real-model.sh
 export SINKKIT_REQUIRE_REAL_MODEL=1
 # The C kernels: scalar reference vs AVX2 natively, vs NEON under qemu-aarch64.
 bash scripts/test-kernels.sh
+# Every reader of untrusted bytes under libFuzzer + AddressSanitizer, 20 s per target (a crash,
+# hang or blow-up fails the run; scripts/fuzz.sh runs longer on request).
+bash scripts/fuzz.sh 20
 # End-to-end tests run the release binaries (real-model perplexity in a debug build is slow).
 swift build -c release --static-swift-stdlib
 export SINKKIT_BIN_DIR="$(swift build -c release --show-bin-path)"

@@ -127,7 +127,7 @@ public struct AdapterConfig {
     /// PEFT's pattern lookup: the first key `k` with `re.match(rf"(.*\.)?({k})$", module)`.
     static func patternValue<V>(_ patterns: [(String, V)], module: String) -> V? {
         for (k, v) in patterns {
-            guard let re = try? NSRegularExpression(pattern: "(.*\\.)?(\(k))$") else { continue }
+            guard let re = try? PyRegex.compile("(.*\\.)?(\(k))$", what: "rank/alpha pattern") else { continue }
             let r = NSRange(module.startIndex..<module.endIndex, in: module)
             if re.firstMatch(in: module, options: [.anchored], range: r) != nil { return v }
         }

@@ -5,6 +5,7 @@ import SKCore
 /// write (alternations, character classes, `.*`) mean the same in both.
 enum PyRegex {
     static func compile(_ pattern: String, what: String) throws -> NSRegularExpression {
+        try RegexSafety.check(pattern, what: what)
         do { return try NSRegularExpression(pattern: pattern) } catch {
             throw SinkKitError(.adapter, "\(what): invalid regular expression \(pattern)")
         }

@@ -23,7 +23,7 @@ public final class LlamaModel {
         let postNorm: [Float]
         let q, k, v, o, gate, up, down: WeightMatrix
         let qBias, kBias, vBias, oBias: [Float]?
-        let gateBias, upBias, downBias: [Float]?
+        public let gateBias, upBias, downBias: [Float]?
     }
 
     public let file: SKMFile

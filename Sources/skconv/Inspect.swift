@@ -23,7 +23,7 @@ struct Inspect: ParsableCommand {
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
                 throw SinkKitError(.io, "\(path): no such file or directory")
             }
-            if !isDir.boolValue && InspectSKM.isSKM(path) {
+            if !isDir.boolValue, try InspectSKM.isSKM(path) {
                 try InspectSKM.run(path: path, verify: verify, json: json)
                 return
             }

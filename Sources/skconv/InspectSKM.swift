@@ -4,10 +4,14 @@ import SKFormat
 
 /// `skconv inspect FILE.skm [--verify] [--json]`.
 enum InspectSKM {
-    static func isSKM(_ path: String) -> Bool {
-        guard let h = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? h.close() }
-        return (try? h.read(upToCount: 8)).map { Array($0) == SKM.magic } ?? false
+    /// Whether `path` starts with SKM's magic; anything but a regular file is refused first (a FIFO
+    /// would block the read).
+    static func isSKM(_ path: String) throws -> Bool {
+        let (fd, size) = try InputFile.open(path)
+        defer { close(fd) }
+        guard size >= 8 else { return false }
+        var magic = [UInt8](repeating: 0, count: 8)
+        return read(fd, &magic, 8) == 8 && magic == SKM.magic
     }
 
     static func run(path: String, verify: Bool, json: Bool) throws {

@@ -522,6 +522,17 @@ final class HostileInputCatalogueTests: XCTestCase {
             let m = try s.model(); let a = try s.adapter()
             return ["quantize", "--model", m, "--adapter", a, "--type", "int8", "--output", a + "/merged.skm"]
         },
+        Case(name: "inspect: a FIFO", tool: "skconv", status: io, message: "is a FIFO, expected a regular file") { s in
+            s.mkfifo("x.skm"); return ["inspect", "--verify", s.path("x.skm")]
+        },
+        Case(name: "inspect: a directory with a FIFO for config.json", tool: "skconv", status: io, message: "is a FIFO") { s in
+            let m = try s.model(); try FileManager.default.removeItem(atPath: m + "/config.json"); s.mkfifo("model/config.json"); return ["inspect", m]
+        },
+        Case(name: "adapter: a target_modules regex that backtracks exponentially", tool: "skconv", status: input, message: "repeats a group that holds a quantifier") { s in
+            let m = try s.model(); let a = try s.adapter("regex")
+            try s.json("adapter/adapter_config.json") { $0["target_modules"] = "(.*q_proj)+" }
+            return merge(s, base: m, adapter: a)
+        },
         Case(name: "output: its directory does not exist", tool: "skconv", status: io, message: "does not exist") { s in
             ["quantize", "--model", try s.model(), "--type", "int8", "--output", s.path("no/such/dir/out.skm")]
         },

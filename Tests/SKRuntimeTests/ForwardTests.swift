@@ -52,6 +52,21 @@ final class ForwardTests: XCTestCase {
         }
     }
 
+    /// `mlp_bias`: gate/up/down_proj biases (transformers' LlamaMLP with mlp_bias=True). The file
+    /// used to record the flag without the runtime reading the biases.
+    func testMLPBiasMatchesTransformers() throws {
+        let f = try SafetensorsFile(path: Fixture.tiny + "/expected/logits-mlp-bias.safetensors")
+        let tokens = try JSONSerialization.jsonObject(with: Data(f.metadata["tokens"]!.utf8)) as! [Int]
+        let want = try f.loadF32("llama-mlp-bias-f32").data
+        let scale = want.map(abs).max()!
+        for (type, tol) in [(QuantType.f32, Float(2e-5)), (.f16, 2e-3), (.int8, 0.08)] {
+            let m = try LlamaModel(path: try skm("llama-mlp-bias-f32", type))
+            XCTAssertNotNil(m.layers[0].downBias)
+            let got = try Session(model: m, context: 64, threads: 2).forward(tokens, logitsFor: Array(0..<tokens.count))
+            XCTAssertLessThanOrEqual(maxError(got, want) / scale, tol, "mlp_bias \(type.userName)")
+        }
+    }
+
     /// The integer kernels (activations quantized to int8 per block of 32) against the same
     /// quantized weights run in f32: the SKM file's tensors dequantized into an f32 SKM file.
     /// This isolates the matmul path from the weights' own quantization error.

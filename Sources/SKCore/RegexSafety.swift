@@ -1,20 +1,21 @@
-import SKCore
-
-/// Regexes from a tokenizer.json run on every prompt, in a backtracking engine. The patterns that
+/// Regexes from strangers' files (a tokenizer.json's pre-tokenizer and normalizer, an adapter's
+/// target_modules and rank/alpha patterns) run in a backtracking engine (ICU). The patterns that
 /// make such an engine take exponential time are a repeated group that can match the same text in
 /// more than one way: a group holding an alternation or a quantifier, itself under `*`, `+` or
 /// `{n,m}` (`(a|aa)+$`, `(a+)+`). No real tokenizer uses that shape (GPT-2's, Llama-3's, Qwen2's,
 /// DeepSeek's and the others' pre-tokenizer patterns quantify only characters and classes, or
 /// make a group optional with `?`), so it is refused when the tokenizer is read rather than left to
-/// stall a prompt.
-enum RegexSafety {
-    static func check(_ pattern: String) throws {
+/// stall a prompt or a merge. (PEFT's own `(.*\.)?(KEY)$` wrapper quantifies its group with `?`,
+/// which cannot repeat, and passes.)
+public enum RegexSafety {
+    /// Refuses `pattern` (naming it as `what`) when it has the shape above.
+    public static func check(_ pattern: String, what: String = "tokenizer regex") throws {
         let c = Array(pattern.unicodeScalars)
         // Per open group: (holds an alternation, holds a quantifier).
         var stack: [(alt: Bool, quant: Bool)] = [(false, false)]
         var i = 0
         func refuse(_ why: String) -> SinkKitError {
-            SinkKitError(.refused, "tokenizer regex \(String(pattern.prefix(80))) \(why): a repeated group that can match the same text in several ways makes matching take exponential time")
+            SinkKitError(.refused, "\(what) \(String(pattern.prefix(80))) \(why): a repeated group that can match the same text in several ways makes matching take exponential time")
         }
         /// Whether a quantifier that repeats (not `?`) starts at `j`, and where it ends.
         func repetition(at j: Int) -> (repeats: Bool, end: Int)? {
