@@ -16,6 +16,9 @@ let package = Package(
         .library(name: "SKMerge", targets: ["SKMerge"]),
         .library(name: "SKQuant", targets: ["SKQuant"]),
         .library(name: "SKFormat", targets: ["SKFormat"]),
+        .library(name: "SKTokenizer", targets: ["SKTokenizer"]),
+        .library(name: "SKRuntime", targets: ["SKRuntime"]),
+        .library(name: "SKEngine", targets: ["SKEngine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -45,13 +48,16 @@ let package = Package(
         .target(name: "SKConvert", dependencies: ["SKCore", "SKModel", "SKSafetensors", "SKMerge", "SKQuant", "SKFormat", "SKTokenizer"]),
         // Floor 3: the CPU runtime (reads SKM only: never the converter's libraries).
         .target(name: "SKRuntime", dependencies: ["SKCore", "SKModel", "SKFormat", "SKKernels", "SKTokenizer", "COpenBLAS"]),
+        // Floor 4: the engine: model loaded once, sessions, the generation loop, streaming (Swift 6 mode).
+        .target(name: "SKEngine", dependencies: ["SKCore", "SKRuntime", "SKTokenizer"],
+                swiftSettings: [.swiftLanguageMode(.v6)]),
         // Floor 2: tokenizers from SKM metadata (byte-level and SentencePiece-style BPE), chat templates.
         .target(name: "SKTokenizer", dependencies: ["SKCore"]),
         // Floor 4: what both command-line tools share (the exit table).
         .target(name: "SKCLI", dependencies: ["SKCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Floor 4: the command line.
         .executableTarget(name: "skrun", dependencies: [
-            "SKCore", "SKCLI", "SKFormat", "SKRuntime", "SKTokenizer",
+            "SKCore", "SKCLI", "SKFormat", "SKRuntime", "SKTokenizer", "SKEngine",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "skconv", dependencies: [

@@ -100,7 +100,8 @@ final class AttentionPolicyTests: XCTestCase {
         for kh in 0..<m.config.numKVHeads {
             let f = a.cache.head(layer: 0, kvHead: kh), h = b.cache.head(layer: 0, kvHead: kh)
             XCTAssertEqual(h.count, 13)
-            for (src, dst) in [(f.keys, h.keys), (f.values, h.values)] {
+            let fs = f.storage as! KVStorageBase, hs = h.storage as! KVStorageBase
+            for (src, dst) in [(fs.keys, hs.keys), (fs.values, hs.values)] {
                 let x = src.assumingMemoryBound(to: Float.self), y = dst.assumingMemoryBound(to: UInt16.self)
                 for i in 0..<(13 * hd) { XCTAssertEqual(y[i], Float16(x[i]).bitPattern, "KV head \(kh) element \(i)") }
             }
@@ -112,31 +113,53 @@ final class AttentionPolicyTests: XCTestCase {
 
     // MARK: eviction unit tests
 
-    func cache(_ positions: [Int], scores: [Double]) -> HeadCache {
+    func cache(_ positions: [Int]) -> HeadCache {
         let h = HeadCache(capacity: 64, headDim: 2)
         var kv: [Float] = [0, 0]
         for p in positions { kv.withUnsafeBufferPointer { h.append(key: $0.baseAddress!, value: $0.baseAddress!, position: p) } }
-        h.scores = scores
         return h
     }
 
     func testH2OKeepsSinksHeavyHittersAndRecent() {
         // positions 0..9; sinks 2; budget 6 → recent 2, heavy 2
-        let h = cache(Array(0..<10), scores: [0, 0, 5, 1, 9, 1, 5, 0, 0, 0])
-        let keep = H2OCache(budget: 6, sinks: 2, recent: nil).keep(h, kvHead: 0, nextPosition: 10)
+        let positions = Array(0..<10)
+        let keep = H2OCache(budget: 6, sinks: 2, recent: nil).keep(positions: positions, scores: [0, 0, 5, 1, 9, 1, 5, 0, 0, 0])
         // heavy: 4 (score 9), then the tie 2 vs 6 (score 5) → lower position 2
-        XCTAssertEqual(keep.map { h.positions[$0] }, [0, 1, 2, 4, 8, 9])
+        XCTAssertEqual(keep.map { positions[$0] }, [0, 1, 2, 4, 8, 9])
     }
 
     func testSinksAreNeverEvictedEvenWithZeroScore() {
-        let h = cache(Array(0..<20), scores: (0..<20).map { $0 < 4 ? 0 : Double($0) })
-        let keep = H2OCache(budget: 8, sinks: 4, recent: 2).keep(h, kvHead: 0, nextPosition: 20)
-        XCTAssertEqual(Array(keep.map { h.positions[$0] }.prefix(4)), [0, 1, 2, 3])
+        let positions = Array(0..<20)
+        let keep = H2OCache(budget: 8, sinks: 4, recent: 2).keep(positions: positions, scores: (0..<20).map { $0 < 4 ? 0 : Double($0) })
+        XCTAssertEqual(Array(keep.map { positions[$0] }.prefix(4)), [0, 1, 2, 3])
         XCTAssertEqual(keep.count, 8)
     }
 
+    /// H2O's scores live in its evictor: what attention reports through `observe` is what the
+    /// rule ranks, and eviction compacts the scores with the slots.
+    func testH2OEvictorAccumulatesObservedWeights() {
+        let rule = H2OCache(budget: 4, sinks: 1, recent: 1)
+        let ev = rule.makeEvictor(layers: 1, kvHeads: 1)
+        XCTAssertTrue(ev.observesAttention)
+        let h = cache(Array(0..<6))
+        var slots = Array(0..<6)
+        var w: [Float] = [0.1, 0.3, 0.05, 0.4, 0.05, 0.1]
+        ev.observe(layer: 0, kvHead: 0, slots: &slots, weights: &w, count: 6)
+        ev.observe(layer: 0, kvHead: 0, slots: &slots, weights: &w, count: 6)
+        let keep = ev.keep(h, layer: 0, kvHead: 0, nextPosition: 6)
+        XCTAssertEqual(keep, [0, 1, 3, 5])          // sink 0, heavy 3 (0.8) and 1 (0.6), recent 5
+        h.compact(keep: keep)
+        // the survivors keep their scores: slot 2 (was 3) now outranks a newcomer at zero
+        var s2 = Array(0..<4)
+        var z: [Float] = [0, 0, 0, 0]
+        ev.observe(layer: 0, kvHead: 0, slots: &s2, weights: &z, count: 4)
+        var kv: [Float] = [0, 0]
+        kv.withUnsafeBufferPointer { h.append(key: $0.baseAddress!, value: $0.baseAddress!, position: 6) }
+        XCTAssertEqual(ev.keep(h, layer: 0, kvHead: 0, nextPosition: 7).map { h.positions[$0] }, [0, 1, 3, 6])
+    }
+
     func testWindowKeepsSinksAndRecent() {
-        let h = cache(Array(0..<12), scores: Array(repeating: 0, count: 12))
+        let h = cache(Array(0..<12))
         XCTAssertEqual(WindowCache(budget: 6, sinks: 2).keep(h, kvHead: 0, nextPosition: 12).map { h.positions[$0] }, [0, 1, 8, 9, 10, 11])
     }
 

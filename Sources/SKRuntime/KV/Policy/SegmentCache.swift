@@ -2,7 +2,7 @@
 /// besides the sinks, only keys of its own segment in its head family; keys of older segments
 /// (in every family the KV head's query heads use) are gone for good. Bounded by about
 /// `1.5·G + S` slots per KV head.
-public struct SegmentCache: KVCachePolicy {
+public struct SegmentCache: StatelessKVCachePolicy {
     public let attention: SFAttention
     /// Head families (false: unshifted, true: shifted) used by each KV head's query heads.
     let families: [[Bool]]

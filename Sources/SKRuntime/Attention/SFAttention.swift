@@ -28,7 +28,7 @@ public struct SFAttention: Equatable {
 }
 
 /// Which RoPE positions attention uses for a compacted cache.
-public enum PositionMode: String, CaseIterable {
+public enum PositionMode: String, CaseIterable, Sendable {
     case auto, absolute, cache
 }
 

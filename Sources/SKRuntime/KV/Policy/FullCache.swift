@@ -1,5 +1,5 @@
 /// Keeps everything: the cache grows to the context.
-public struct FullCache: KVCachePolicy {
+public struct FullCache: StatelessKVCachePolicy {
     public init() {}
     public var name: String { "full" }
     public var budget: Int? { nil }

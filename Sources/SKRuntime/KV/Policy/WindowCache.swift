@@ -1,5 +1,5 @@
 /// StreamingLLM: the first `sinks` tokens and the `budget − sinks` most recent ones.
-public struct WindowCache: KVCachePolicy {
+public struct WindowCache: StatelessKVCachePolicy {
     public let sinks: Int
     public let slots: Int
     public init(budget: Int, sinks: Int) { slots = budget; self.sinks = sinks }

@@ -1,0 +1,107 @@
+import SKKernels
+
+/// Attention of a chunk's queries over what the cache holds and the mask allows: causal, plus
+/// SF-Attn's segments and sinks when set. GQA: query head h reads KV head h / (H / Hkv).
+/// Positions: absolute (keys as cached), "cache" (re-numbered by slot, StreamingLLM), or auto:
+/// absolute while positions stay within the trained context, cache beyond. Keys and values are
+/// read through the cache's `KVStorage`; the policy's evictor gets the weights if it asks.
+extension Session {
+    /// `out` (n, heads·headDim) for the queries `q` (n, heads·headDim) at positions start..<start+n.
+    func attend(layer l: Int, q: UnsafePointer<Float>, n: Int, start: Int, out: UnsafeMutablePointer<Float>) {
+        let c = model.config, hd = c.headDim
+        let observes = evictor.observesAttention
+        let trained = c.trainedContext, mode = attention.positions
+        let caches = cache.heads[l], cap = cache.capacity
+        // A cache holding exactly positions 0..<count (nothing evicted: slot = position) makes
+        // "cache" positions the same as absolute ones: no rotation at all.
+        let identity = caches.allSatisfy { $0.count == 0 || ($0.positions[0] == 0 && $0.positions[$0.count - 1] == $0.count - 1) }
+        let usesCache: (Int) -> Bool = { pos in !identity && (mode == .cache || (mode == .auto && pos >= trained)) }
+        // "cache" positions: each key moves from its absolute position to its slot once per step
+        // and KV head (shared by the group's query heads and the chunk's queries), into scratch.
+        let anyCache = usesCache(start + n - 1)
+        let blocked = n >= 2 && !observes
+        // f32 rows (the storage's own, or an f16 cache decoded) where sgemm or the rotation needs them.
+        if blocked || anyCache { loadF32Rows(layer: l) }
+        if anyCache {
+            if deltaTable?.invFreq != rope.invFreq { deltaTable = RopeDeltaTable(invFreq: rope.invFreq) }
+            let table = deltaTable!, most = caches.map(\.count).max() ?? 0, rot = state.rotatedKeys, rows = state.kvPointers
+            parallelFor(c.numKVHeads * most, threads: threads) { range in
+                for item in range {
+                    let kh = item / most, j = item % most, hc = caches[kh]
+                    guard j < hc.count else { continue }
+                    table.rotate(rows[kh].keys + j * hd, to: rot + (kh * cap + j) * hd, by: j - hc.positions[j])
+                }
+            }
+        }
+        if blocked {
+            attendBlocked(layer: l, q: q, n: n, start: start, usesCache: usesCache, out: out)
+        } else {
+            attendDecode(layer: l, q: q, n: n, start: start, usesCache: usesCache, out: out)
+        }
+    }
+
+    /// Each KV head's keys and values of layer `l` as f32 rows into `state.kvPointers`, heads
+    /// spread over the workers.
+    func loadF32Rows(layer l: Int) {
+        let caches = cache.heads[l], st = state, ptrs = state.kvPointers
+        parallelFor(caches.count, threads: cache.dtype == .f32 ? 1 : threads) { r in
+            for kh in r { ptrs[kh] = caches[kh].storage.f32Rows(count: caches[kh].count, scratch: st.kvRows(head: kh)) }
+        }
+    }
+
+    /// One query (or a few, or with the evictor observing) at a time: dot products over the
+    /// allowed slots, softmax, weighted sum of values. Work items are (token, head) pairs; when
+    /// the evictor observes, whole KV heads (each head's observations come from one worker, in a
+    /// fixed order: deterministic at any thread count).
+    func attendDecode(layer l: Int, q: UnsafePointer<Float>, n: Int, start: Int, usesCache: (Int) -> Bool, out: UnsafeMutablePointer<Float>) {
+        let c = model.config, hd = c.headDim, qd = c.qDim, group = c.numHeads / c.numKVHeads
+        let scale = 1 / Float(hd).squareRoot()
+        let kern = kernels, sf = attention.sf, observes = evictor.observesAttention, evictor = self.evictor
+        let caches = cache.heads[l], cap = cache.capacity, st = state, table = deltaTable
+        let items = observes ? c.numKVHeads : n * c.numHeads
+        let t = max(1, min(threads, items))
+        parallelFor(t, threads: t) { workers in
+            for worker in workers {
+                let scores = st.decodeScores[worker], weights = st.decodeWeights[worker]
+                let slots = st.decodeSlots[worker], qs = st.decodeQuery[worker]
+                for item in (items * worker / t)..<(items * (worker + 1) / t) {
+                    let tokens = observes ? 0..<n : (item / c.numHeads)..<(item / c.numHeads + 1)
+                    let heads = observes ? (item * group)..<((item + 1) * group) : (item % c.numHeads)..<(item % c.numHeads + 1)
+                    for i in tokens {
+                        for head in heads {
+                            let kh = head / group, hc = caches[kh], pos = start + i
+                            let useCache = usesCache(pos)
+                            var m = 0
+                            hc.positions.withUnsafeBufferPointer { ps in
+                                for j in 0..<ps.count {
+                                    let kp = ps[j]
+                                    if kp > pos { break }  // slots are in position order
+                                    if let sf, !sf.allowed(head: head, query: pos, key: kp) { continue }
+                                    slots[m] = j
+                                    m += 1
+                                }
+                            }
+                            let qv = q + i * qd + head * hd
+                            if useCache {
+                                // the query sits in its own slot: the chunk's tokens are the last n
+                                table!.rotate(qv, to: qs, by: (hc.count - n + i) - pos)
+                                let keys = st.rotatedKeys + kh * cap * hd
+                                for s in 0..<m { scores[s] = kern.dot_f32(keys + slots[s] * hd, qs, Int32(hd)) * scale }
+                            } else {
+                                hc.storage.scores(qv, slots: slots, count: m, scale: scale, into: scores)
+                            }
+                            var mx = -Float.infinity
+                            for s in 0..<m { mx = max(mx, scores[s]) }
+                            let sum = kern.exp_shift_sum(scores, Int32(m), mx)
+                            for s in 0..<m { weights[s] = scores[s] / sum }
+                            let o = out + i * qd + head * hd
+                            for d in 0..<hd { o[d] = 0 }
+                            hc.storage.accumulate(into: o, weights: weights, slots: slots, count: m)
+                            if observes { evictor.observe(layer: l, kvHead: kh, slots: slots, weights: weights, count: m) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

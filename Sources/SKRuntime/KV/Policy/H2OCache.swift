@@ -1,0 +1,72 @@
+/// H2O (arXiv 2306.14048): sinks, the `heavy` slots with the largest accumulated attention
+/// (per KV head: the sum over its query heads), and the `recent` newest slots. Ties: higher score
+/// first, then lower position. Sinks are never evicted and count against the budget. The
+/// accumulated scores live in the session's `H2OEvictor`, fed by attention's `observe` hook.
+public struct H2OCache: KVCachePolicy {
+    public let sinks: Int
+    public let heavy: Int
+    public let recent: Int
+    public init(budget: Int, sinks: Int, recent: Int?) {
+        self.sinks = sinks
+        self.recent = recent ?? (budget - sinks) / 2
+        heavy = budget - sinks - self.recent
+    }
+    public var name: String { "h2o" }
+    public var budget: Int? { sinks + heavy + recent }
+
+    public func makeEvictor(layers: Int, kvHeads: Int) -> KVEvictor { H2OEvictor(rule: self, layers: layers, kvHeads: kvHeads) }
+
+    /// The rule: indices (ascending) of the slots to keep, given each slot's position and
+    /// accumulated score.
+    public func keep(positions: [Int], scores: [Double]) -> [Int] {
+        let n = positions.count
+        guard n > sinks + heavy + recent else { return Array(0..<n) }
+        var keep = Set<Int>()
+        for i in 0..<n where positions[i] < sinks { keep.insert(i) }
+        for i in max(0, n - recent)..<n { keep.insert(i) }
+        let candidates = (0..<n).filter { !keep.contains($0) }.sorted {
+            scores[$0] != scores[$1] ? scores[$0] > scores[$1] : positions[$0] < positions[$1]
+        }
+        for i in candidates.prefix(heavy) { keep.insert(i) }
+        return keep.sorted()
+    }
+}
+
+/// H2O's memory: the attention each slot of each (layer, KV head) has received so far. One box
+/// per (layer, KV head): workers observing different KV heads never write the same memory.
+final class H2OEvictor: KVEvictor {
+    final class Scores { var values: [Double] = [] }
+    let rule: H2OCache
+    /// [layer][kvHead] → scores in the cache's slot order; the arrays of boxes never change.
+    let scores: [[Scores]]
+
+    init(rule: H2OCache, layers: Int, kvHeads: Int) {
+        self.rule = rule
+        scores = (0..<layers).map { _ in (0..<kvHeads).map { _ in Scores() } }
+    }
+
+    var observesAttention: Bool { true }
+
+    func observe(layer: Int, kvHead: Int, slots: UnsafePointer<Int>, weights: UnsafePointer<Float>, count: Int) {
+        guard count > 0 else { return }
+        let box = scores[layer][kvHead]
+        let need = slots[count - 1] + 1   // slots ascend: new slots start at zero
+        if box.values.count < need { box.values += Array(repeating: 0, count: need - box.values.count) }
+        box.values.withUnsafeMutableBufferPointer { s in
+            for t in 0..<count { s[slots[t]] += Double(weights[t]) }
+        }
+    }
+
+    func keep(_ cache: HeadCache, layer: Int, kvHead: Int, nextPosition: Int) -> [Int] {
+        let box = scores[layer][kvHead]
+        if box.values.count < cache.count { box.values += Array(repeating: 0, count: cache.count - box.values.count) }
+        let s = box.values
+        let keep = rule.keep(positions: cache.positions, scores: s)
+        box.values = keep.map { s[$0] }
+        return keep
+    }
+
+    func reset() {
+        for l in scores { for h in l { h.values.removeAll(keepingCapacity: true) } }
+    }
+}
