@@ -36,16 +36,19 @@ final class MatMul {
 
     deinit { for t in tiles { t.deallocate() } }
 
-    func callAsFunction(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, out: UnsafeMutablePointer<Float>) {
-        if n >= Self.gemmRows || (n > 1 && !w.type.isQuantized) { gemm(w, x, n: n, out: out); return }
+    /// - Parameter rowwise: every activation row through the one-row path (the same arithmetic as
+    ///   a call with n = 1 for that row, whatever n is): batched decode rows of different sessions
+    ///   get exactly what each would alone.
+    func callAsFunction(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, out: UnsafeMutablePointer<Float>, rowwise: Bool = false) {
+        if !rowwise && (n >= Self.gemmRows || (n > 1 && !w.type.isQuantized)) { gemm(w, x, n: n, out: out); return }
         let rows = w.rows, cols = w.cols, k = kernels.pointee
         switch w.type {
         case .f32:
             let wp = w.base.assumingMemoryBound(to: Float.self)
-            parallelFor(rows, threads: threads) { r in for i in r { out[i] = k.dot_f32(wp + i * cols, x, Int32(cols)) } }
+            parallelFor(rows, threads: threads) { r in for t in 0..<n { for i in r { out[t * rows + i] = k.dot_f32(wp + i * cols, x + t * cols, Int32(cols)) } } }
         case .f16:
             let wp = w.base.assumingMemoryBound(to: UInt16.self)
-            parallelFor(rows, threads: threads) { r in for i in r { out[i] = k.dot_f16(wp + i * cols, x, Int32(cols)) } }
+            parallelFor(rows, threads: threads) { r in for t in 0..<n { for i in r { out[t * rows + i] = k.dot_f16(wp + i * cols, x + t * cols, Int32(cols)) } } }
         case .int8, .int4, .int4Sym:
             withQuantizedActivations(x, n: n, cols: cols) { ap in
                 let blocks = cols / 32

@@ -52,6 +52,38 @@ final class ForwardTests: XCTestCase {
         }
     }
 
+    /// Sessions stepped together by `BatchForward` (prefill chunks and one-token decode steps in
+    /// one batch) get bit for bit the logits each gets alone, at every storage type.
+    func testBatchedSessionsGetExactlyTheirOwnLogits() throws {
+        let (tokens, _) = try reference("llama-f32")
+        for type in [QuantType.f32, .int8, .int4] {
+            let m = try LlamaModel(path: try skm("llama-f32", type))
+            let promptA = Array(tokens[0..<9]), promptB = Array(tokens[3..<12]).reversed().map { $0 }
+            func alone(_ prompt: [Int], steps: Int) throws -> [[Float]] {
+                let s = try Session(model: m, context: 64, threads: 2)
+                var out = [try s.forward(prompt, logitsFor: [prompt.count - 1])]
+                for _ in 0..<steps { out.append(try s.forward([Sampler.argmax(out.last![...])], logitsFor: [0])) }
+                return out
+            }
+            let wantA = try alone(promptA, steps: 6), wantB = try alone(promptB, steps: 6)
+            let a = try Session(model: m, context: 64, threads: 2), b = try Session(model: m, context: 64, threads: 2)
+            let batch = BatchForward(model: m, threads: 2)
+            // A prefills alone, then decodes while B prefills beside it; then both decode together.
+            var gotA = try batch.step([ForwardSegment(session: a, tokens: promptA, logitsFor: [promptA.count - 1])])
+            var r = try batch.step([ForwardSegment(session: a, tokens: [Sampler.argmax(gotA[0][...])], logitsFor: [0]),
+                                    ForwardSegment(session: b, tokens: promptB, logitsFor: [promptB.count - 1])])
+            var histA = [gotA[0], r[0]], histB = [r[1]]
+            for _ in 0..<5 {
+                r = try batch.step([ForwardSegment(session: b, tokens: [Sampler.argmax(histB.last![...])], logitsFor: [0]),
+                                    ForwardSegment(session: a, tokens: [Sampler.argmax(histA.last![...])], logitsFor: [0])])
+                histB.append(r[0]); histA.append(r[1])
+            }
+            gotA = histA
+            XCTAssertEqual(gotA, Array(wantA.prefix(gotA.count)), "\(type.userName): session A batched vs alone")
+            XCTAssertEqual(histB, Array(wantB.prefix(histB.count)), "\(type.userName): session B batched vs alone")
+        }
+    }
+
     /// `mlp_bias`: gate/up/down_proj biases (transformers' LlamaMLP with mlp_bias=True). The file
     /// used to record the flag without the runtime reading the biases.
     func testMLPBiasMatchesTransformers() throws {

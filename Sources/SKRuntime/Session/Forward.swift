@@ -1,99 +1,154 @@
 import SKCore
 import SKKernels
 
-/// The LLaMA layer loop (as llama2.c's `forward`): embedding, then per layer RMSNorm → q/k/v →
-/// RoPE → cache append → attention → policy eviction → o_proj → residual, RMSNorm → SwiGLU MLP →
-/// residual; final RMSNorm and the output head for the rows asked for.
-extension Session {
-    func forwardChunk(_ tokens: [Int], logitsFor: [Int]) throws -> [Float] {
-        let c = model.config, n = tokens.count
-        guard n > 0 else { return [] }
-        if let ctx = context, cache.position + n > ctx {
-            throw SinkKitError(.invalidArgument, "context full: \(cache.position) + \(n) tokens exceed the \(ctx)-token context (a bounded --kv policy streams any length)")
+/// One sequence's part of a forward step: its session (cache, policy, positions), the tokens to
+/// append and which of them need logits.
+public struct ForwardSegment {
+    public let session: Session
+    public let tokens: [Int]
+    public let logitsFor: [Int]
+    public init(session: Session, tokens: [Int], logitsFor: [Int]) {
+        self.session = session
+        self.tokens = tokens
+        self.logitsFor = logitsFor
+    }
+}
+
+/// The LLaMA layer loop (as llama2.c's `forward`), over one or several sequences at once:
+/// embedding, then per layer RMSNorm → q/k/v → RoPE → cache append → attention → policy eviction
+/// → o_proj → residual, RMSNorm → SwiGLU MLP → residual; final RMSNorm and the output head for the
+/// rows asked for. The rows of every segment are stacked, so the weights are read once per step
+/// for all of them (a server's slots decoding together); RoPE, the cache, attention and eviction
+/// are each segment's own.
+enum Forward {
+    /// Logits per segment (row-major, vocab each, in `logitsFor` order).
+    static func run(_ input: [ForwardSegment], model: LlamaModel, matmul: MatMul, state: RunState, threads: Int) throws -> [[Float]] {
+        let c = model.config
+        for s in input { try s.session.checkRoom(for: s.tokens) }
+        guard Set(input.map { ObjectIdentifier($0.session) }).count == input.count else {
+            throw SinkKitError(.invalidArgument, "a session appears twice in one forward step")
         }
-        guard cache.maxSlots + n <= cache.capacity else {
-            throw SinkKitError(.invalidArgument, "KV cache full: \(cache.maxSlots) + \(n) slots exceed its \(cache.capacity) (prefill chunks must not exceed the chunk size)")
-        }
-        for t in tokens where t < 0 || t >= c.vocabSize {
-            throw SinkKitError(.invalidArgument, "token id \(t) is outside the vocabulary (\(c.vocabSize))")
-        }
-        let start = cache.position
-        rope.adapt(toSequenceLength: start + n)
-        let cosSin = rope.cosSin(start: start, count: n)       // shared by every layer
+        // Determinism: every segment gets exactly the arithmetic it would get alone. One-token
+        // segments (decode) go first and share the matmuls row by row (the one-row path, as alone);
+        // each longer segment (a prefill chunk) has matmuls of its own rows (the path its length
+        // picks, as alone).
+        let order = input.indices.sorted { (input[$0].tokens.count == 1 ? 0 : 1, $0) < (input[$1].tokens.count == 1 ? 0 : 1, $1) }
+        let segments = order.map { input[$0] }
+        let singles = segments.prefix { $0.tokens.count == 1 }.count
+        let n = segments.reduce(0) { $0 + $1.tokens.count }
+        guard n > 0 else { return segments.map { _ in [] } }
+        let logitRows = segments.reduce(0) { $0 + $1.logitsFor.count }
         let h = c.hiddenSize, qd = c.qDim, kvd = c.kvDim, inter = c.intermediateSize
-        state.reserve(rows: max(n, min(32, logitsFor.count)))
+        state.reserve(rows: max(n, min(32, logitRows)))
         let x = state.x, xb = state.xb, tmp = state.tmp          // (n, hidden)
         let q = state.q, att = state.att                         // (n, heads·headDim)
         let k = state.k, v = state.v                             // (n, kvHeads·headDim)
         let g = state.g, u = state.u                             // (n, intermediate)
+        // Row offsets and RoPE tables per segment (positions differ between sequences).
+        var offsets: [Int] = [], off = 0
+        var cosSins: [[Float]] = []
+        for s in segments {
+            offsets.append(off)
+            off += s.tokens.count
+            s.session.rope.adapt(toSequenceLength: s.session.cache.position + s.tokens.count)
+            cosSins.append(s.session.rope.cosSin(start: s.session.cache.position, count: s.tokens.count))
+        }
+        var r = 0
+        for s in segments { for t in s.tokens { model.embedding.dequantizeRow(t, into: x + r * h); r += 1 } }
+        // The matmul groups: (first row, rows, one-row path).
+        var groups: [(Int, Int, Bool)] = singles > 0 ? [(0, singles, true)] : []
+        for si in singles..<segments.count { groups.append((offsets[si], segments[si].tokens.count, false)) }
+        func mm(_ w: WeightMatrix, _ x: UnsafeMutablePointer<Float>, _ xCols: Int, _ out: UnsafeMutablePointer<Float>) {
+            for (first, rows, rowwise) in groups { matmul(w, x + first * xCols, n: rows, out: out + first * w.rows, rowwise: rowwise) }
+        }
 
-        for (i, t) in tokens.enumerated() { model.embedding.dequantizeRow(t, into: x + i * h) }
         for (l, layer) in model.layers.enumerated() {
-            rmsNorm(x, layer.inputNorm, into: xb, rows: n)
-            matmul(layer.q, xb, n: n, out: q)
-            matmul(layer.k, xb, n: n, out: k)
-            matmul(layer.v, xb, n: n, out: v)
+            rmsNorm(x, layer.inputNorm, eps: c.rmsNormEps, into: xb, rows: n, threads: threads)
+            mm(layer.q, xb, h, q)
+            mm(layer.k, xb, h, k)
+            mm(layer.v, xb, h, v)
             if let b = layer.qBias { addBias(q, b, rows: n) }
             if let b = layer.kBias { addBias(k, b, rows: n) }
             if let b = layer.vBias { addBias(v, b, rows: n) }
-            cosSin.withUnsafeBufferPointer { csp in
-                let cb = csp.baseAddress!, rope = rope
-                parallelFor(n, threads: n >= 16 ? threads : 1) { rows in
-                    for i in rows {
-                        rope.apply(q + i * qd, heads: c.numHeads, cosSin: cb + i * c.headDim)
-                        rope.apply(k + i * kvd, heads: c.numKVHeads, cosSin: cb + i * c.headDim)
+            for (si, s) in segments.enumerated() {
+                let sess = s.session, m = s.tokens.count, o = offsets[si], start = sess.cache.position
+                cosSins[si].withUnsafeBufferPointer { csp in
+                    let cb = csp.baseAddress!, rope = sess.rope
+                    parallelFor(m, threads: m >= 16 ? threads : 1) { rows in
+                        for i in rows {
+                            rope.apply(q + (o + i) * qd, heads: c.numHeads, cosSin: cb + i * c.headDim)
+                            rope.apply(k + (o + i) * kvd, heads: c.numKVHeads, cosSin: cb + i * c.headDim)
+                        }
                     }
                 }
-            }
-            // Append to the cache (keys rotated at their absolute position).
-            for i in 0..<n {
+                // Append to the cache (keys rotated at their absolute position).
+                for i in 0..<m {
+                    for kh in 0..<c.numKVHeads {
+                        let e = (o + i) * kvd + kh * c.headDim
+                        sess.cache.heads[l][kh].append(key: k + e, value: v + e, position: start + i)
+                    }
+                }
+                sess.attend(layer: l, q: q + o * qd, n: m, start: start, out: att + o * qd)
+                // The policy evicts after attention (H2O's scores include this step).
                 for kh in 0..<c.numKVHeads {
-                    let o = i * kvd + kh * c.headDim
-                    cache.heads[l][kh].append(key: k + o, value: v + o, position: start + i)
+                    let hc = sess.cache.heads[l][kh]
+                    let keep = sess.evictor.keep(hc, layer: l, kvHead: kh, nextPosition: start + m)
+                    if keep.count < hc.count { hc.compact(keep: keep) }
                 }
             }
-            attend(layer: l, q: q, n: n, start: start, out: att)
-            // The policy evicts after attention (H2O's scores include this step).
-            for kh in 0..<c.numKVHeads {
-                let hc = cache.heads[l][kh]
-                let keep = evictor.keep(hc, layer: l, kvHead: kh, nextPosition: start + n)
-                if keep.count < hc.count { hc.compact(keep: keep) }
-            }
-            matmul(layer.o, att, n: n, out: tmp)
+            mm(layer.o, att, qd, tmp)
             if let b = layer.oBias { addBias(tmp, b, rows: n) }
             addInPlace(x, tmp, count: n * h)
-            rmsNorm(x, layer.postNorm, into: xb, rows: n)
-            matmul(layer.gate, xb, n: n, out: g)
-            matmul(layer.up, xb, n: n, out: u)
+            rmsNorm(x, layer.postNorm, eps: c.rmsNormEps, into: xb, rows: n, threads: threads)
+            mm(layer.gate, xb, h, g)
+            mm(layer.up, xb, h, u)
             if let b = layer.gateBias { addBias(g, b, rows: n) }
             if let b = layer.upBias { addBias(u, b, rows: n) }
-            swiglu(g, u, rows: n, width: inter)
-            matmul(layer.down, g, n: n, out: tmp)
+            swiglu(g, u, rows: n, width: inter, kernels: matmul.kernels.pointee, threads: threads)
+            mm(layer.down, g, inter, tmp)
             if let b = layer.downBias { addBias(tmp, b, rows: n) }
             addInPlace(x, tmp, count: n * h)
         }
-        cache.position += n
+        for s in segments { s.session.cache.position += s.tokens.count }
 
-        // Logits for the requested rows only, a few rows at a time.
+        // Logits for the requested rows only, a few rows at a time: the one-token segments'
+        // rows together (row by row), each other segment's on their own.
         let vocab = c.vocabSize
-        var logits = [Float](repeating: 0, count: logitsFor.count * vocab)
-        var chunkStart = 0
-        while chunkStart < logitsFor.count {
-            let rows = Array(logitsFor[chunkStart..<min(logitsFor.count, chunkStart + 32)])
-            // the selected rows, normed, in xb (n ≥ rows.count: the rows come from this chunk)
-            for (j, r) in rows.enumerated() { (tmp + j * h).update(from: x + r * h, count: h) }
-            rmsNorm(tmp, model.finalNorm, into: xb, rows: rows.count)
-            logits.withUnsafeMutableBufferPointer { lp in
-                matmul(model.head, xb, n: rows.count, out: lp.baseAddress! + chunkStart * vocab)
-            }
-            chunkStart += rows.count
+        var out = [[Float]](repeating: [], count: segments.count)
+        var logitGroups: [([Int], [Int], Bool)] = []     // (segments, their rows, one-row path)
+        if singles > 0 {
+            let ids = Array(0..<singles)
+            logitGroups.append((ids, ids.flatMap { si in segments[si].logitsFor.map { offsets[si] + $0 } }, true))
         }
-        return logits
+        for si in singles..<segments.count { logitGroups.append(([si], segments[si].logitsFor.map { offsets[si] + $0 }, false)) }
+        for (ids, wanted, rowwise) in logitGroups {
+            var logits = [Float](repeating: 0, count: wanted.count * vocab)
+            var chunkStart = 0
+            while chunkStart < wanted.count {
+                let rows = Array(wanted[chunkStart..<min(wanted.count, chunkStart + 32)])
+                // the selected rows, then normed into xb (n ≥ rows.count)
+                for (j, row) in rows.enumerated() { (tmp + j * h).update(from: x + row * h, count: h) }
+                rmsNorm(tmp, model.finalNorm, eps: c.rmsNormEps, into: xb, rows: rows.count, threads: threads)
+                logits.withUnsafeMutableBufferPointer { lp in
+                    matmul(model.head, xb, n: rows.count, out: lp.baseAddress! + chunkStart * vocab, rowwise: rowwise)
+                }
+                chunkStart += rows.count
+            }
+            var at = 0
+            for si in ids {
+                out[si] = Array(logits[(at * vocab)..<((at + segments[si].logitsFor.count) * vocab)])
+                at += segments[si].logitsFor.count
+            }
+        }
+        // back to the caller's order
+        var result = [[Float]](repeating: [], count: input.count)
+        for (k, original) in order.enumerated() { result[original] = out[k] }
+        return result
     }
 
     /// RMSNorm of each row, rows spread over the workers (each row's sums in one order).
-    func rmsNorm(_ x: UnsafePointer<Float>, _ w: [Float], into out: UnsafeMutablePointer<Float>, rows: Int) {
-        let h = w.count, eps = model.config.rmsNormEps
+    static func rmsNorm(_ x: UnsafePointer<Float>, _ w: [Float], eps: Float, into out: UnsafeMutablePointer<Float>, rows: Int, threads: Int) {
+        let h = w.count
         w.withUnsafeBufferPointer { wp in
             let wb = wp.baseAddress!
             parallelFor(rows, threads: rows >= 16 ? threads : 1) { rs in
@@ -109,20 +164,68 @@ extension Session {
     }
 
     /// x += y, elementwise.
-    func addInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
+    static func addInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
         for i in 0..<count { x[i] += y[i] }
     }
 
     /// SwiGLU in place, `g = silu(g) · u`, whole rows per worker (the same arithmetic for every
     /// element whatever the split).
-    func swiglu(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, rows: Int, width: Int) {
-        let kern = kernels
+    static func swiglu(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, rows: Int, width: Int, kernels: sk_kernel_table, threads: Int) {
         parallelFor(rows, threads: threads) { r in
-            kern.silu_mul(g + r.lowerBound * width, u + r.lowerBound * width, Int32(r.count * width))
+            kernels.silu_mul(g + r.lowerBound * width, u + r.lowerBound * width, Int32(r.count * width))
         }
     }
 
-    func addBias(_ y: UnsafeMutablePointer<Float>, _ b: [Float], rows: Int) {
+    static func addBias(_ y: UnsafeMutablePointer<Float>, _ b: [Float], rows: Int) {
         for r in 0..<rows { for d in 0..<b.count { y[r * b.count + d] += b[d] } }
+    }
+}
+
+extension Session {
+    /// Refuses tokens that would not fit: a full context, a bounded cache's chunk, ids outside
+    /// the vocabulary.
+    func checkRoom(for tokens: [Int]) throws {
+        let n = tokens.count
+        if let ctx = context, cache.position + n > ctx {
+            throw SinkKitError(.invalidArgument, "context full: \(cache.position) + \(n) tokens exceed the \(ctx)-token context (a bounded --kv policy streams any length)")
+        }
+        guard cache.maxSlots + n <= cache.capacity else {
+            throw SinkKitError(.invalidArgument, "KV cache full: \(cache.maxSlots) + \(n) slots exceed its \(cache.capacity) (prefill chunks must not exceed the chunk size)")
+        }
+        let vocab = model.config.vocabSize
+        for t in tokens where t < 0 || t >= vocab {
+            throw SinkKitError(.invalidArgument, "token id \(t) is outside the vocabulary (\(vocab))")
+        }
+    }
+
+    func forwardChunk(_ tokens: [Int], logitsFor: [Int]) throws -> [Float] {
+        guard !tokens.isEmpty else { return [] }
+        return try Forward.run([ForwardSegment(session: self, tokens: tokens, logitsFor: logitsFor)],
+                               model: model, matmul: matmul, state: state, threads: threads)[0]
+    }
+}
+
+/// Forward steps over several sessions of one model at once (a server's slots): one batch's rows
+/// share every weight read. Owns its own activation memory and matmul scratch; each session keeps
+/// its cache, policy and attention scratch. Sessions in a batch must not be used elsewhere
+/// meanwhile.
+public final class BatchForward {
+    public let model: LlamaModel
+    public let threads: Int
+    let matmul: MatMul
+    let state: RunState
+
+    public init(model: LlamaModel, threads: Int) {
+        self.model = model
+        self.threads = max(1, threads)
+        matmul = MatMul(threads: self.threads)
+        state = RunState(config: model.config, capacity: 1, workers: self.threads)
+    }
+
+    /// One step: each segment's tokens appended at its session's next positions (a bounded
+    /// session's chunk at most), logits per segment.
+    public func step(_ segments: [ForwardSegment]) throws -> [[Float]] {
+        guard !segments.isEmpty else { return [] }
+        return try Forward.run(segments, model: model, matmul: matmul, state: state, threads: threads)
     }
 }
