@@ -22,6 +22,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian: libzstd-dev, libopenblas-dev).
@@ -51,13 +53,18 @@ let package = Package(
         // Floor 4: the engine: model loaded once, sessions, the generation loop, streaming (Swift 6 mode).
         .target(name: "SKEngine", dependencies: ["SKCore", "SKRuntime", "SKTokenizer"],
                 swiftSettings: [.swiftLanguageMode(.v6)]),
+        // Floor 4: the OpenAI-compatible HTTP server on the engine's scheduler (Hummingbird 2).
+        .target(name: "SKServer", dependencies: ["SKCore", "SKEngine", "SKRuntime",
+                                                 .product(name: "Hummingbird", package: "hummingbird"),
+                                                 .product(name: "Logging", package: "swift-log")],
+                swiftSettings: [.swiftLanguageMode(.v6)]),
         // Floor 2: tokenizers from SKM metadata (byte-level and SentencePiece-style BPE), chat templates.
         .target(name: "SKTokenizer", dependencies: ["SKCore"]),
         // Floor 4: what both command-line tools share (the exit table).
         .target(name: "SKCLI", dependencies: ["SKCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Floor 4: the command line.
         .executableTarget(name: "skrun", dependencies: [
-            "SKCore", "SKCLI", "SKFormat", "SKRuntime", "SKTokenizer", "SKEngine",
+            "SKCore", "SKCLI", "SKFormat", "SKRuntime", "SKTokenizer", "SKEngine", "SKServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "skconv", dependencies: [

@@ -4,6 +4,7 @@
 # when already built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/env.sh
 python3 scripts/make_smollm2.py
 if [ ! -f "${SINKKIT_CACHE:-$HOME/.cache/sinkkit}/smollm2-lora-adapter/expected_spot.safetensors" ]; then
   python3 scripts/make_smollm2_adapter.py

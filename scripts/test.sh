@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+source scripts/env.sh
 bash scripts/fetch-real-model.sh
 export SINKKIT_REQUIRE_REAL_MODEL=1
 # The C kernels: scalar reference vs AVX2 natively, vs NEON under qemu-aarch64.

@@ -44,6 +44,7 @@ public final class EngineSession: @unchecked Sendable {
     }
 
     private func reusable(_ ids: [Int]) -> Int {
+        guard !ids.isEmpty else { return 0 }
         var p = 0
         while p < fed.count && p < ids.count && fed[p] == ids[p] { p += 1 }
         if session.context == nil && p < fed.count { return 0 }   // a bounded cache cannot roll back
@@ -56,15 +57,21 @@ public final class EngineSession: @unchecked Sendable {
                          onPiece: (GeneratedPiece) -> Bool = { _ in true }) throws -> GenerationResult {
         let ids = try tokens(for: input)
         lock.lock(); defer { lock.unlock() }
-        guard !ids.isEmpty else { throw SinkKitError(.invalidArgument, "the prompt is empty after tokenization") }
-        if let ctx = session.context, ids.count > ctx || (ids.count == ctx && p.maxTokens != 0) {
-            throw SinkKitError(.invalidArgument, "the prompt has \(ids.count) tokens, more than the \(ctx)-token context leaves room for (raise --ctx, up to the trained \(engine.config.trainedContext), or use a bounded --kv policy)")
+        let g = try Generation(session: self, prompt: ids, parameters: p)
+        var stop = false
+        while let seg = g.nextSegment() {
+            let logits = try session.forward(seg.tokens, logitsFor: seg.logitsFor)
+            for piece in g.consume(logits: logits, cancelled: stop) where !stop {
+                if !onPiece(piece) { stop = true }
+            }
+            if stop && !g.isFinished { _ = g.cancel() }
         }
-        var result = GenerationResult(text: "", tokens: [], promptTokens: ids.count, reusedTokens: 0, stopReason: .length,
-                                      promptSeconds: 0, generationSeconds: 0)
-        if p.maxTokens == 0 { return result }
+        return g.result
+    }
 
-        // Prompt reuse: keep the cached prefix, roll back (full cache) or start over (bounded).
+    /// Keeps the longest prefix of `ids` the cache can reuse (rolling a full cache back, or
+    /// emptying a bounded one that cannot); returns how many prompt tokens are already in it.
+    func prepare(for ids: [Int]) throws -> Int {
         let keep = reusable(ids)
         if keep < fed.count {
             if session.context != nil && keep > 0 {
@@ -75,46 +82,24 @@ public final class EngineSession: @unchecked Sendable {
                 fed = []
             }
         }
-        result.reusedTokens = fed.count
-        let t0 = Date()
-        var logits = try session.forward(Array(ids[fed.count...]), logitsFor: [ids.count - fed.count - 1])
-        fed = ids
-        result.promptSeconds = Date().timeIntervalSince(t0)
+        return fed.count
+    }
 
-        var sampler = Sampler(seed: p.seed)
-        sampler.temperature = p.temperature; sampler.topK = p.topK; sampler.topP = p.topP; sampler.minP = p.minP
-        sampler.repeatPenalty = p.repeatPenalty
-        let stops = engine.stopTokens
-        var decoder = StreamDecoder(tokenizer: engine.tokenizer, skipSpecialTokens: true)
-        var matcher = StopMatcher(p.stop)
-        var history = ids
-        let t1 = Date()
-        loop: while true {
-            if let m = p.maxTokens, result.tokens.count >= m { result.stopReason = .length; break }
-            let next = sampler.sample(logits[...], history: history)
-            if !p.ignoreEOS && stops.contains(next) { result.stopReason = .eos; break }
-            result.tokens.append(next)
-            history.append(next)
-            let (text, stopped) = matcher.push(decoder.push(next))
-            result.text += text
-            if !onPiece(GeneratedPiece(token: next, text: text)) { result.stopReason = .cancelled; break }
-            if stopped { result.stopReason = .stop; break }
-            if let m = p.maxTokens, result.tokens.count >= m { result.stopReason = .length; break }
-            if let ctx = session.context, session.position >= ctx { result.stopReason = .contextFull; break }
-            logits = try session.forward([next], logitsFor: [0])
-            fed.append(next)
-        }
-        if result.stopReason != .stop && result.stopReason != .cancelled {
-            let (tail, stopped) = matcher.push(decoder.flush())
-            let rest = stopped ? tail : tail + matcher.flush()
-            if stopped { result.stopReason = .stop }
-            if !rest.isEmpty {
-                result.text += rest
-                _ = onPiece(GeneratedPiece(token: -1, text: rest))
-            }
-        }
-        result.generationSeconds = Date().timeIntervalSince(t1)
-        return result
+    func fedAppend(_ t: [Int]) { fed += t }
+
+    /// `reset()` for a driver that holds the session (`acquire`).
+    func resetHeld() {
+        session.reset()
+        fed = []
+    }
+
+    /// Locks the session for a driver that steps generations itself (the server's scheduler).
+    public func acquire() { lock.lock() }
+    public func release() { lock.unlock() }
+
+    /// A generation of `input` on this session, for a driver holding it (`acquire`).
+    public func makeGeneration(_ input: GenerationInput, _ p: GenerationParameters) throws -> Generation {
+        try Generation(session: self, prompt: try tokens(for: input), parameters: p)
     }
 
     /// `generate` as an asynchronous stream: `.piece` events, then one `.finished`. The work runs

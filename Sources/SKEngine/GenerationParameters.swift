@@ -13,6 +13,10 @@ public struct GenerationParameters: Sendable, Equatable {
     public var stop: [String] = []
     /// Keep generating past the end-of-sequence token.
     public var ignoreEOS = false
+    /// Reuse the prompt's prefix already in the session's cache (prefill only the new tokens).
+    /// Off: the prompt is computed from scratch, so the output is exactly a fresh session's (a
+    /// reused prefix was computed in other chunks, which can move the last bits of the logits).
+    public var cachePrompt = true
 
     public init(maxTokens: Int? = nil, temperature: Float = 0.8, topK: Int = 40, topP: Float = 0.95, minP: Float = 0.05,
                 repeatPenalty: Float = 1.0, seed: UInt64 = 42, stop: [String] = [], ignoreEOS: Bool = false) {

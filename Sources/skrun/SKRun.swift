@@ -13,7 +13,7 @@ struct SKRun: ParsableCommand {
         commandName: "skrun",
         abstract: "Run an SKM model on the CPU: generate text, chat, serve an OpenAI-compatible API, measure perplexity, benchmark.",
         version: "0.1.0",
-        subcommands: [Generate.self, Perplexity.self, Bench.self],
+        subcommands: [Generate.self, Serve.self, Perplexity.self, Bench.self],
         defaultSubcommand: Generate.self)
 }
 
