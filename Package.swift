@@ -35,7 +35,7 @@ let package = Package(
         // Floor 1: dtypes, half floats, mapped files, f32 tensors, hashing, errors.
         .target(name: "SKCore", dependencies: ["SKKernels"]),
         // Floor 1: hot kernels in C (scalar reference, AVX2, NEON), chosen at run time.
-        .target(name: "SKKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "SKKernels"),
         // Floor 1: the LLaMA-family config with Hugging Face field names.
         .target(name: "SKModel", dependencies: ["SKCore"]),
         // Floor 2: safetensors reader/writer, shards, restricted torch-pickle reader.

@@ -188,6 +188,33 @@ def chat_tests():
     child.expect(pexpect.EOF)
     child.close()
     check(child.exitstatus == 130, f"a second Ctrl-C at the prompt exits 130 (got {child.exitstatus}, signal {child.signalstatus})")
+    # Outgrowing the context: a full cache says how to go on; a bounded one goes on and says so once.
+    child = pexpect.spawn(SKRUN, [MODEL, "--chat", "--temperature", "0", "-c", "96"], encoding="utf-8", timeout=60)
+    child.expect("> ")
+    said = False
+    for _ in range(6):
+        child.sendline("Tell me about the history of the sea and its ships.")
+        i = child.expect([r"fills the 96-token context", r"no longer fits the 96-token context", "> "])
+        if i < 2:
+            said = True
+            break
+    check(said, "a full cache says when the conversation fills the context")
+    child.sendline("/bye")
+    child.expect(pexpect.EOF)
+    child = pexpect.spawn(SKRUN, [MODEL, "--chat", "--temperature", "0", "-n", "40", "--kv", "window", "--kv-budget", "64"],
+                          encoding="utf-8", timeout=60)
+    child.expect("> ")
+    notes = 0
+    for _ in range(4):
+        child.sendline("Tell me about the history of the sea and its ships.")
+        i = child.expect([r"keeps going", "> "])
+        if i == 0:
+            notes += 1
+            child.expect("> ")
+    check(notes == 1, f"a bounded cache keeps the conversation going and says so once (said {notes} times)")
+    check(child.isalive(), "the bounded chat is still running")
+    child.sendline("/bye")
+    child.expect(pexpect.EOF)
     child = pexpect.spawn(SKRUN, [MODEL, "--chat"], encoding="utf-8", timeout=60)
     child.expect("> ")
     child.sendline("/bye")

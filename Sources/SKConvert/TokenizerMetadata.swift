@@ -1,6 +1,7 @@
 import Foundation
 import SKCore
 import SKFormat
+import SKTokenizer
 
 /// Converts a Hugging Face tokenizer (tokenizer.json + tokenizer_config.json) into SKM
 /// metadata: the BPE vocabulary and merges as typed arrays, the small trees (normalizer,
@@ -76,29 +77,26 @@ public enum TokenizerMetadata {
             template = (list.first { ($0["name"] as? String) == "default" } ?? list.first)?["template"] as? String ?? ""
         }
 
-        return [
-            ("tokenizer.model", .string("BPE")),
-            ("tokenizer.vocab", .stringArray(vocab)),
-            ("tokenizer.merges", .stringArray(merges)),
-            ("tokenizer.byte_fallback", .bool(doc.flags["byte_fallback"] ?? false)),
-            ("tokenizer.ignore_merges", .bool(doc.flags["ignore_merges"] ?? false)),
-            ("tokenizer.fuse_unk", .bool(doc.flags["fuse_unk"] ?? false)),
-            ("tokenizer.unk_token", .string(doc.strings["unk_token"] ?? "")),
-            ("tokenizer.continuing_subword_prefix", .string(doc.strings["continuing_subword_prefix"] ?? "")),
-            ("tokenizer.end_of_word_suffix", .string(doc.strings["end_of_word_suffix"] ?? "")),
-            ("tokenizer.added_tokens", .string(try json(tj["added_tokens"]))),
-            ("tokenizer.normalizer", .string(try json(tj["normalizer"]))),
-            ("tokenizer.pre_tokenizer", .string(try json(tj["pre_tokenizer"]))),
-            ("tokenizer.decoder", .string(try json(tj["decoder"]))),
-            ("tokenizer.post_processor", .string(try json(tj["post_processor"]))),
-            ("tokenizer.bos_token", .string(special("bos_token"))),
-            ("tokenizer.eos_token", .string(special("eos_token"))),
-            ("tokenizer.pad_token", .string(special("pad_token"))),
-            ("tokenizer.unk_token_text", .string(special("unk_token"))),
-            ("tokenizer.add_bos_token", .bool(addBos)),
-            ("tokenizer.add_eos_token", .bool(addEos)),
-            ("tokenizer.chat_template", .string(template)),
-        ]
+        var spec = TokenizerSpec(vocab: vocab, merges: merges)
+        spec.byteFallback = doc.flags["byte_fallback"] ?? false
+        spec.ignoreMerges = doc.flags["ignore_merges"] ?? false
+        spec.fuseUnk = doc.flags["fuse_unk"] ?? false
+        spec.unkToken = doc.strings["unk_token"] ?? ""
+        spec.continuingSubwordPrefix = doc.strings["continuing_subword_prefix"] ?? ""
+        spec.endOfWordSuffix = doc.strings["end_of_word_suffix"] ?? ""
+        spec.addedTokensJSON = try json(tj["added_tokens"])
+        spec.normalizerJSON = try json(tj["normalizer"])
+        spec.preTokenizerJSON = try json(tj["pre_tokenizer"])
+        spec.decoderJSON = try json(tj["decoder"])
+        spec.postProcessorJSON = try json(tj["post_processor"])
+        spec.bosToken = special("bos_token")
+        spec.eosToken = special("eos_token")
+        spec.padToken = special("pad_token")
+        spec.unkTokenText = special("unk_token")
+        spec.addBosToken = addBos
+        spec.addEosToken = addEos
+        spec.chatTemplate = template
+        return spec.metadataEntries()
     }
 }
 

@@ -206,16 +206,25 @@ public final class SKMFile {
     public func withRawBytes<R>(_ t: SKMTensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         let stored = try storedBytes(t)
         if t.compression == .none { return try body(stored) }
+        var out = [UInt8](repeating: 0, count: t.rawBytes)
+        try out.withUnsafeMutableBytes { try decompress(t, into: $0) }
+        return try out.withUnsafeBytes(body)
+    }
+
+    /// Decompresses a zstd-stored tensor into `out` (exactly `rawBytes` bytes).
+    public func decompress(_ t: SKMTensorInfo, into out: UnsafeMutableRawBufferPointer) throws {
+        let stored = try storedBytes(t)
+        guard t.compression == .zstd, out.count == t.rawBytes else {
+            throw SinkKitError(.invalidArgument, "\(path): tensor \(t.name) is not a compressed tensor of \(out.count) bytes")
+        }
         let declared = stored.count > 0 ? ZSTD_getFrameContentSize(stored.baseAddress, stored.count) : 0
         guard declared == UInt64(t.rawBytes) else {
             throw SinkKitError(.layout, "\(path): tensor \(t.name): its zstd frame declares \(declared > UInt64(Int64.max) ? "no or an invalid" : "\(declared)") content size, the table says \(t.rawBytes) bytes")
         }
-        var out = [UInt8](repeating: 0, count: t.rawBytes)
-        let n = out.withUnsafeMutableBytes { ZSTD_decompress($0.baseAddress, $0.count, stored.baseAddress, stored.count) }
+        let n = ZSTD_decompress(out.baseAddress, out.count, stored.baseAddress, stored.count)
         guard ZSTD_isError(n) == 0, n == t.rawBytes else {
             let why = ZSTD_isError(n) != 0 ? String(cString: ZSTD_getErrorName(n)) : "\(n) bytes instead of \(t.rawBytes)"
             throw SinkKitError(.layout, "\(path): tensor \(t.name): zstd decompression failed (\(why))")
         }
-        return try out.withUnsafeBytes(body)
     }
 }

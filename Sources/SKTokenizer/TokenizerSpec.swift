@@ -17,6 +17,13 @@ public struct TokenizerSpec {
     public var bosToken = ""
     public var eosToken = ""
     public var chatTemplate = ""
+    // Informational (recorded, not used by encoding, which follows the post-processor).
+    public var padToken = ""
+    public var unkTokenText = ""
+    public var addBosToken = false
+    public var addEosToken = false
+    public var continuingSubwordPrefix = ""
+    public var endOfWordSuffix = ""
 
     public init(vocab: [String], merges: [String]) {
         self.vocab = vocab

@@ -12,7 +12,8 @@ public final class WeightMatrix {
     public let cols: Int
     public let rowBytes: Int
     public let base: UnsafeRawPointer
-    let owned: [UInt8]?     // decompressed data, when the file stores it compressed
+    /// The decompressed bytes, when the file stores the tensor compressed (freed with the matrix).
+    let owned: UnsafeMutableRawPointer?
     /// int8 / int4 / int4-sym (group 32) weights in the x8 layout (SKKernels pack.c), built at load when
     /// the CPU's kernel path has an x8 kernel; the file's pages of the tensor are then released,
     /// so the copy does not add to resident memory.
@@ -26,9 +27,13 @@ public final class WeightMatrix {
         cols = t.cols
         rowBytes = t.type.isQuantized ? (t.cols / t.group) * t.type.blockBytes(group: t.group) : t.cols * t.type.blockBytes(group: 0)
         if t.compression == .zstd {
-            let copy = try file.withRawBytes(t) { Array($0) }
+            let copy = UnsafeMutableRawPointer.allocate(byteCount: max(1, t.rawBytes), alignment: 64)
+            do { try file.decompress(t, into: UnsafeMutableRawBufferPointer(start: copy, count: t.rawBytes)) } catch {
+                copy.deallocate()
+                throw error
+            }
             owned = copy
-            base = copy.withUnsafeBytes { UnsafeRawPointer($0.baseAddress!) }  // kept alive by `owned`
+            base = UnsafeRawPointer(copy)
         } else {
             owned = nil
             base = try file.storedBytes(t).baseAddress ?? UnsafeRawPointer(bitPattern: 64)!
@@ -38,7 +43,10 @@ public final class WeightMatrix {
         }
     }
 
-    deinit { packed?.deallocate() }
+    deinit {
+        packed?.deallocate()
+        owned?.deallocate()
+    }
 
     /// Bytes of one group of 8 rows in the x8 layout (`packed`).
     var packedGroupBytes: Int {
