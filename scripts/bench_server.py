@@ -116,6 +116,11 @@ def load_run(kind, model, args, port):
             results = list(ex.map(lambda i: one_request(port, i, args.max_tokens), range(args.requests)))
         wall = time.perf_counter() - t0
         after = rss_kb(p.pid)
+        # The same load again: what a long-running server holds after serving it twice (growth
+        # beyond the first run would be a leak; the first run's growth is KV pages in use).
+        with concurrent.futures.ThreadPoolExecutor(args.clients) as ex:
+            list(ex.map(lambda i: one_request(port, i, args.max_tokens), range(args.requests)))
+        again = rss_kb(p.pid)
     finally:
         p.send_signal(signal.SIGINT)
         try:
@@ -126,7 +131,8 @@ def load_run(kind, model, args, port):
     tokens = sum(r[1] for r in results)
     q = statistics.quantiles(ttfts, n=20)
     return {"requests_per_s": args.requests / wall, "tokens_per_s": tokens / wall, "ttft_p50": statistics.median(ttfts),
-            "ttft_p95": q[18], "rss_before_mb": before / 1024, "rss_after_mb": after / 1024, "tokens": tokens, "seconds": wall}
+            "ttft_p95": q[18], "rss_before_mb": before / 1024, "rss_after_mb": after / 1024, "rss_after_second_run_mb": again / 1024,
+            "tokens": tokens, "seconds": wall}
 
 
 def main():
@@ -148,7 +154,7 @@ def main():
             r = load_run(kind, model, args, 18300 + rep * 2 + (kind == "llama-server"))
             runs[kind].append(r)
             print(f"rep {rep + 1} {kind:13s} {r['requests_per_s']:.2f} req/s  {r['tokens_per_s']:.1f} tok/s  "
-                  f"TTFT p50 {r['ttft_p50'] * 1000:.0f} ms p95 {r['ttft_p95'] * 1000:.0f} ms  RSS {r['rss_before_mb']:.0f} -> {r['rss_after_mb']:.0f} MB", flush=True)
+                  f"TTFT p50 {r['ttft_p50'] * 1000:.0f} ms p95 {r['ttft_p95'] * 1000:.0f} ms  RSS {r['rss_before_mb']:.1f} -> {r['rss_after_mb']:.1f} -> {r['rss_after_second_run_mb']:.1f} MB", flush=True)
     med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in runs.items()}
     s, l = med["sinkkit"], med["llama-server"]
     summary = {"type": args.type, "gguf": PAIRS[args.type], "slots": args.slots, "clients": args.clients, "requests": args.requests,
