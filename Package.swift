@@ -41,7 +41,7 @@ let package = Package(
         // Floor 2: safetensors reader/writer, shards, restricted torch-pickle reader.
         .target(name: "SKSafetensors", dependencies: ["SKCore"]),
         // Floor 2: quantizers (scalar reference twins, error statistics).
-        .target(name: "SKQuant", dependencies: ["SKCore", "SKKernels"]),
+        .target(name: "SKQuant", dependencies: ["SKCore", "SKKernels", "SKSafetensors"]),
         // Floor 2: the SKM file format: writer, mapped reader, checksums, zstd sections.
         .target(name: "SKFormat", dependencies: ["SKCore", "CZstd"]),
         // Floor 3: PEFT / LongLoRA merge.
@@ -68,7 +68,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "skconv", dependencies: [
-            "SKCore", "SKCLI", "SKModel", "SKSafetensors", "SKMerge", "SKQuant", "SKFormat", "SKConvert",
+            "SKCore", "SKCLI", "SKModel", "SKSafetensors", "SKMerge", "SKQuant", "SKFormat", "SKConvert", "SKRuntime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -85,6 +85,7 @@ let package = Package(
         .testTarget(name: "SKTokenizerTests", dependencies: ["SKCore", "SKFormat", "SKConvert", "SKRuntime", "SKTokenizer", "SKTestSupport"]),
         .testTarget(name: "SKRuntimeTests", dependencies: ["SKCore", "SKModel", "SKConvert", "SKRuntime", "SKSafetensors", "SKFormat", "SKTestSupport"]),
         .testTarget(name: "SKRunTests", dependencies: ["skrun", "skconv", "SKRuntime", "SKTestSupport"]),
+        .testTarget(name: "SKQualityTests", dependencies: ["skconv", "skrun", "SKCore", "SKQuant", "SKRuntime", "SKSafetensors", "SKConvert", "SKFormat", "SKTestSupport"]),
         .testTarget(name: "SKHostileInputTests", dependencies: ["skconv", "skrun", "SKCore", "SKFormat", "SKTestSupport"]),
         .testTarget(name: "SKConvTests", dependencies: ["skconv", "SKCore", "SKSafetensors", "SKFormat", "SKTestSupport"]),
     ],

@@ -99,6 +99,21 @@ def ensure_llama(build):
     return tools
 
 
+def ensure_ggufs(tools, types):
+    """The SmolLM2 GGUFs (F32 from the same dequantized weights, then llama-quantize), made with the
+    gguf package and the built llama-quantize: no llama-cpp-python module needed."""
+    GGUF.mkdir(parents=True, exist_ok=True)
+    f32 = GGUF / "smollm2-135m-f32.gguf"
+    if not f32.exists():
+        sys.path.insert(0, str(ROOT / "scripts"))
+        import llama_cpp_reference, make_smollm2
+        llama_cpp_reference.write_f32_gguf(make_smollm2.gguf_path(), f32)
+    for t in types:
+        g = GGUF / f"smollm2-135m-{t.lower()}.gguf"
+        if t != "F32" and not g.exists():
+            subprocess.run([tools["llama-quantize"], f32, g, t], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def ensure_skm(skm_type, out_dir, conversions):
     path = out_dir / f"smollm2-{skm_type}.skm"
     if path.exists():
@@ -270,8 +285,8 @@ def main():
     tools = ensure_llama(build=not (a.smoke or a.no_build))
     if tools is None:
         log("llama.cpp is not built: SinkKit side only")
-    elif not (GGUF / "smollm2-135m-f32.gguf").exists():
-        subprocess.run([sys.executable, ROOT / "scripts" / "llama_cpp_reference.py"], check=True)
+    else:
+        ensure_ggufs(tools, [p[1] for p in pairs])
     skm_dir = CACHE / "bench"
     skm_dir.mkdir(parents=True, exist_ok=True)
     conversions = []

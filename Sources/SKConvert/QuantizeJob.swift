@@ -15,6 +15,9 @@ public struct QuantizeJob {
     public var output: String
     public var force = false
     public var threads = BlockQuantizerThreads.all
+    /// An importance matrix (`skconv calibrate`): int4 / int4-sym blocks minimise the
+    /// activation-weighted error.
+    public var imatrix: String?
 
     public init(modelDirectory: String, type: QuantType, output: String) {
         self.modelDirectory = modelDirectory
@@ -54,6 +57,13 @@ public struct QuantizeReport {
     public var fileBytes = 0
     public var parameters = 0
     public var loraModulesMerged = 0
+    /// Tensors quantized with importance weights.
+    public var imatrixTensors = 0
+    /// ⟨Q(merged) − Q(base), merged − base⟩ and ‖merged − base‖² over the tensors an adapter changed.
+    public var deltaKeptDot = 0.0
+    public var deltaNorm = 0.0
+    /// The share of the fine-tune's change the quantized weights keep (nil without adapters).
+    public var deltaKept: Double? { deltaNorm > 0 ? deltaKeptDot / deltaNorm : nil }
     public var warnings: [String] = []
     public var peakResidentBytes: Int?
     public var seconds = 0.0

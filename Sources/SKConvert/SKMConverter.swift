@@ -17,8 +17,9 @@ public struct SKMConverter {
 
     public func run(progress: QuantizeProgress? = nil) throws -> QuantizeReport {
         let start = Date()
-        let target = try OutputTarget(job.output, kind: .file, inputs: job.mergeJob.inputPaths, force: job.force)
+        let target = try OutputTarget(job.output, kind: .file, inputs: job.mergeJob.inputPaths + (job.imatrix.map { [$0] } ?? []), force: job.force)
         let recipe = try QuantRecipe(type: job.type, group: job.group, overrides: job.tensorTypes)
+        let imatrix = try job.imatrix.map { try ImportanceMatrix(path: $0) }
         let plan = try MergePlan(job: job.mergeJob)
         var report = QuantizeReport()
         report.warnings = plan.warnings
@@ -61,20 +62,25 @@ public struct SKMConverter {
         report.warnings += try Self.checkRunnable(tokenizer: tokenizerEntries, config: plan.outputConfig,
                                                   source: plan.tokenizerDirectory + "/tokenizer.json")
         metadata += tokenizerEntries
-        metadata += try provenance(plan: plan, recipe: recipe, infos: infos, sources: digests.placeholders)
+        metadata += try provenance(plan: plan, recipe: recipe, infos: infos, sources: digests.placeholders, imatrix: imatrix)
 
         try target.write { tmp in
             let writer = try SKMWriter(path: tmp, metadata: metadata, tensors: infos, compressionLevel: job.compressionLevel)
             var byKey: [String: TypeSummary] = [:]
             for (i, info) in infos.enumerated() {
                 let raw: [UInt8], sums: BlockQuantizer.Sums
-                if let inPlace = try quantizeInPlace(info, plan: plan) {
+                let importance = info.type == .int4 || info.type == .int4Sym ? try imatrix?.weights(for: info.name, cols: info.cols) : nil
+                if importance != nil { report.imatrixTensors += 1 }
+                if let inPlace = try quantizeInPlace(info, plan: plan, importance: importance) {
                     (raw, sums) = inPlace
                 } else {
                     var outcome = MergePlan.TensorOutcome()
                     let t = try plan.mergedTensor(info.name, outcome: &outcome)
                     report.loraModulesMerged += outcome.loraModulesMerged
-                    (raw, sums) = try encode(t, info)
+                    (raw, sums) = try encode(t, info, importance: importance)
+                    if outcome.loraModulesMerged + outcome.replaced > 0 && info.type.isQuantized {
+                        try measureDeltaKept(t, raw: raw, info: info, plan: plan, importance: importance, into: &report)
+                    }
                 }
                 let stored = try raw.withUnsafeBytes { try writer.write(name: info.name, raw: $0) }
                 let key = "\(info.type.userName):\(info.group)"
@@ -94,6 +100,9 @@ public struct SKMConverter {
             report.fileBytes = (try FileManager.default.attributesOfItem(atPath: tmp)[.size] as? Int) ?? 0
         }
         report.warnings += target.notes
+        if let kept = report.deltaKept, kept < 0.5 {
+            report.warnings.append(String(format: "only %.0f%% of the fine-tune's change to the weights survives %@ quantization (the base's weights sit on a grid the delta is smaller than): keep the fine-tune in f32 with skconv adapter + skrun --lora, or quantize with more bits", 100 * kept, job.type.userName))
+        }
         report.peakResidentBytes = ProcessMemory.peakResidentBytes()
         report.seconds = Date().timeIntervalSince(start)
         return report
@@ -123,7 +132,7 @@ public struct SKMConverter {
     /// A quantized tensor that is exactly the base checkpoint's F32 tensor is quantized straight
     /// from the file's mapping, a few MB of rows at a time (no f32 copy of the tensor, whose
     /// pages are released as it goes); nil when that does not apply (merged, other dtype, f32/f16 out).
-    func quantizeInPlace(_ info: SKMTensorInfo, plan: MergePlan) throws -> ([UInt8], BlockQuantizer.Sums)? {
+    func quantizeInPlace(_ info: SKMTensorInfo, plan: MergePlan, importance: [Float]?) throws -> ([UInt8], BlockQuantizer.Sums)? {
         guard info.type.isQuantized, let file = plan.unchangedBaseFile(info.name),
               let count = info.type.byteCount(rows: info.rows, cols: info.cols, group: info.group) else { return nil }
         var out = [UInt8](repeating: 0, count: count)
@@ -133,9 +142,11 @@ public struct SKMConverter {
             try file.withF32InPlace(info.name, rowElements: info.cols) { chunk, first in
                 let r0 = first / info.cols, n = chunk.count / info.cols
                 let s = try Self.naming(info.name) {
-                    try BlockQuantizer.quantize(chunk, rows: n, cols: info.cols, type: info.type, group: info.group,
-                                                into: UnsafeMutableRawBufferPointer(rebasing: dst[(r0 * rowBytes)..<((r0 + n) * rowBytes)]),
-                                                threads: job.threads, firstRow: r0)
+                    try Self.withOptional(importance) { w in
+                        try BlockQuantizer.quantize(chunk, rows: n, cols: info.cols, type: info.type, group: info.group,
+                                                    into: UnsafeMutableRawBufferPointer(rebasing: dst[(r0 * rowBytes)..<((r0 + n) * rowBytes)]),
+                                                    threads: job.threads, firstRow: r0, importance: w)
+                    }
                 }
                 sums.squaredError += s.squaredError
                 sums.squaredValue += s.squaredValue
@@ -145,7 +156,7 @@ public struct SKMConverter {
     }
 
     /// Raw SKM bytes of one tensor, the squared round-trip error and the squared values.
-    func encode(_ t: Tensor, _ info: SKMTensorInfo) throws -> ([UInt8], BlockQuantizer.Sums) {
+    func encode(_ t: Tensor, _ info: SKMTensorInfo, importance: [Float]? = nil) throws -> ([UInt8], BlockQuantizer.Sums) {
         let squares = { t.data.reduce(0.0) { $0 + Double($1) * Double($1) } }
         switch info.type {
         case .f32:
@@ -168,13 +179,44 @@ public struct SKMConverter {
             var out = [UInt8](repeating: 0, count: info.type.byteCount(rows: info.rows, cols: info.cols, group: info.group)!)
             let sums = try Self.naming(info.name) {
                 try t.data.withUnsafeBufferPointer { src in
-                    try out.withUnsafeMutableBytes {
-                        try BlockQuantizer.quantize(src, rows: info.rows, cols: info.cols, type: info.type, group: info.group, into: $0, threads: job.threads)
+                    try out.withUnsafeMutableBytes { dst in
+                        try Self.withOptional(importance) { w in
+                            try BlockQuantizer.quantize(src, rows: info.rows, cols: info.cols, type: info.type, group: info.group, into: dst,
+                                                        threads: job.threads, importance: w)
+                        }
                     }
                 }
             }
             return (out, sums)
         }
+    }
+
+    /// How much of a fine-tune's change to a tensor the quantized file keeps: with Δ = merged − base
+    /// and Δq = Q(merged) − Q(base) (both quantized by the same rule), the projection ⟨Δq, Δ⟩ / ⟨Δ, Δ⟩
+    /// (1: all of it, 0: quantization snapped the weights back to the base's codes), summed over
+    /// the changed tensors. A base released on a quantization grid loses a small LoRA delta to
+    /// rounding; `skrun --lora` (run-time adapters) keeps it whole.
+    func measureDeltaKept(_ merged: Tensor, raw: [UInt8], info: SKMTensorInfo, plan: MergePlan, importance: [Float]?,
+                          into report: inout QuantizeReport) throws {
+        guard let b = plan.base.info(info.name), b.shape == merged.shape else { return }
+        let base = try plan.base.loadF32(info.name)
+        let (baseRaw, _) = try encode(base, info, importance: importance)
+        let q = raw.withUnsafeBytes { Dequantize.tensor($0, type: info.type, group: info.group, rows: info.rows, cols: info.cols) }
+        let qb = baseRaw.withUnsafeBytes { Dequantize.tensor($0, type: info.type, group: info.group, rows: info.rows, cols: info.cols) }
+        var dot = 0.0, norm = 0.0
+        for i in 0..<merged.count {
+            let d = Double(merged.data[i]) - Double(base.data[i])
+            dot += (Double(q[i]) - Double(qb[i])) * d
+            norm += d * d
+        }
+        report.deltaKeptDot += dot
+        report.deltaNorm += norm
+    }
+
+    /// `body` with the buffer of an optional array (nil stays nil).
+    static func withOptional<R>(_ a: [Float]?, _ body: (UnsafeBufferPointer<Float>?) throws -> R) rethrows -> R {
+        guard let a else { return try body(nil) }
+        return try a.withUnsafeBufferPointer { try body($0) }
     }
 
     /// `body`'s result; a SinkKitError it throws gets the tensor's name in front of its message.
@@ -195,13 +237,17 @@ public struct SKMConverter {
         return files.sorted().map { ($0, dir + "/" + $0) } + (job.trainableParamsPath.map { [($0, $0)] } ?? [])
     }
 
-    func provenance(plan: MergePlan, recipe: QuantRecipe, infos: [SKMTensorInfo], sources: [String: String]) throws -> [(String, SKMValue)] {
+    func provenance(plan: MergePlan, recipe: QuantRecipe, infos: [SKMTensorInfo], sources: [String: String], imatrix: ImportanceMatrix?) throws -> [(String, SKMValue)] {
         let json = Self.json
         var r = recipe.description
         var counts: [String: Int] = [:]
         for i in infos { counts[i.type.userName + (i.type.isQuantized ? ":\(i.group)" : ""), default: 0] += 1 }
         r["tensors_per_type"] = counts
         r["compression"] = job.compressionLevel.map { "zstd level \($0)" } ?? "none"
+        if let m = imatrix {
+            r["imatrix"] = ["file": URL(fileURLWithPath: m.path).lastPathComponent, "sha256": m.sha256,
+                            "calibration": (try? JSONSerialization.jsonObject(with: Data(m.provenance.utf8))) ?? m.provenance]
+        }
         let p = try plan.provenance()
         return [
             ("provenance.tool", .string(Merger.toolVersion)),

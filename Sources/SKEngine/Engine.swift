@@ -21,10 +21,20 @@ public final class Engine: @unchecked Sendable {
     /// Worker threads a session uses by default (all cores).
     public let defaultThreads: Int
 
-    public init(modelPath: String, integrity: Integrity = .checkOnce, threads: Int? = nil) throws {
+    /// A LoRA fine-tune every session applies at run time (`skrun --lora`), or nil.
+    public let adapter: LoRAAdapter?
+
+    /// Prompts keep their activations in f32 for quantized weights (`--precise-prompts`).
+    public let preciseActivations: Bool
+
+    public init(modelPath: String, integrity: Integrity = .checkOnce, threads: Int? = nil, lora: String? = nil, loraScale: Float = 1,
+                preciseActivations: Bool = false) throws {
+        self.preciseActivations = preciseActivations
         self.modelPath = modelPath
-        runtime = try Runtime(path: modelPath, integrity: integrity)
+        let rt = try Runtime(path: modelPath, integrity: integrity)
+        runtime = rt
         defaultThreads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        adapter = try lora.map { try LoRAAdapter(path: $0, model: rt.model, scale: loraScale) }
     }
 
     public var model: LlamaModel { runtime.model }
@@ -45,6 +55,8 @@ public final class Engine: @unchecked Sendable {
         let cfg = try attention.config(model: config, context: ctx, base: percentBase ?? ctx)
         try runtime.checkContextFits(cfg.policy.budget.map { min($0, ctx) + cfg.chunk } ?? ctx, dtype: cfg.kvDType)
         let s = try Session(model: model, context: ctx, threads: threads ?? defaultThreads, attention: cfg)
+        s.adapter = adapter
+        s.preciseActivations = preciseActivations
         return EngineSession(engine: self, session: s, settings: attention)
     }
 

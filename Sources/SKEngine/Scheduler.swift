@@ -62,6 +62,7 @@ public final class Scheduler: @unchecked Sendable {
             try engine.makeSession(context: options.context, attention: options.attention, threads: options.threads)
         }
         batch = BatchForward(model: engine.model, threads: options.threads)
+        batch.preciseActivations = engine.preciseActivations
         let t = Thread { [self] in loop() }
         t.stackSize = 8 << 20
         t.name = "sinkkit-scheduler"

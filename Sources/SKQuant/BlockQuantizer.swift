@@ -30,11 +30,17 @@ public enum BlockQuantizer {
     /// Quantizes a `rows × cols` f32 matrix into `out` (exactly `type.byteCount` bytes), rows
     /// spread over `threads` cores. Throws on NaN/Inf input (naming the element, its row counted
     /// from `firstRow` when `src` is part of a larger tensor) and on a group that does not divide a row.
+    /// - Parameter importance: per input column (`cols` values), the weights of an
+    ///   importance-weighted search (int4 and int4-sym; `skconv calibrate`); nil: the plain rule.
     @discardableResult
     public static func quantize(_ src: UnsafeBufferPointer<Float>, rows: Int, cols: Int, type: QuantType, group: Int,
-                                into out: UnsafeMutableRawBufferPointer, threads: Int = defaultThreads, firstRow: Int = 0) throws -> Sums {
+                                into out: UnsafeMutableRawBufferPointer, threads: Int = defaultThreads, firstRow: Int = 0,
+                                importance: UnsafeBufferPointer<Float>? = nil) throws -> Sums {
         guard type.isQuantized, let need = type.byteCount(rows: rows, cols: cols, group: group), let kt = kernelType(type) else {
             throw SinkKitError(.invalidArgument, "group size \(group) does not divide the row length \(cols)")
+        }
+        if let w = importance, w.count != cols {
+            throw SinkKitError(.invalidArgument, "importance has \(w.count) values for rows of \(cols)")
         }
         guard src.count == rows * cols, out.count == need else {
             throw SinkKitError(.invalidArgument, "quantize: \(src.count) inputs / \(out.count) output bytes for \(rows) × \(cols) \(type.userName)")
@@ -47,8 +53,14 @@ public enum BlockQuantizer {
             DispatchQueue.concurrentPerform(iterations: chunks) { c in
                 let r0 = rows * c / chunks, r1 = rows * (c + 1) / chunks
                 var sums = [0.0, 0.0]
-                let status = sk_quantize_blocks(kt, src.baseAddress! + r0 * cols, (r1 - r0) * blocksPerRow, Int32(group),
-                                                out.baseAddress!.assumingMemoryBound(to: UInt8.self) + r0 * rowBytes, &sums)
+                let dst = out.baseAddress!.assumingMemoryBound(to: UInt8.self) + r0 * rowBytes
+                let status: Int64
+                if let w = importance, type != .int8 {
+                    status = sk_quantize_blocks_weighted(kt, src.baseAddress! + r0 * cols, (r1 - r0) * blocksPerRow, Int32(group),
+                                                         w.baseAddress!, cols, dst, &sums)
+                } else {
+                    status = sk_quantize_blocks(kt, src.baseAddress! + r0 * cols, (r1 - r0) * blocksPerRow, Int32(group), dst, &sums)
+                }
                 results[c] = (sums[0], sums[1], status < 0 ? status : Int64(r0 * cols) + status)
             }
         }

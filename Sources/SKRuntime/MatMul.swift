@@ -24,6 +24,9 @@ final class MatMul {
     /// AVX512-VNNI GEMM over x8 weights for prompts (nil without VNNI: x8 tiles go to sgemm).
     let gemmX8 = sk_gemm_int4_x8_best()
     let gemmX8Int8 = sk_gemm_int8_x8_best()
+    /// Prompts keep their activations in f32 (weights decoded tile by tile into sgemm) instead of
+    /// quantizing them to int8 for the VNNI GEMM: slower, and int8 weights then answer like f32.
+    var preciseActivations = false
 
     init(threads: Int) {
         kernels = sk_kernels_best()
@@ -93,7 +96,7 @@ final class MatMul {
     /// out (n, rows) = x (n, cols) · Wᵀ, W's rows split over the workers in decoded tiles.
     private func gemm(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, out: UnsafeMutablePointer<Float>) {
         let rows = w.rows, cols = w.cols, tiles = self.tiles
-        if let packed = w.packed, w.type == .int8 ? gemmX8Int8 != nil : gemmX8 != nil {
+        if let packed = w.packed, !preciseActivations, w.type == .int8 ? gemmX8Int8 != nil : gemmX8 != nil {
             // integer GEMM (AVX512-VNNI): activations quantized once, workers take groups of 8 rows
             let asym: Int32 = w.type == .int4 ? 1 : 0, groupBytes = w.packedGroupBytes
             withQuantizedActivations(x, n: n, cols: cols) { ap in

@@ -21,6 +21,9 @@ struct Quantize: ParsableCommand {
     @Option(name: .customLong("tensor-type"), help: "REGEX=TYPE[:GROUP] override, first match wins (e.g. down_proj=int4:64).")
     var tensorType: [String] = []
 
+    @Option(help: "Importance matrix from skconv calibrate: int4 / int4-sym blocks minimise the activation-weighted error.")
+    var imatrix: String?
+
     @Flag(help: "Store tensors zstd-compressed (for shipping; the runtime decompresses at load).")
     var compress = false
 
@@ -52,6 +55,7 @@ struct Quantize: ParsableCommand {
             job.group = group
             job.tensorTypes = tensorType
             job.compressionLevel = compress ? 19 : nil
+            job.imatrix = imatrix
             job.force = force
             if let t = threads { job.threads = t }
             let tty = isatty(STDERR_FILENO) != 0 && !json
@@ -68,6 +72,7 @@ struct Quantize: ParsableCommand {
                     "output": output, "file_bytes": report.fileBytes, "parameters": report.parameters,
                     "bits_per_weight": report.bitsPerWeight, "seconds": report.seconds,
                     "peak_rss_bytes": report.peakResidentBytes ?? NSNull(), "lora_modules_merged": report.loraModulesMerged,
+                    "fine_tune_delta_kept": report.deltaKept ?? NSNull(), "imatrix_tensors": report.imatrixTensors,
                     "types": report.summaries.map { s -> [String: Any] in
                         ["type": s.type.userName, "group": s.group, "tensors": s.tensors, "parameters": s.parameters,
                          "raw_bytes": s.rawBytes, "stored_bytes": s.storedBytes, "bits_per_weight": s.bitsPerWeight,
@@ -84,6 +89,9 @@ struct Quantize: ParsableCommand {
                                formatBytes(s.storedBytes), s.bitsPerWeight, s.rmse, s.relativeRMSE)
                 if compress { line += String(format: "  %9.1f%%", 100 * (1 - Double(s.storedBytes) / Double(max(1, s.rawBytes)))) }
                 print(line)
+            }
+            if let kept = report.deltaKept {
+                print(String(format: "the fine-tune's change to the weights kept after quantization: %.1f%%", 100 * kept))
             }
             print(String(format: "%@: %@, %d parameters, %.3f bits per weight, %.1f s, peak RSS %@", output,
                          formatBytes(report.fileBytes), report.parameters, report.bitsPerWeight, report.seconds,

@@ -8,7 +8,7 @@ struct SKConv: ParsableCommand {
         commandName: "skconv",
         abstract: "Merge LoRA/SinkLoRA fine-tunes into Hugging Face LLaMA checkpoints, quantize them into SKM files, inspect both.",
         version: "0.1.0",
-        subcommands: [Merge.self, Quantize.self, Inspect.self])
+        subcommands: [Merge.self, Quantize.self, Calibrate.self, AdapterCommand.self, Inspect.self])
 }
 
 /// Prints a library error as one line and exits with its status (`ExitStatus`); never a trap or a

@@ -14,6 +14,7 @@ struct Perplexity: ParsableCommand {
     @Option(help: "Stop after K windows.") var chunks: Int?
     @Flag(help: "Print {\"ppl\":…, \"tokens\":…, …} on standard output.") var json = false
     @Option(name: .customLong("stream-chunk"), help: "With a bounded cache or sf: score this many tokens per decode step (1: exactly generation's path).") var streamChunk = 1
+    @Option(name: .customLong("kl-base"), help: "A reference .skm of the same model (e.g. its f32 file): also report the KL divergence from it and top-1 agreement.") var klBase: String?
 
     func validate() throws {
         try bounded(ctx, 4...Limits.maxTokens, "--ctx")
@@ -34,8 +35,16 @@ struct Perplexity: ParsableCommand {
             let session = es.session
             let progress = ProgressLine(label: "perplexity")
             let stream = settings.isBounded ? max(1, streamChunk) : nil
+            var base: Session?
+            if let path = klBase {
+                let b = try Engine(modelPath: path, integrity: options.integrity, threads: options.threads)
+                guard b.tokenize(text, addSpecialTokens: true) == tokens else {
+                    throw SinkKitError(.invalidArgument, "--kl-base \(path) tokenizes the text differently: not the same model")
+                }
+                base = try b.makeSession(context: ctx).session
+            }
             let r = try PerplexityRunner.run(session: session, tokens: tokens, ctx: ctx, maxChunks: chunks,
-                                             bos: engine.runtime.addsBOS ? engine.tokenizer.bosId : nil, streamChunk: stream) { c, total, ppl in
+                                             bos: engine.runtime.addsBOS ? engine.tokenizer.bosId : nil, streamChunk: stream, base: base) { c, total, ppl in
                 progress.update(done: c, total: total, detail: String(format: "ppl %.4f", ppl))
             }
             progress.finish()
@@ -45,10 +54,17 @@ struct Perplexity: ParsableCommand {
                                         "kernels": session.kernelName, "attention": attn.attention, "kv": session.attention.policy.name,
                                         "positions": attn.positions, "scoring": stream.map { "stream, \($0) token(s) per decode step" } ?? "batch"]
                 if let b = session.attention.policy.budget { d["kv_budget"] = b }
+                if let kl = r.klMean {
+                    d["kl_mean"] = kl; d["kl_p99"] = r.klP99!; d["top1_agreement"] = r.top1Agreement!; d["base_ppl"] = r.basePPL!
+                }
                 if let sf = session.attention.sf { d["sf_group"] = sf.groupSize; d["sinks"] = sf.sinks }
                 print(String(decoding: try JSONSerialization.data(withJSONObject: d, options: [.sortedKeys]), as: UTF8.self))
             } else {
                 print(String(format: "perplexity %.4f over %d scored tokens (%d windows of %d, %.1f s)", r.ppl, r.tokens, r.chunks, r.ctx, r.seconds))
+                if let kl = r.klMean {
+                    print(String(format: "against the base (perplexity %.4f): mean KL divergence %.5f nats (p99 %.4f), same top token %.2f%%",
+                                 r.basePPL!, kl, r.klP99!, 100 * r.top1Agreement!))
+                }
             }
         }
     }

@@ -119,6 +119,11 @@ int sk_crc32_has_clmul(void);
 // the set) write the scalar path's bytes; NEON builds use the scalar path. `sk_quantize_blocks`
 // takes the widest the CPU has unless SK_KERNELS forces scalar/neon (scalar) or avx2 (width 4).
 int64_t sk_quantize_blocks(int type, const float *x, size_t nblocks, int group, uint8_t *out, double sums[2]);
+// Importance-weighted int4 / int4-sym (quant_weighted.c): the same searches with every error and fit
+// weighted by colWeights[(block start) mod cols + j] (per input column of a `cols`-wide matrix).
+// Returns -1, the index of a non-finite input, or -2 for bad arguments.
+int64_t sk_quantize_blocks_weighted(int type, const float *x, size_t nblocks, int group, const float *colWeights, size_t cols,
+                                    uint8_t *out, double sums[2]);
 int64_t sk_quantize_blocks_scalar(int type, const float *x, size_t nblocks, int group, uint8_t *out, double sums[2]);
 int64_t sk_quantize_blocks_simd(int width, int type, const float *x, size_t nblocks, int group, uint8_t *out, double sums[2]);
 // 8 with AVX-512 (F, DQ, VL), 4 with AVX2, else 0.

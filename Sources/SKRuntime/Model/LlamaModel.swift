@@ -32,6 +32,8 @@ public final class LlamaModel {
     public let embedding: WeightMatrix
     public let head: WeightMatrix
     public let finalNorm: [Float]
+    /// Names of every norm weight (what a run-time adapter may replace).
+    public let normNames: Set<String>
 
     public init(path: String, integrity: Integrity = .checkOnce) throws {
         file = try SKMFile(path: path)
@@ -95,6 +97,7 @@ public final class LlamaModel {
                 upBias: try bias("mlp.up_proj.bias", c.intermediateSize, if: c.mlpBias),
                 downBias: try bias("mlp.down_proj.bias", c.hiddenSize, if: c.mlpBias))
         }
+        normNames = Set(["model.norm.weight"] + (0..<c.numLayers).flatMap { ["model.layers.\($0).input_layernorm.weight", "model.layers.\($0).post_attention_layernorm.weight"] })
         // Every tensor is used: one the forward pass does not read means the file describes a
         // model this runtime would run wrongly.
         if let extra = f.tensors.first(where: { !used.contains($0.name) }) {

@@ -54,19 +54,48 @@ enum Forward {
             cosSins.append(s.session.rope.cosSin(start: s.session.cache.position, count: s.tokens.count))
         }
         var r = 0
-        for s in segments { for t in s.tokens { model.embedding.dequantizeRow(t, into: x + r * h); r += 1 } }
+        for s in segments {
+            let ad = s.session.adapter, table = ad?.embedding ?? model.embedding
+            for t in s.tokens {
+                table.dequantizeRow(t, into: x + r * h)
+                ad?.addEmbeddingDelta(t, into: x + r * h, hidden: h)
+                r += 1
+            }
+        }
+        // A segment's adapter (run-time LoRA): its norms stand in for the model's; its low-rank
+        // deltas are added to its rows after each matmul.
+        let adapted = segments.contains { $0.session.adapter != nil }
+        var loraScratch: [Float] = []
+        func norm(_ src: UnsafePointer<Float>, _ name: String, _ w: [Float], into dst: UnsafeMutablePointer<Float>) {
+            guard adapted else { rmsNorm(src, w, eps: c.rmsNormEps, into: dst, rows: n, threads: threads); return }
+            for (si, s) in segments.enumerated() {
+                let o = offsets[si]
+                rmsNorm(src + o * h, s.session.adapter?.norm(name) ?? w, eps: c.rmsNormEps, into: dst + o * h, rows: s.tokens.count, threads: threads)
+            }
+        }
+        func lora(_ l: Int, _ kind: LoRAAdapter.Kind, _ x: UnsafePointer<Float>, _ xCols: Int, _ out: UnsafeMutablePointer<Float>, _ outCols: Int) {
+            guard adapted else { return }
+            for (si, s) in segments.enumerated() {
+                guard let ad = s.session.adapter, let p = ad.pair(layer: l, kind: kind) else { continue }
+                let o = offsets[si]
+                ad.apply(p, x: x + o * xCols, ldX: xCols, n: s.tokens.count, out: out + o * outCols, ldOut: outCols, scratch: &loraScratch)
+            }
+        }
         // The matmul groups: (first row, rows, one-row path).
         var groups: [(Int, Int, Bool)] = singles > 0 ? [(0, singles, true)] : []
         for si in singles..<segments.count { groups.append((offsets[si], segments[si].tokens.count, false)) }
+        let stats = segments.count == 1 ? segments[0].session.activationStatistics : nil
         func mm(_ w: WeightMatrix, _ x: UnsafeMutablePointer<Float>, _ xCols: Int, _ out: UnsafeMutablePointer<Float>) {
+            stats?.add(w.name, x, rows: n, cols: xCols)
             for (first, rows, rowwise) in groups { matmul(w, x + first * xCols, n: rows, out: out + first * w.rows, rowwise: rowwise) }
         }
 
         for (l, layer) in model.layers.enumerated() {
-            rmsNorm(x, layer.inputNorm, eps: c.rmsNormEps, into: xb, rows: n, threads: threads)
-            mm(layer.q, xb, h, q)
-            mm(layer.k, xb, h, k)
-            mm(layer.v, xb, h, v)
+            let p = "model.layers.\(l)."
+            norm(x, p + "input_layernorm.weight", layer.inputNorm, into: xb)
+            mm(layer.q, xb, h, q); lora(l, .q, xb, h, q, qd)
+            mm(layer.k, xb, h, k); lora(l, .k, xb, h, k, kvd)
+            mm(layer.v, xb, h, v); lora(l, .v, xb, h, v, kvd)
             if let b = layer.qBias { addBias(q, b, rows: n) }
             if let b = layer.kBias { addBias(k, b, rows: n) }
             if let b = layer.vBias { addBias(v, b, rows: n) }
@@ -96,16 +125,16 @@ enum Forward {
                     if keep.count < hc.count { hc.compact(keep: keep) }
                 }
             }
-            mm(layer.o, att, qd, tmp)
+            mm(layer.o, att, qd, tmp); lora(l, .o, att, qd, tmp, h)
             if let b = layer.oBias { addBias(tmp, b, rows: n) }
             addInPlace(x, tmp, count: n * h)
-            rmsNorm(x, layer.postNorm, eps: c.rmsNormEps, into: xb, rows: n, threads: threads)
-            mm(layer.gate, xb, h, g)
-            mm(layer.up, xb, h, u)
+            norm(x, p + "post_attention_layernorm.weight", layer.postNorm, into: xb)
+            mm(layer.gate, xb, h, g); lora(l, .gate, xb, h, g, inter)
+            mm(layer.up, xb, h, u); lora(l, .up, xb, h, u, inter)
             if let b = layer.gateBias { addBias(g, b, rows: n) }
             if let b = layer.upBias { addBias(u, b, rows: n) }
             swiglu(g, u, rows: n, width: inter, kernels: matmul.kernels.pointee, threads: threads)
-            mm(layer.down, g, inter, tmp)
+            mm(layer.down, g, inter, tmp); lora(l, .down, g, inter, tmp, h)
             if let b = layer.downBias { addBias(tmp, b, rows: n) }
             addInPlace(x, tmp, count: n * h)
         }
@@ -129,8 +158,20 @@ enum Forward {
                 // the selected rows, then normed into xb (n ≥ rows.count)
                 for (j, row) in rows.enumerated() { (tmp + j * h).update(from: x + row * h, count: h) }
                 rmsNorm(tmp, model.finalNorm, eps: c.rmsNormEps, into: xb, rows: rows.count, threads: threads)
+                stats?.add(model.head.name, xb, rows: rows.count, cols: h)
                 logits.withUnsafeMutableBufferPointer { lp in
                     matmul(model.head, xb, n: rows.count, out: lp.baseAddress! + chunkStart * vocab, rowwise: rowwise)
+                }
+                if adapted {
+                    // rows of segments with an adapter: its final norm and head (recomputed per row)
+                    for (j, row) in rows.enumerated() {
+                        guard let si = offsets.lastIndex(where: { $0 <= row }), let ad = segments[si].session.adapter,
+                              ad.norm("model.norm.weight") != nil || ad.head != nil else { continue }
+                        rmsNorm(x + row * h, ad.norm("model.norm.weight") ?? model.finalNorm, eps: c.rmsNormEps, into: xb, rows: 1, threads: 1)
+                        logits.withUnsafeMutableBufferPointer { lp in
+                            matmul(ad.head ?? model.head, xb, n: 1, out: lp.baseAddress! + (chunkStart + j) * vocab, rowwise: true)
+                        }
+                    }
                 }
                 chunkStart += rows.count
             }
@@ -214,6 +255,12 @@ public final class BatchForward {
     public let threads: Int
     let matmul: MatMul
     let state: RunState
+
+    /// See `Session.preciseActivations`.
+    public var preciseActivations: Bool {
+        get { matmul.preciseActivations }
+        set { matmul.preciseActivations = newValue }
+    }
 
     public init(model: LlamaModel, threads: Int) {
         self.model = model

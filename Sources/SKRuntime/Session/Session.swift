@@ -19,6 +19,15 @@ public final class Session {
     let kernels: sk_kernel_table
     let state: RunState
     var deltaTable: RopeDeltaTable?
+    /// Prompt chunks keep activations in f32 for quantized weights (see `MatMul.preciseActivations`).
+    public var preciseActivations: Bool {
+        get { matmul.preciseActivations }
+        set { matmul.preciseActivations = newValue }
+    }
+    /// A LoRA fine-tune applied at run time to this session's forward passes (`skrun --lora`).
+    public var adapter: LoRAAdapter?
+    /// When set, every matmul's inputs are added to it (calibration).
+    public var activationStatistics: ActivationStatistics?
 
     /// - Parameters:
     ///   - context: the KV cache size for a full cache; with a bounded policy (or SF-Attn's
