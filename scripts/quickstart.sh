@@ -7,9 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 source scripts/env.sh
-# -O3 for the C kernels (+1-3% prompt speed, ~15% quantize time); passed here rather than as a
-# target flag so that a package depending on SinkKit can build it (SwiftPM refuses unsafeFlags).
-swift build -c release --static-swift-stdlib -Xcc -O3
+bash scripts/build.sh
 bash scripts/fetch-real-model.sh
 CACHE="${SINKKIT_CACHE:-$HOME/.cache/sinkkit}"
 BIN="$(swift build -c release --show-bin-path)"

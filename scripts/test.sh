@@ -13,9 +13,7 @@ bash scripts/test-kernels.sh
 # hang or blow-up fails the run; scripts/fuzz.sh runs longer on request).
 bash scripts/fuzz.sh 20
 # End-to-end tests run the release binaries (real-model perplexity in a debug build is slow).
-# -O3 for the C kernels (+1-3% prompt speed, ~15% quantize time); passed here rather than as a
-# target flag so that a package depending on SinkKit can build it (SwiftPM refuses unsafeFlags).
-swift build -c release --static-swift-stdlib -Xcc -O3
+bash scripts/build.sh
 export SINKKIT_BIN_DIR="$(swift build -c release --show-bin-path)"
 # The side-by-side benchmark harness in its quick smoke mode (no timing is checked; llama.cpp
 # only if already built, which CI never does).

@@ -10,7 +10,7 @@ public struct Merger {
     public let job: MergeJob
     public init(job: MergeJob) { self.job = job }
 
-    public static let toolVersion = "sinkkit 0.1.0"
+    public static let toolVersion = "sinkkit \(SinkKitVersion.release)"
     static let tokenizerFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                                  "tokenizer.model", "added_tokens.json", "vocab.json", "merges.txt", "chat_template.jinja"]
 

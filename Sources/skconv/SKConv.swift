@@ -7,7 +7,7 @@ struct SKConv: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "skconv",
         abstract: "Merge LoRA/SinkLoRA fine-tunes into Hugging Face LLaMA checkpoints, quantize them into SKM files, inspect both.",
-        version: "0.1.0",
+        version: SinkKitVersion.description,
         subcommands: [Merge.self, Quantize.self, Calibrate.self, AdapterCommand.self, Inspect.self])
 }
 

@@ -12,7 +12,7 @@ struct SKRun: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "skrun",
         abstract: "Run an SKM model on the CPU: generate text, chat, serve an OpenAI-compatible API, measure perplexity, benchmark.",
-        version: "0.1.0",
+        version: SinkKitVersion.description,
         subcommands: [Generate.self, Serve.self, Perplexity.self, Bench.self],
         defaultSubcommand: Generate.self)
 }

@@ -144,6 +144,9 @@ int64_t sk_first_nonfinite(const float *x, size_t n);
 // f64 → binary16 bits, to nearest, ties to even (one rounding, as Swift's Float16(Double)).
 uint16_t sk_f64_to_f16(double v);
 
+// The git commit the library was built from ("unknown" unless the build defined SK_COMMIT).
+const char *sk_build_commit(void);
+
 #ifdef __cplusplus
 }
 #endif
