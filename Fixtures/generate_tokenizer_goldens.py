@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Golden token ids from the Python `tokenizers` package (run by hand; outputs committed).
 
-Two tokenizers: the real SmolLM2 tokenizer.json (byte-level BPE, built by scripts/make_smollm2.py
-from the GGUF and shown to tokenize like llama.cpp), and a Llama-2-style tokenizer trained here
+Three tokenizers: the real SmolLM2 tokenizer.json (byte-level BPE, built by scripts/make_smollm2.py
+from the GGUF and shown to tokenize like llama.cpp), a Llama-2-style tokenizer trained here
 (SentencePiece-style BPE: Prepend/Replace "▁" normalizer, byte fallback, `<s>` template,
-Replace/ByteFallback/Fuse/Strip decoder), committed in Fixtures/tokenizers/llama2-style/.
+Replace/ByteFallback/Fuse/Strip decoder), committed in Fixtures/tokenizers/llama2-style/, and a
+Llama-3-style one trained here (NFKC normalizer, Digits runs, a Split on Llama-3's regex, then
+byte-level without its own regex), committed in Fixtures/tokenizers/llama3-style/: it runs the
+general regex engine, compatibility normalization and the numeric-run splitter.
 Cases: the whole GPL-3 text, hand-picked samples, and 10,000 seeded random strings.
 
     pip install tokenizers && python3 Fixtures/generate_tokenizer_goldens.py
@@ -28,10 +31,12 @@ SAMPLES = [
     "MixedCASE words, punctuation!? (brackets) [and] {braces} — dashes… ellipsis", "", " ", "\n", "a", "   ",
     "trailing spaces   ", "<s>hello</s>", "tab\tseparated\tvalues\r\nwindows line", "ça va? ¿qué tal? über straße",
     "math: ∑_{i=1}^{n} x_i² ≤ ∞", "zero\u200bwidth", "combining e\u0301 vs é",
+    "numbers of every kind: ½ ² ³ ⅔ ٣٤ ① Ⅻ 12½", "compatibility: ﬁne ｆｕｌｌｗｉｄｔｈ ㌀ Å ﬀ ™ x²",
+    "Hangul 한국어 ᄒᆞᆫ and Ǆ ǅ ǆ", "  ALL CAPS WE'RE 'S 'T 'LL  ",
 ]
 ALPHABET = (list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") * 3 + list("0123456789") * 2
             + list(" " * 12) + list("\n\t.,;:!?'\"()[]{}<>-_=+*/\\|@#$%^&~`") + list("éüñçøßàÆ") + list("日本語中文한국어")
-            + ["🚀", "👍🏽", "🔥", "\u0301", "\u200b", "Ω", "€"])
+            + ["🚀", "👍🏽", "🔥", "\u0301", "\u200b", "Ω", "€", "½", "²", "٣", "ﬁ", "Ａ", "\u00a0", "\u3000", "\r"])
 
 
 def random_strings(n, specials, seed=1234):
@@ -59,6 +64,29 @@ def llama2_style(text):
     return tok
 
 
+LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                  r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def llama3_style(text):
+    """A Llama-3-shaped byte-level BPE with an NFKC normalizer and a Digits pre-tokenizer in front."""
+    from tokenizers import pre_tokenizers, Regex
+    tok = Tokenizer(BPE())
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=False),
+        pre_tokenizers.Split(Regex(LLAMA3_PATTERN), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = BpeTrainer(vocab_size=1500, special_tokens=["<|begin_of_text|>", "<|end_of_text|>"], show_progress=False,
+                         initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(text.split("\n"), trainer)
+    tok.post_processor = processors.TemplateProcessing(single="<|begin_of_text|> $A", pair="<|begin_of_text|> $A <|begin_of_text|> $B",
+                                                      special_tokens=[("<|begin_of_text|>", 0)])
+    return tok
+
+
 def main():
     text = (ROOT / "gpl-3.0.txt").read_text(encoding="utf-8")
     d = OUT / "llama2-style"
@@ -67,9 +95,16 @@ def main():
     l2.save(str(d / "tokenizer.json"))
     (d / "tokenizer_config.json").write_text(json.dumps({"add_bos_token": True, "add_eos_token": False, "bos_token": "<s>",
                                                          "eos_token": "</s>", "unk_token": "<unk>"}, indent=2) + "\n")
+    d3 = OUT / "llama3-style"
+    d3.mkdir(parents=True, exist_ok=True)
+    l3 = llama3_style(text)
+    l3.save(str(d3 / "tokenizer.json"))
+    (d3 / "tokenizer_config.json").write_text(json.dumps({"add_bos_token": True, "bos_token": "<|begin_of_text|>",
+                                                          "eos_token": "<|end_of_text|>"}, indent=2) + "\n")
     smol_dir = make_smollm2.build(make_smollm2.DEFAULT_OUT)
     for name, tok, specials in (("smollm2", Tokenizer.from_file(str(smol_dir / "tokenizer.json")), ["<|im_start|>", "<|im_end|>", "<|endoftext|>"]),
-                                ("llama2-style", Tokenizer.from_file(str(d / "tokenizer.json")), ["<s>", "</s>"])):
+                                ("llama2-style", Tokenizer.from_file(str(d / "tokenizer.json")), ["<s>", "</s>"]),
+                                ("llama3-style", Tokenizer.from_file(str(d3 / "tokenizer.json")), ["<|begin_of_text|>", "<|end_of_text|>"])):
         cases = [{"text": text, "add_special_tokens": False}]
         cases += [{"text": s, "add_special_tokens": False} for s in SAMPLES]
         cases += [{"text": s, "add_special_tokens": True} for s in SAMPLES[:6]]

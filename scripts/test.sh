@@ -15,6 +15,9 @@ bash scripts/fuzz.sh 20
 # End-to-end tests run the release binaries (real-model perplexity in a debug build is slow).
 bash scripts/build.sh
 export SINKKIT_BIN_DIR="$(swift build -c release --show-bin-path)"
+# The Debian package: built, installed with dpkg into an empty root, run from there (version,
+# size <= 25 MB, manual pages, completions, declared dependencies, a tiny model end to end).
+bash scripts/test-deb.sh
 # The side-by-side benchmark harness in its quick smoke mode (no timing is checked; llama.cpp
 # only if already built, which CI never does).
 python3 scripts/bench_vs_llama_cpp.py --smoke --out "$(mktemp -d)" >/dev/null

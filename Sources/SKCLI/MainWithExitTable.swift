@@ -1,5 +1,9 @@
 import ArgumentParser
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import SKCore
 
 extension ParsableCommand {
@@ -10,16 +14,16 @@ extension ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
-            Foundation.exit(ExitStatus.success.rawValue)
+            Glibc.exit(ExitStatus.success.rawValue)
         } catch let code as ExitCode {
-            Foundation.exit(code.rawValue)
+            Glibc.exit(code.rawValue)
         } catch {
             if exitCode(for: error) == .success {
                 print(fullMessage(for: error))
-                Foundation.exit(ExitStatus.success.rawValue)
+                Glibc.exit(ExitStatus.success.rawValue)
             }
-            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-            Foundation.exit(ExitStatus.usage.rawValue)
+            StandardStreams.error(fullMessage(for: error) + "\n")
+            Glibc.exit(ExitStatus.usage.rawValue)
         }
     }
 }

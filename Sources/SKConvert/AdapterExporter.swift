@@ -114,7 +114,7 @@ public struct AdapterExporter {
             ("lora.base_config", .string(String(decoding: try plan.config.jsonData(), as: UTF8.self))),
             ("lora.rank", .int(Int64(adapter.config.r))),
             ("provenance.tool", .string(Merger.toolVersion)),
-            ("provenance.adapters", .string(String(decoding: try JSONSerialization.data(withJSONObject: provenance["adapters"] ?? [], options: [.sortedKeys]), as: UTF8.self))),
+            ("provenance.adapters", .string(try JSONWriter.string(provenance["adapters"] ?? []))),
         ]
         try target.write { tmp in
             let w = try SKMWriter(path: tmp, metadata: meta, tensors: tensors.map(\.0))

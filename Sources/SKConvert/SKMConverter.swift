@@ -225,7 +225,7 @@ public struct SKMConverter {
     }
 
     static func json(_ v: Any) throws -> String {
-        String(decoding: try JSONSerialization.data(withJSONObject: v, options: [.sortedKeys]), as: UTF8.self)
+        try JSONWriter.string(v)
     }
 
     /// The files whose digests the provenance records: (key, path).
@@ -246,7 +246,7 @@ public struct SKMConverter {
         r["compression"] = job.compressionLevel.map { "zstd level \($0)" } ?? "none"
         if let m = imatrix {
             r["imatrix"] = ["file": URL(fileURLWithPath: m.path).lastPathComponent, "sha256": m.sha256,
-                            "calibration": (try? JSONSerialization.jsonObject(with: Data(m.provenance.utf8))) ?? m.provenance]
+                            "calibration": (try? StrictJSON.parse(Data(m.provenance.utf8), path: "calibration provenance")) ?? m.provenance]
         }
         let p = try plan.provenance()
         return [
@@ -264,7 +264,7 @@ final class SourceDigests: @unchecked Sendable {
     let files: [(String, String)]
     private var result: Result<[String: String], Error> = .success([:])
     private let done = DispatchSemaphore(value: 0)
-    private let lock = NSLock()
+    private let lock = Lock()
     private var cancelled = false
 
     init(files: [(String, String)]) {

@@ -44,7 +44,7 @@ public enum TokenizerMetadata {
         let tj = try doc.smallTrees()
         let added = tj["added_tokens"] as? [[String: Any]] ?? []
         for a in added {
-            if let id = (a["id"] as? NSNumber)?.intValue, let content = a["content"] as? String, byId[id] == nil { byId[id] = content }
+            if let id = (a["id"] as? JSONNumber)?.intValue, let content = a["content"] as? String, byId[id] == nil { byId[id] = content }
         }
         let n = (byId.keys.max() ?? -1) + 1
         guard byId.count == n else {
@@ -53,8 +53,8 @@ public enum TokenizerMetadata {
         let vocab = (0..<n).map { byId[$0]! }
         let merges = doc.merges ?? []
         func json(_ v: Any?) throws -> String {
-            guard let v, !(v is NSNull) else { return "null" }
-            return String(decoding: try JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .fragmentsAllowed]), as: UTF8.self)
+            guard let v, !(v is JSONNull) else { return "null" }
+            return try JSONWriter.string(v)
         }
 
         func special(_ key: String) -> String {
@@ -103,8 +103,8 @@ public enum TokenizerMetadata {
 /// What the converter reads from tokenizer.json, through `JSONScanner`: the model's type, its
 /// vocabulary and merges (the bulk of the file) and flags taken directly; the small top-level trees
 /// (added tokens, normalizer, pre-tokenizer, decoder, post-processor) kept as byte ranges and
-/// parsed by JSONSerialization on request, so their stored JSON text is what it always was.
-/// Values of an unexpected type read as absent, as the `as?` casts of a JSONSerialization tree did.
+/// parsed on request, so their stored JSON text is what it always was.
+/// Values of an unexpected type read as absent, as the `as?` casts of a parsed tree do.
 struct TokenizerJSON {
     var modelType: String?
     var vocab: [(String, Int)]?
@@ -198,11 +198,11 @@ struct TokenizerJSON {
         }
     }
 
-    /// The small top-level trees, parsed by JSONSerialization (absent keys are absent).
+    /// The small top-level trees, parsed (absent keys are absent).
     func smallTrees() throws -> [String: Any] {
         var out: [String: Any] = [:]
         for (k, d) in trees {
-            out[k] = try JSONSerialization.jsonObject(with: d, options: [.fragmentsAllowed])
+            out[k] = try StrictJSON.parse(d, path: "tokenizer.json \(k)")
         }
         return out
     }

@@ -3,7 +3,11 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Opening an input from a stranger: only regular files (a FIFO named `model.safetensors` would
 /// block a reader forever, a device or a directory is never a model file), opened without blocking,
@@ -68,6 +72,19 @@ public enum InputFile {
     public static func isRegularFile(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0 && kindName(st.st_mode) == nil
+    }
+
+    /// Whether `path` names an existing directory (following symlinks).
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// The size in bytes of the file at `path` (following symlinks), nil when it does not exist.
+    public static func size(_ path: String) -> Int? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Int(st.st_size)
     }
 
     /// Whether `path` names anything (a dangling symlink counts).

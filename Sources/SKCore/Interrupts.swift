@@ -4,7 +4,15 @@ import Glibc
 import Darwin
 #endif
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// What the command-line tools do when they are interrupted while writing: SIGINT, SIGTERM and
 /// SIGHUP remove every registered temporary output and end the process with 128 + the signal
@@ -12,7 +20,7 @@ import Foundation
 /// fails with EFBIG and is reported like any other write error. The handlers run on a dispatch
 /// queue, not in signal context, so removing a directory tree is safe there.
 public enum Interrupts {
-    private static let lock = NSLock()
+    private static let lock = Lock()
     nonisolated(unsafe) private static var temporaries: [String] = []
     nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
 

@@ -1,9 +1,10 @@
 /// A validating, streaming JSON reader (RFC 8259) over UTF-8 bytes. Written for the one large JSON
 /// input the converter reads, tokenizer.json, whose vocabulary and merges (about 100,000 strings)
 /// took Foundation's JSONSerialization plus the bridging out of `[String: Any]` about 100 ms; also
-/// the strict pre-pass of every JSON file SinkKit reads (`StrictJSON`). Callers walk objects and
+/// the only JSON parser of every other JSON file SinkKit reads (`StrictJSON`), so that the runtime
+/// needs FoundationEssentials only, not full Foundation (and its 30 MB of ICU tables). Callers walk objects and
 /// arrays with closures and take strings and integers directly; any other value can be skipped
-/// (still validated), its byte range kept for JSONSerialization to parse when it is small.
+/// (still validated), its byte range kept to parse into a tree (`value()`) when it is small.
 ///
 /// Errors name the file and the byte offset. Nesting deeper than `maxDepth` levels is refused
 /// rather than recursed into, and a key that appears twice in one object is refused: readers
@@ -238,6 +239,38 @@ public struct JSONScanner {
         case .null: guard literal("null") else { throw error("expected null") }
         }
         return start..<offset
+    }
+
+    /// The next value as a tree: `[String: Any]`, `[Any]`, `String`, `Bool`, `JSONNumber` or
+    /// `JSONNull` (see `StrictJSON.parse`). Two keys of one object that differ in bytes but are the
+    /// same text to Swift's `String ==` (canonical equivalence) cannot both live in a dictionary,
+    /// so they are refused too.
+    public mutating func value() throws -> Any {
+        switch try kind() {
+        case .object:
+            var d = [String: Any]()
+            try object { s, key in
+                let at = s.offset
+                let v = try s.value()
+                guard d.updateValue(v, forKey: key) == nil else {
+                    s.offset = at
+                    throw s.error("two keys of one object are the same text (\"\(key.prefix(80))\", canonically equivalent)")
+                }
+            }
+            return d
+        case .array:
+            var a = [Any]()
+            try array { s in a.append(try s.value()) }
+            return a
+        case .string: return try string()
+        case .bool: return try bool()
+        case .null:
+            guard literal("null") else { throw error("expected null") }
+            return JSONNull()
+        case .number:
+            let r = try numberRange()
+            return JSONNumber(literal: String(decoding: bytes(r), as: UTF8.self))
+        }
     }
 
     /// The bytes of a range returned by `skip()`.

@@ -3,7 +3,11 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Where a command writes, checked before anything is read or written, and written so that the
 /// output appears whole or not at all:
@@ -50,8 +54,7 @@ public final class OutputTarget {
         guard let p = Self.realPath(parentGiven) else {
             throw SinkKitError(.io, "--output \(path): the directory \(parentGiven) does not exist")
         }
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir), isDir.boolValue else {
+        guard InputFile.isDirectory(p) else {
             throw SinkKitError(.io, "--output \(path): \(parentGiven) is not a directory")
         }
         parent = p == "/" ? "" : p
@@ -106,9 +109,8 @@ public final class OutputTarget {
 
     /// An input file, or the entries of an input directory (not recursive: model directories are flat).
     static func filesOf(_ input: String) -> [String] {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else { return [] }
-        guard isDir.boolValue else { return [input] }
+        guard InputFile.exists(input) else { return [] }
+        guard InputFile.isDirectory(input) else { return [input] }
         return ((try? FileManager.default.contentsOfDirectory(atPath: input)) ?? []).map { input + "/" + $0 }
     }
 

@@ -1,4 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Peak and current resident memory of this process, from /proc/self/status (Linux).
 /// VmHWM counts mapped file pages too, which is what a memory budget must count.
@@ -15,7 +22,7 @@ public enum ProcessMemory {
               let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return }
         for line in maps.split(separator: "\n") {
             let f = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
-            guard f.count == 6, f[1] == "r-xp", f[5].trimmingCharacters(in: .whitespaces) == exe else { continue }
+            guard f.count == 6, f[1] == "r-xp", f[5].drop(while: { $0 == " " }) == exe else { continue }
             let range = f[0].split(separator: "-")
             guard range.count == 2, let lo = UInt(range[0], radix: 16), let hi = UInt(range[1], radix: 16), hi > lo,
                   let p = UnsafeMutableRawPointer(bitPattern: lo) else { continue }

@@ -20,8 +20,29 @@ public enum QuantType: UInt8, CaseIterable, Sendable {
     }
 
     public init?(userName: String) {
-        guard let t = QuantType.allCases.first(where: { $0.userName == userName.lowercased() }) else { return nil }
+        let n = userName.lowercased()
+        guard let t = QuantType.allCases.first(where: { $0.userName == n }) ?? Self.llamaCppAliases[n] else { return nil }
         self = t
+    }
+
+    /// llama.cpp's type names whose blocks mean the same as an SKM type (32 weights, the same
+    /// arithmetic): Q8_0 is int8 (x = d·q), Q4_0 is int4-sym (x = d·(q − 8)), Q4_1 is int4
+    /// (x = d·q + m); F16/F32 are themselves.
+    public static let llamaCppAliases: [String: QuantType] = ["q8_0": .int8, "q4_0": .int4Sym, "q4_1": .int4]
+
+    /// A `--type`/`--tensor-type` name: an SKM type or a llama.cpp alias; other llama.cpp types
+    /// (K-quants, 5-bit, i-quants, BF16) are refused by name, with the nearest SKM type.
+    public static func parse(_ name: String, flag: String) throws -> QuantType {
+        if let t = QuantType(userName: name) { return t }
+        let n = name.lowercased()
+        let names = "f32, f16, int8, int4, int4-sym (or llama.cpp's q8_0, q4_0, q4_1)"
+        if n.hasPrefix("q") && n.contains("_k") || n.hasPrefix("iq") || ["q5_0", "q5_1", "q6_0", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "q8_k", "tq1_0", "tq2_0", "mxfp4"].contains(n) {
+            throw SinkKitError(.invalidArgument, "\(flag) \(name): llama.cpp's \(name.uppercased()) has no SKM equivalent (SKM stores 32-weight blocks of int8, int4 or int4-sym); for about 4.5 bits use int4 with --imatrix, for 8.5 bits int8; expected \(names)")
+        }
+        if n == "bf16" {
+            throw SinkKitError(.invalidArgument, "\(flag) bf16: SKM stores f16 or f32 (bf16 weights convert to f32 exactly); expected \(names)")
+        }
+        throw SinkKitError(.invalidArgument, "\(flag) \(name): unknown type; expected \(names)")
     }
 
     public var isQuantized: Bool { self == .int8 || self == .int4 || self == .int4Sym }

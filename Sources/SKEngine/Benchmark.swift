@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import SKRuntime
 
 /// `skrun bench`'s measurement: a random prompt of `promptTokens` (seeded: the same at every run),

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import SKCore
 import SKRuntime
 import SKTokenizer
@@ -13,7 +20,7 @@ public final class EngineSession: @unchecked Sendable {
     /// The low-level session (the forward pass over the cache), for perplexity and benchmarks.
     public let session: Session
     public let settings: AttentionSettings
-    private let lock = NSLock()
+    private let lock = Lock()
     /// The tokens whose keys and values the cache holds, in order (for a bounded policy: every
     /// token fed, of which the cache keeps a subset).
     public private(set) var fed: [Int] = []
@@ -110,7 +117,7 @@ public final class EngineSession: @unchecked Sendable {
         AsyncThrowingStream { continuation in
             let cancelled = CancelFlag()
             continuation.onTermination = { _ in cancelled.set() }
-            let thread = Thread { [self] in
+            let started = startThread(stackSize: 8 << 20) { [self] in
                 do {
                     let r = try generate(input, p) { piece in
                         if cancelled.isSet { return false }
@@ -123,15 +130,14 @@ public final class EngineSession: @unchecked Sendable {
                     continuation.finish(throwing: error)
                 }
             }
-            thread.stackSize = 8 << 20
-            thread.start()
+            if !started { continuation.finish(throwing: SinkKitError(.io, "cannot start a generation thread (the system refused one)")) }
         }
     }
 }
 
 /// A flag set from any thread.
 final class CancelFlag: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var value = false
     func set() { lock.lock(); value = true; lock.unlock() }
     var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }

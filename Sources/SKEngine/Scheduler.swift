@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import SKCore
 import SKRuntime
 
@@ -49,7 +56,7 @@ public final class Scheduler: @unchecked Sendable {
     public let options: Options
     public let slots: [EngineSession]
     let batch: BatchForward
-    private let condition = NSCondition()
+    private let condition = Condition()
     private var queue: [Job] = []
     private var active: [Job] = []
     private var running = true
@@ -63,10 +70,9 @@ public final class Scheduler: @unchecked Sendable {
         }
         batch = BatchForward(model: engine.model, threads: options.threads)
         batch.preciseActivations = engine.preciseActivations
-        let t = Thread { [self] in loop() }
-        t.stackSize = 8 << 20
-        t.name = "sinkkit-scheduler"
-        t.start()
+        guard startThread(stackSize: 8 << 20, { [self] in loop() }) else {
+            throw SinkKitError(.io, "cannot start the scheduler thread (the system refused one)")
+        }
     }
 
     /// KV bytes every slot may hold at most (its cache's allocation).

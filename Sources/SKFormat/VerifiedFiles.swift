@@ -3,7 +3,11 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import SKCore
 
 /// A small record of SKM files whose every checksum has been checked, so that `skrun` verifies a
@@ -56,7 +60,7 @@ public struct VerifiedFiles {
         var l = lines().filter { $0 != key }
         l.append(key)
         if l.count > Self.capacity { l.removeFirst(l.count - Self.capacity) }
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let tmp = path + ".tmp-\(getpid())"
         guard FileManager.default.createFile(atPath: tmp, contents: Data((l.joined(separator: "\n") + "\n").utf8)) else { return }

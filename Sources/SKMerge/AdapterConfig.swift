@@ -71,7 +71,7 @@ public struct AdapterConfig {
         if let t = f.peft_type, t != "LORA" {
             throw SinkKitError(.refused, "\(path): peft_type \(t) cannot be merged (only LORA adapters are supported)")
         }
-        if let lr = d["layer_replication"], !(lr is NSNull) {
+        if let lr = d["layer_replication"], !(lr is JSONNull) {
             throw SinkKitError(.refused, "\(path): layer_replication is set; merging it would duplicate layers and is refused (PEFT cannot merge it either)")
         }
         if let lp = f.layers_pattern, case .one(let s) = lp, s != "layers" {
@@ -112,16 +112,23 @@ public struct AdapterConfig {
     }
 
     /// Dictionary entries in the order their keys first appear inside `"key": {...}` in the file.
+    /// The entries of `dict` (the object at top-level `key` of the JSON in `data`) in the order the
+    /// file lists them: JSON objects are unordered for JSONDecoder, and PEFT's pattern matching is
+    /// "first match wins" in file order.
     static func ordered<V>(_ dict: [String: V], key: String, in data: Data) -> [(String, V)] {
-        let text = String(decoding: data, as: UTF8.self)
-        guard let start = text.range(of: "\"\(key)\"") else { return dict.sorted { $0.key < $1.key } }
-        let tail = text[start.upperBound...]
-        func position(_ k: String) -> String.Index {
-            let quoted = String(data: (try? JSONSerialization.data(withJSONObject: [k], options: [.withoutEscapingSlashes])) ?? Data(), encoding: .utf8)
-                .map { String($0.dropFirst().dropLast()) } ?? "\"\(k)\""
-            return tail.range(of: quoted)?.lowerBound ?? tail.endIndex
+        var order: [String] = []
+        _ = try? data.withUnsafeBytes { raw in
+            var s = JSONScanner(raw.bindMemory(to: UInt8.self), path: "adapter_config.json")
+            try s.object { s, k in
+                if k == key, try s.kind() == .object {
+                    try s.object { s, inner in order.append(inner); try s.skip() }
+                } else {
+                    try s.skip()
+                }
+            }
         }
-        return dict.map { ($0.key, $0.value) }.sorted { position($0.0) < position($1.0) }
+        let rank = Dictionary(order.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        return dict.map { ($0.key, $0.value) }.sorted { (rank[$0.0] ?? Int.max, $0.0) < (rank[$1.0] ?? Int.max, $1.0) }
     }
 
     /// PEFT's pattern lookup: the first key `k` with `re.match(rf"(.*\.)?({k})$", module)`.

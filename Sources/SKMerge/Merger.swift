@@ -48,7 +48,7 @@ public struct Merger {
             let stored = plan.base.info(n)!.dtype
             return SafetensorsWriter.Entry(name: n, dtype: stored.isFloatWeight ? (job.dtype ?? stored) : stored, shape: plan.outputShape(n))
         }
-        let provenance = String(decoding: try JSONSerialization.data(withJSONObject: try plan.provenance(), options: [.sortedKeys]), as: UTF8.self)
+        let provenance = try JSONWriter.string(try plan.provenance())
         let writer = try SafetensorsWriter(path: dir + "/model.safetensors", entries: entries,
                                            metadata: ["format": "pt", "sinkkit": provenance])
         for (i, e) in writer.order.enumerated() {

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import SKCore
 
 /// RoPE scaling as transformers reads it from `rope_scaling` (either spelling of the type key:
@@ -240,9 +247,9 @@ public struct LlamaConfig {
     /// config.json text with sorted keys, as written into merged models.
     public func jsonData() throws -> Data {
         do {
-            return try JSONSerialization.data(withJSONObject: raw, options: [.prettyPrinted, .sortedKeys])
+            return try JSONWriter.data(raw, pretty: true)
         } catch {
-            throw SinkKitError(.config, "cannot serialise config: \(error.localizedDescription)")
+            throw SinkKitError(.config, "cannot serialise config: \(error)")
         }
     }
 }

@@ -46,9 +46,10 @@ public struct QuantRecipe {
         }
         let pattern = String(s[..<eq]), spec = String(s[s.index(after: eq)...])
         let parts = spec.split(separator: ":", omittingEmptySubsequences: false)
-        guard !pattern.isEmpty, parts.count <= 2, let t = QuantType(userName: String(parts[0])) else {
-            throw SinkKitError(.invalidArgument, "--tensor-type \(s): unknown type \(parts.first ?? "") (expected f32, f16, int8, int4 or int4-sym)")
+        guard !pattern.isEmpty, parts.count <= 2 else {
+            throw SinkKitError(.invalidArgument, "--tensor-type \(s): expected REGEX=TYPE[:GROUP]")
         }
+        let t = try QuantType.parse(String(parts[0]), flag: "--tensor-type \(s):")
         var g = t.defaultGroup
         if parts.count == 2 {
             guard let n = Int(parts[1]) else { throw SinkKitError(.invalidArgument, "--tensor-type \(s): group \(parts[1]) is not a number") }

@@ -1,5 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
+import SKCore
 
 /// Splits `0..<count` into `threads` contiguous chunks run concurrently on the shared worker
 /// pool (chunk 0 on the calling thread). Each index is always computed by exactly one worker with
@@ -23,7 +31,7 @@ final class WorkerPool: @unchecked Sendable {
     private let pending = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
     private let sleepers = Atomic<Int>(0)
-    private let condition = NSCondition()
+    private let condition = Condition()
     private var job: ((Int) -> Void)?
     private var chunks = 0
     private var workers = 0
@@ -39,7 +47,7 @@ final class WorkerPool: @unchecked Sendable {
             return
         }
         defer { busy.store(false, ordering: .releasing) }
-        while workers < n - 1 { spawn(index: workers); workers += 1 }
+        while workers < n - 1, spawn(index: workers) { workers += 1 }
         withoutActuallyEscaping(body) { escaping in
             job = escaping
             chunks = n
@@ -51,14 +59,16 @@ final class WorkerPool: @unchecked Sendable {
                 condition.unlock()
             }
             escaping(0)
+            // chunks without a worker (the system refused a thread) run here
+            if workers + 1 < n { for i in (workers + 1)..<n { escaping(i) } }
             while pending.load(ordering: .acquiring) > 0 {}
             job = nil
         }
     }
 
-    private func spawn(index: Int) {
+    private func spawn(index: Int) -> Bool {
         let seen = generation.load(ordering: .acquiring)
-        let thread = Thread { [self] in
+        let started = startThread(stackSize: 1 << 20) { [self] in
             var last = seen
             while true {
                 var spin = 0, now = generation.load(ordering: .acquiring)
@@ -77,7 +87,6 @@ final class WorkerPool: @unchecked Sendable {
                 pending.subtract(1, ordering: .releasing)
             }
         }
-        thread.stackSize = 1 << 20
-        thread.start()
+        return started
     }
 }

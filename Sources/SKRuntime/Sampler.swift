@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Token sampling with llama.cpp's usual chain: repetition penalty over the last tokens, then
 /// top-k, top-p, min-p and temperature. Temperature 0 is greedy (argmax, lowest id on ties).

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hummingbird
 import SKCore
 import SKEngine
@@ -17,7 +24,7 @@ struct APIError: Error, Sendable {
     }
 
     var response: Response {
-        var error: [String: Any] = ["message": message, "type": type, "param": param ?? NSNull(), "code": NSNull()]
+        var error: [String: Any] = ["message": message, "type": type, "param": param ?? JSONNull(), "code": JSONNull()]
         if status == .contentTooLarge { error["code"] = "context_length_exceeded" }
         var headers: HTTPFields = [.contentType: "application/json"]
         if let r = retryAfter { headers[.retryAfter] = String(r) }
@@ -55,7 +62,7 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
 enum JSON {
     static func text(_ v: Any) -> String {
-        (try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .withoutEscapingSlashes])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        (try? JSONWriter.string(v)) ?? "{}"
     }
 
     static func response(_ v: Any, status: HTTPResponse.Status = .ok) -> Response {

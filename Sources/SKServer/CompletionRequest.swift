@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import SKCore
 import SKEngine
 
@@ -22,24 +29,23 @@ struct CompletionRequest: Sendable {
         self.kind = kind
 
         func int(_ key: String, _ range: ClosedRange<Int>) throws -> Int? {
-            guard let v = d[key], !(v is NSNull) else { return nil }
-            guard let n = v as? NSNumber, !isBool(n), n.doubleValue == n.doubleValue.rounded(),
-                  let i = Int(exactly: n.doubleValue), range.contains(i) else {
+            guard let v = d[key], !(v is JSONNull) else { return nil }
+            guard let n = v as? JSONNumber, let i = n.intValue, range.contains(i) else {
                 throw APIError.invalid("\(key) must be an integer between \(range.lowerBound) and \(range.upperBound)", param: key)
             }
             return i
         }
         func number(_ key: String, _ ok: (Double) -> Bool, _ what: String) throws -> Double? {
-            guard let v = d[key], !(v is NSNull) else { return nil }
-            guard let n = v as? NSNumber, !isBool(n), n.doubleValue.isFinite, ok(n.doubleValue) else {
+            guard let v = d[key], !(v is JSONNull) else { return nil }
+            guard let n = v as? JSONNumber, n.doubleValue.isFinite, ok(n.doubleValue) else {
                 throw APIError.invalid("\(key) must be \(what)", param: key)
             }
             return n.doubleValue
         }
         func bool(_ key: String) throws -> Bool? {
-            guard let v = d[key], !(v is NSNull) else { return nil }
-            guard let n = v as? NSNumber, isBool(n) else { throw APIError.invalid("\(key) must be true or false", param: key) }
-            return n.boolValue
+            guard let v = d[key], !(v is JSONNull) else { return nil }
+            guard let b = v as? Bool else { throw APIError.invalid("\(key) must be true or false", param: key) }
+            return b
         }
 
         switch kind {
@@ -64,7 +70,7 @@ struct CompletionRequest: Sendable {
                         }
                         content += t
                     }
-                case is NSNull, nil: content = ""
+                case is JSONNull, nil: content = ""
                 default: throw APIError.invalid("messages[\(i)].content must be a string or an array of text parts", param: "messages")
                 }
                 messages.append(ChatMessage(role: role == "developer" ? "system" : role, content: content))
@@ -73,17 +79,17 @@ struct CompletionRequest: Sendable {
         case .completion:
             switch d["prompt"] {
             case let s as String: input = .text(s, addSpecialTokens: true)
-            case let l as [Any] where l.count == 1 && l[0] is String: input = .text(l[0] as! String, addSpecialTokens: true)
-            case let l as [Any] where !l.isEmpty && l.allSatisfy({ ($0 as? NSNumber).map { !isBool($0) } ?? false }):
-                input = .tokens(l.map { ($0 as! NSNumber).intValue })
+            case let l as [Any] where l.count == 1 && l[0] is String: input = .text(l[0] as? String ?? "", addSpecialTokens: true)
+            case let l as [Any] where !l.isEmpty && l.allSatisfy({ ($0 as? JSONNumber)?.intValue != nil }):
+                input = .tokens(l.compactMap { ($0 as? JSONNumber)?.intValue })
             case nil: throw APIError.invalid("prompt is required", param: "prompt")
             default: throw APIError.invalid("prompt must be a string, a one-element array of strings, or an array of token ids", param: "prompt")
             }
             if let e = try bool("echo"), e { throw APIError.invalid("echo is not supported", param: "echo") }
-            if d["suffix"] != nil && !(d["suffix"] is NSNull) { throw APIError.invalid("suffix is not supported", param: "suffix") }
+            if d["suffix"] != nil && !(d["suffix"] is JSONNull) { throw APIError.invalid("suffix is not supported", param: "suffix") }
         }
         if let n = try int("n", 1...Int.max), n != 1 { throw APIError.invalid("n must be 1 (one choice per request)", param: "n") }
-        for key in ["tools", "functions", "response_format", "logit_bias"] where d[key] != nil && !(d[key] is NSNull) {
+        for key in ["tools", "functions", "response_format", "logit_bias"] where d[key] != nil && !(d[key] is JSONNull) {
             throw APIError.invalid("\(key) is not supported", param: key)
         }
         if let l = try bool("logprobs"), l { throw APIError.invalid("logprobs is not supported", param: "logprobs") }
@@ -102,14 +108,14 @@ struct CompletionRequest: Sendable {
         if let t = try number("repeat_penalty", { $0 > 0 && $0 <= 10 }, "in (0, 10]") { p.repeatPenalty = Float(t) }
         if let s = try int("seed", Int(Int64.min)...Int(Int64.max)) { p.seed = UInt64(bitPattern: Int64(s)) }
         switch d["stop"] {
-        case nil, is NSNull: break
+        case nil, is JSONNull: break
         case let s as String where !s.isEmpty: p.stop = [s]
-        case let l as [Any] where l.count <= 4 && l.allSatisfy({ ($0 as? String).map { !$0.isEmpty } ?? false }): p.stop = l as! [String]
+        case let l as [Any] where l.count <= 4 && l.allSatisfy({ ($0 as? String).map { !$0.isEmpty } ?? false }): p.stop = l.compactMap { $0 as? String }
         default: throw APIError.invalid("stop must be a non-empty string or an array of up to 4 non-empty strings", param: "stop")
         }
         p.cachePrompt = try bool("cache_prompt") ?? true   // llama-server's name
         stream = try bool("stream") ?? false
-        if let o = d["stream_options"], !(o is NSNull) {
+        if let o = d["stream_options"], !(o is JSONNull) {
             guard let o = o as? [String: Any] else { throw APIError.invalid("stream_options must be an object", param: "stream_options") }
             includeUsage = (o["include_usage"] as? Bool) ?? false
         }
@@ -117,5 +123,3 @@ struct CompletionRequest: Sendable {
     }
 }
 
-/// Whether a JSONSerialization number is a JSON boolean (Foundation returns both as NSNumber).
-func isBool(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }

@@ -1,6 +1,14 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hummingbird
 import Logging
+import Dispatch
 import SKCore
 import SKEngine
 
@@ -96,7 +104,7 @@ public final class SinkKitServer: Sendable {
             for try await e in events { if case .finished(let r) = e { box.set(r) } }
         }, onInboundClosed: {})   // (a closed connection cancels the operation above: the event stream ends, the job is cancelled)
         guard let r = box.value else { throw APIError(status: .internalServerError, message: "the generation ended without a result", type: "server_error") }
-        var choice: [String: Any] = ["index": 0, "finish_reason": Self.finishReason(r.stopReason), "logprobs": NSNull()]
+        var choice: [String: Any] = ["index": 0, "finish_reason": Self.finishReason(r.stopReason), "logprobs": JSONNull()]
         if kind == .chat { choice["message"] = ["role": "assistant", "content": r.text] } else { choice["text"] = r.text }
         return JSON.response(["id": id, "object": kind == .chat ? "chat.completion" : "text_completion", "created": created,
                               "model": modelName, "choices": [choice], "usage": Self.usage(r)])
@@ -112,7 +120,7 @@ public final class SinkKitServer: Sendable {
             return ByteBuffer(string: "data: " + JSON.text(d) + "\n\n")
         }
         func delta(_ text: String?, finish: String?) -> [String: Any] {
-            var c: [String: Any] = ["index": 0, "finish_reason": finish ?? NSNull(), "logprobs": NSNull()]
+            var c: [String: Any] = ["index": 0, "finish_reason": finish ?? JSONNull(), "logprobs": JSONNull()]
             if request.kind == .chat {
                 var d: [String: Any] = [:]
                 if let t = text { d["content"] = t }
@@ -123,7 +131,7 @@ public final class SinkKitServer: Sendable {
             return c
         }
         if request.kind == .chat {
-            try await writer.write(chunk(["index": 0, "delta": ["role": "assistant", "content": ""], "finish_reason": NSNull(), "logprobs": NSNull()]))
+            try await writer.write(chunk(["index": 0, "delta": ["role": "assistant", "content": ""], "finish_reason": JSONNull(), "logprobs": JSONNull()]))
         }
         var iterator = events.makeAsyncIterator()
         while let e = try await iterator.next() {
@@ -156,7 +164,7 @@ public final class SinkKitServer: Sendable {
 
 /// The result of a non-streamed generation, set by the consuming task.
 final class ResultBox: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var r: GenerationResult?
     func set(_ v: GenerationResult) { lock.lock(); r = v; lock.unlock() }
     var value: GenerationResult? { lock.lock(); defer { lock.unlock() }; return r }

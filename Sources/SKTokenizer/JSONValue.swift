@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import SKCore
 
 /// The small JSON trees of a tokenizer (normalizer, pre-tokenizer, …), as stored in SKM metadata.

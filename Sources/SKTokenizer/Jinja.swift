@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import SKCore
 
 /// A small Jinja subset, enough for the chat templates of SmolLM2, Llama-2, Llama-3 and Qwen2,
@@ -128,7 +135,7 @@ public final class JinjaTemplate {
                     if k < 0 || s[k] == "\n" { lstrip = i - 1 - k }
                 }
                 flushText(rstrip: leftTrim, lstripBlockSpaces: lstrip)
-                let inner = String(String.UnicodeScalarView(s[j..<innerEnd])).trimmingCharacters(in: .whitespacesAndNewlines)
+                let inner = String(String.UnicodeScalarView(s[j..<innerEnd])).trimmingWhitespace()
                 if kind == "{" { out.append(.output(inner)) } else if kind == "%" { out.append(.statement(inner)) }
                 i = end + 2
                 stripNextLeading = rightTrim
@@ -170,8 +177,8 @@ public final class JinjaTemplate {
                     nodes.append(.ifChain(chain))
                 case "for":
                     let rest = st.dropFirst(3)
-                    guard let inRange = rest.range(of: " in ") else { throw JinjaError(description: "bad for: \(st)") }
-                    let name = rest[..<inRange.lowerBound].trimmingCharacters(in: .whitespaces)
+                    guard let inRange = rest.firstRange(of: " in ") else { throw JinjaError(description: "bad for: \(st)") }
+                    let name = rest[..<inRange.lowerBound].trimmingWhitespace()
                     let iter = try Self.expr(String(rest[inRange.upperBound...]))
                     let body = try parseBlock(p, &i, until: ["endfor"], depth: depth + 1)
                     i += 1
@@ -179,7 +186,7 @@ public final class JinjaTemplate {
                 case "set":
                     let rest = st.dropFirst(3)
                     guard let eq = rest.firstIndex(of: "=") else { throw JinjaError(description: "bad set: \(st)") }
-                    nodes.append(.set(rest[..<eq].trimmingCharacters(in: .whitespaces), try Self.expr(String(rest[rest.index(after: eq)...]))))
+                    nodes.append(.set(rest[..<eq].trimmingWhitespace(), try Self.expr(String(rest[rest.index(after: eq)...]))))
                 default:
                     throw JinjaError(description: "unsupported template statement: \(word)")
                 }

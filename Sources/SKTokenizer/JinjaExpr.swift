@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 indirect enum Expr {
     case literal(JValue)
@@ -148,7 +155,7 @@ indirect enum Expr {
         switch (v, name) {
         case (.string(let s), "strip"):
             if let c = args.first?.text { return .string(String(s.drop { c.contains($0) }.reversed().drop { c.contains($0) }.reversed())) }
-            return .string(s.trimmingCharacters(in: .whitespacesAndNewlines))
+            return .string(s.trimmingWhitespace())
         case (.string(let s), "lstrip"): return .string(String(s.drop { $0.isWhitespace }))
         case (.string(let s), "rstrip"): return .string(String(s.reversed().drop { $0.isWhitespace }.reversed()))
         case (.string(let s), "upper"): return .string(s.uppercased())

@@ -1,4 +1,4 @@
-import Foundation
+@_spi(_Unicode) import Swift
 import SKCore
 
 /// Hugging Face tokenizers normalizers that LLaMA-family tokenizers use: Sequence, Prepend,
@@ -6,7 +6,7 @@ import SKCore
 indirect enum Normalizer {
     case sequence([Normalizer])
     case prepend(String)
-    case replace(NSRegularExpression?, String, String)   // regex, or literal pattern, content
+    case replace(TextPattern, String)   // pattern (a regex or a literal string), content
     case nfc, nfd, nfkc, nfkd, lowercase
     case strip(Bool, Bool)
 
@@ -19,8 +19,8 @@ indirect enum Normalizer {
         case "Replace":
             let p = d["pattern"] as? [String: Any] ?? [:]
             let content = d["content"] as? String ?? ""
-            if let s = p["String"] as? String { self = .replace(nil, s, content) }
-            else if let r = p["Regex"] as? String { self = .replace(try Self.regex(r), r, content) }
+            if let s = p["String"] as? String { self = .replace(.literal(Array(s.unicodeScalars)), content) }
+            else if let r = p["Regex"] as? String { self = .replace(try TextPattern(regex: r), content) }
             else { throw SinkKitError(.refused, "tokenizer normalizer Replace has no pattern") }
         case "NFC": self = .nfc
         case "NFD": self = .nfd
@@ -29,13 +29,6 @@ indirect enum Normalizer {
         case "Lowercase": self = .lowercase
         case "Strip": self = .strip(d["strip_left"] as? Bool ?? true, d["strip_right"] as? Bool ?? true)
         default: throw SinkKitError(.refused, "tokenizer normalizer \(type) is not supported")
-        }
-    }
-
-    static func regex(_ p: String) throws -> NSRegularExpression {
-        try RegexSafety.check(p)
-        do { return try NSRegularExpression(pattern: p) } catch {
-            throw SinkKitError(.refused, "tokenizer regex \(p) is not supported by this engine")
         }
     }
 
@@ -62,13 +55,22 @@ indirect enum Normalizer {
         switch self {
         case .sequence(let l): return l.reduce(s) { $1.apply($0) }
         case .prepend(let p): return s.isEmpty ? s : p + s
-        case .replace(let re, let pat, let content):
-            if let re { return re.stringByReplacingMatches(in: s, range: NSRange(s.startIndex..., in: s), withTemplate: NSRegularExpression.escapedTemplate(for: content)) }
-            return Self.replaceLiteral(s, pat, content)
-        case .nfc: return s.precomposedStringWithCanonicalMapping
-        case .nfd: return s.decomposedStringWithCanonicalMapping
-        case .nfkc: return s.precomposedStringWithCompatibilityMapping
-        case .nfkd: return s.decomposedStringWithCompatibilityMapping
+        case .replace(.literal(let p), let content):
+            return Self.replaceLiteral(s, String(String.UnicodeScalarView(p)), content)
+        case .replace(let pattern, let content):
+            var out = String.UnicodeScalarView()
+            var last = s.startIndex
+            for m in pattern.matches(in: s) {
+                out.append(contentsOf: s.unicodeScalars[last..<m.lowerBound])
+                out.append(contentsOf: content.unicodeScalars)
+                last = m.upperBound
+            }
+            out.append(contentsOf: s.unicodeScalars[last...])
+            return String(out)
+        case .nfc: return String(String.UnicodeScalarView(s._nfc))
+        case .nfd: return String(String.UnicodeScalarView(s._nfd))
+        case .nfkc: return String(String.UnicodeScalarView(Self.nfkd(s)._nfc))
+        case .nfkd: return Self.nfkd(s)
         case .lowercase: return s.lowercased()
         case .strip(let l, let r):
             var t = Substring(s)
@@ -77,4 +79,24 @@ indirect enum Normalizer {
             return String(t)
         }
     }
+
+    /// NFKD: each scalar's compatibility decomposition (the generated table), then the standard
+    /// library's canonical decomposition and reordering over the whole text.
+    static func nfkd(_ s: String) -> String {
+        var mapped = String.UnicodeScalarView()
+        for u in s.unicodeScalars {
+            if let d = compatibility[u.value] { mapped.append(contentsOf: d) } else { mapped.append(u) }
+        }
+        return String(String.UnicodeScalarView(String(mapped)._nfd))
+    }
+
+    static let compatibility: [UInt32: [Unicode.Scalar]] = {
+        var d: [UInt32: [Unicode.Scalar]] = [:]
+        for line in CompatibilityDecompositions.table.split(separator: "\n") {
+            let parts = line.split(separator: ":")
+            guard parts.count == 2, let cp = UInt32(parts[0], radix: 16) else { continue }
+            d[cp] = parts[1].split(separator: " ").compactMap { UInt32($0, radix: 16).flatMap(Unicode.Scalar.init) }
+        }
+        return d
+    }()
 }

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import SKCore
 
 /// Hugging Face pre-tokenizers used by LLaMA-family tokenizers: Sequence, ByteLevel (GPT-2
@@ -7,13 +14,10 @@ indirect enum PreTokenizer {
     enum Behavior: String { case Isolated, Removed, MergedWithPrevious, MergedWithNext, Contiguous }
 
     case sequence([PreTokenizer])
-    case byteLevel(addPrefixSpace: Bool, regex: NSRegularExpression?)
+    case byteLevel(addPrefixSpace: Bool, regex: TextPattern?)
     case digits(individual: Bool)
-    case split(NSRegularExpression, Behavior, invert: Bool)
-    case metaspace(replacement: String, prependScheme: String, split: Bool, splitter: NSRegularExpression)
-
-    static let digitRuns = try! NSRegularExpression(pattern: #"\p{Nd}+"#)
-    static let digit = try! NSRegularExpression(pattern: #"\p{Nd}"#)
+    case split(TextPattern, Behavior, invert: Bool)
+    case metaspace(replacement: String, prependScheme: String, split: Bool, splitter: TextPattern)
 
     init?(json: Any?) throws {
         guard let d = json as? [String: Any], let type = d["type"] as? String else { return nil }
@@ -23,14 +27,14 @@ indirect enum PreTokenizer {
         case "ByteLevel":
             let useRegex = d["use_regex"] as? Bool ?? true
             self = .byteLevel(addPrefixSpace: d["add_prefix_space"] as? Bool ?? false,
-                              regex: useRegex ? try Normalizer.regex(ByteLevel.pattern) : nil)
+                              regex: useRegex ? .gpt2 : nil)
         case "Digits":
             self = .digits(individual: d["individual_digits"] as? Bool ?? false)
         case "Split":
             let p = d["pattern"] as? [String: Any] ?? [:]
-            let re: NSRegularExpression
-            if let r = p["Regex"] as? String { re = try Normalizer.regex(r) }
-            else if let s = p["String"] as? String { re = try Normalizer.regex(NSRegularExpression.escapedPattern(for: s)) }
+            let re: TextPattern
+            if let r = p["Regex"] as? String { re = try TextPattern(regex: r) }
+            else if let s = p["String"] as? String { re = .literal(Array(s.unicodeScalars)) }
             else { throw SinkKitError(.refused, "tokenizer Split pre-tokenizer has no pattern") }
             guard let b = Behavior(rawValue: d["behavior"] as? String ?? "Isolated") else {
                 throw SinkKitError(.refused, "tokenizer Split behavior \(d["behavior"] ?? "") is not supported")
@@ -48,7 +52,7 @@ indirect enum PreTokenizer {
                 throw SinkKitError(.refused, "tokenizer Metaspace replacement \"\(rep.prefix(20))\" must be exactly one character")
             }
             self = .metaspace(replacement: rep, prependScheme: scheme, split: d["split"] as? Bool ?? true,
-                              splitter: try Normalizer.regex(NSRegularExpression.escapedPattern(for: rep)))
+                              splitter: .literal(Array(rep.unicodeScalars)))
         default:
             throw SinkKitError(.refused, "tokenizer pre-tokenizer \(type) is not supported")
         }
@@ -77,7 +81,7 @@ indirect enum PreTokenizer {
             }
             return out
         case .digits(let individual):
-            return pieces.flatMap { Self.split($0, individual ? Self.digit : Self.digitRuns, .Isolated, invert: false) }
+            return pieces.flatMap { Self.split($0, .numeric(runs: !individual), .Isolated, invert: false) }
         case .split(let re, let b, let invert):
             return pieces.flatMap { Self.split($0, re, b, invert: invert) }
         case .metaspace(let rep, let scheme, let doSplit, let splitter):
@@ -96,38 +100,38 @@ indirect enum PreTokenizer {
     }
 
     /// tokenizers' `split` with a pattern and a behaviour.
-    static func split(_ s: String, _ re: NSRegularExpression, _ behavior: Behavior, invert: Bool) -> [String] {
-        let ns = s as NSString
-        var spans: [(NSRange, Bool)] = []   // (range, isMatch)
-        var last = 0
-        for m in re.matches(in: s, range: NSRange(location: 0, length: ns.length)) where m.range.length > 0 {
-            if m.range.location > last { spans.append((NSRange(location: last, length: m.range.location - last), false)) }
-            spans.append((m.range, true))
-            last = m.range.location + m.range.length
+    static func split(_ s: String, _ re: TextPattern, _ behavior: Behavior, invert: Bool) -> [String] {
+        var spans: [(Range<String.Index>, Bool)] = []   // (range, isMatch)
+        var last = s.startIndex
+        for m in re.matches(in: s) {
+            if m.lowerBound > last { spans.append((last..<m.lowerBound, false)) }
+            spans.append((m, true))
+            last = m.upperBound
         }
-        if last < ns.length { spans.append((NSRange(location: last, length: ns.length - last), false)) }
+        if last < s.endIndex { spans.append((last..<s.endIndex, false)) }
         if invert { spans = spans.map { ($0.0, !$0.1) } }
+        func text(_ r: Range<String.Index>) -> String { String(s.unicodeScalars[r]) }
         var out: [String] = []
         switch behavior {
         case .Isolated:
-            out = spans.map { ns.substring(with: $0.0) }
+            out = spans.map { text($0.0) }
         case .Removed:
-            out = spans.filter { !$0.1 }.map { ns.substring(with: $0.0) }
+            out = spans.filter { !$0.1 }.map { text($0.0) }
         case .MergedWithPrevious:
             for (r, isMatch) in spans {
-                if isMatch, !out.isEmpty { out[out.count - 1] += ns.substring(with: r) } else { out.append(ns.substring(with: r)) }
+                if isMatch, !out.isEmpty { out[out.count - 1] += text(r) } else { out.append(text(r)) }
             }
         case .MergedWithNext:
             var pending = ""
             for (r, isMatch) in spans {
-                if isMatch { if !pending.isEmpty { out.append(pending) }; pending = ns.substring(with: r) }
-                else { out.append(pending + ns.substring(with: r)); pending = "" }
+                if isMatch { if !pending.isEmpty { out.append(pending) }; pending = text(r) }
+                else { out.append(pending + text(r)); pending = "" }
             }
             if !pending.isEmpty { out.append(pending) }
         case .Contiguous:
             var prevMatch: Bool?
             for (r, isMatch) in spans {
-                if isMatch == prevMatch, !out.isEmpty { out[out.count - 1] += ns.substring(with: r) } else { out.append(ns.substring(with: r)) }
+                if isMatch == prevMatch, !out.isEmpty { out[out.count - 1] += text(r) } else { out.append(text(r)) }
                 prevMatch = isMatch
             }
         }

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import SKCore
 
 /// A BPE tokenizer with Hugging Face tokenizers' semantics, built from a `TokenizerSpec`:
@@ -34,7 +41,7 @@ public final class Tokenizer {
     public let bosToken: String
     public let eosToken: String
     var cache: [String: [Int]] = [:]
-    let cacheLock = NSLock()
+    let cacheLock = Lock()
 
     enum Either { case special([Int]), sequence }
 
@@ -56,7 +63,7 @@ public final class Tokenizer {
         var added: [(String, Int, Bool, Bool, Bool)] = []
         var special = Set<Int>()
         for a in try JSONValue.parse(spec.addedTokensJSON, what: "added_tokens") as? [[String: Any]] ?? [] {
-            guard let c = a["content"] as? String, let id = (a["id"] as? NSNumber)?.intValue, !c.isEmpty else { continue }
+            guard let c = a["content"] as? String, let id = (a["id"] as? JSONNumber)?.intValue, !c.isEmpty else { continue }
             // An added token is a vocabulary entry: same id, same text (else one id means two tokens).
             guard id >= 0, id < spec.vocab.count else {
                 throw SinkKitError(.malformedHeader, "tokenizer added token \"\(c.prefix(40))\" has id \(id), outside the \(spec.vocab.count)-token vocabulary")
@@ -80,7 +87,7 @@ public final class Tokenizer {
                 let specials = p["special_tokens"] as? [String: [String: Any]] ?? [:]
                 single = try (p["single"] as? [[String: Any]] ?? []).map { piece in
                     if let st = piece["SpecialToken"] as? [String: Any], let name = st["id"] as? String {
-                        let list = (specials[name]?["ids"] as? [NSNumber])?.map { $0.intValue } ?? ids[name].map { [$0] } ?? []
+                        let list = (specials[name]?["ids"] as? [Any])?.compactMap { ($0 as? JSONNumber)?.intValue } ?? ids[name].map { [$0] } ?? []
                         guard !list.isEmpty else { throw SinkKitError(.malformedHeader, "tokenizer template names unknown special token \(name)") }
                         for id in list where id < 0 || id >= spec.vocab.count {
                             throw SinkKitError(.malformedHeader, "tokenizer template's special token \(name) has id \(id), outside the \(spec.vocab.count)-token vocabulary")
@@ -116,7 +123,7 @@ public final class Tokenizer {
             case "Replace":
                 if let p = (s["pattern"] as? [String: Any])?["String"] as? String { replaces.append((p, s["content"] as? String ?? "")) }
             case "Strip":
-                if (s["content"] as? String ?? " ") == " " { strip = (s["start"] as? NSNumber)?.intValue ?? 0 }
+                if (s["content"] as? String ?? " ") == " " { strip = (s["start"] as? JSONNumber)?.intValue ?? 0 }
             case "Metaspace":
                 let rep = s["replacement"] as? String ?? "▁"
                 replaces.append((rep, " "))
@@ -256,7 +263,7 @@ public final class Tokenizer {
             for s in symbols {
                 if let id = ids[s] { result.append(id); lastWasUnk = false; continue }
                 if byteFallback {
-                    let bytes = Array(s.utf8).map { String(format: "<0x%02X>", $0) }
+                    let bytes = Array(s.utf8).map { String(printf: "<0x%02X>", $0) }
                     if bytes.allSatisfy({ ids[$0] != nil }) { result += bytes.map { ids[$0]! }; lastWasUnk = false; continue }
                 }
                 if let u = unkId, !(fuseUnk && lastWasUnk) { result.append(u) }

@@ -8,12 +8,12 @@ struct AdapterCommand: ParsableCommand {
         commandName: "adapter",
         abstract: "Write a PEFT LoRA adapter (and LongLoRA trainable params) as an SKM adapter file for skrun --lora: the fine-tune applied at run time in f32 on top of a quantized base.")
 
-    @Option(help: "Base Hugging Face model directory the adapter was trained on.") var base: String
-    @Option(help: "PEFT adapter directory.") var adapter: String
+    @Option(help: "Base Hugging Face model directory the adapter was trained on.", completion: .directory) var base: String
+    @Option(help: "PEFT adapter directory.", completion: .directory) var adapter: String
     @Option(name: .customLong("trainable-params"), help: "LongLoRA trainable_params.bin (embeddings, norms).") var trainableParams: String?
-    @Option(name: .customLong("matrix-type"), help: "Storage of whole replacement matrices (a trained embedding, modules_to_save): f16 (default), f32 or int8.")
+    @Option(name: .customLong("matrix-type"), help: "Storage of whole replacement matrices (a trained embedding, modules_to_save): f16 (default), f32 or int8.", completion: .list(["f16", "f32", "int8"]))
     var matrixType = "f16"
-    @Option(help: "Output .skm adapter file.") var output: String
+    @Option(help: "Output .skm adapter file.", completion: .file(extensions: ["skm"])) var output: String
 
     func validate() throws {
         guard ["f32", "f16", "int8"].contains(matrixType) else { throw ValidationError("--matrix-type must be f32, f16 or int8 (got \(matrixType))") }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SKCLI
 import SKCore
 import SKRuntime
 import SKSafetensors
@@ -11,7 +12,7 @@ struct Calibrate: ParsableCommand {
     @Argument(help: "The model as an .skm file (f32 or f16 gives the cleanest statistics; quantize --type f32 makes one).")
     var model: String
 
-    @Option(name: [.customShort("f"), .long], help: "Calibration text (UTF-8); keep it apart from any evaluation text.")
+    @Option(name: [.customShort("f"), .long], help: "Calibration text (UTF-8); keep it apart from any evaluation text.", completion: .file())
     var text: String
 
     @Option(help: "Output file (.imatrix, a safetensors file).")
@@ -41,15 +42,16 @@ struct Calibrate: ParsableCommand {
             let stats = ActivationStatistics()
             session.activationStatistics = stats
             let start = Date()
+            let progress = ProgressLine(label: "calibrate")
             let bos = rt.addsBOS ? rt.tokenizer.bosId : nil
             for w in 0..<windows {
                 var window = Array(tokens[(w * ctx)..<((w + 1) * ctx)])
                 if let b = bos { window[0] = b }
                 session.reset()
                 _ = try session.forward(window, logitsFor: Array((ctx / 2)..<ctx))
-                let done = Date().timeIntervalSince(start)
-                eprint(String(format: "calibrate %d/%d windows | %.0f s elapsed, ~%.0f s left", w + 1, windows, done, done / Double(w + 1) * Double(windows - w - 1)))
+                progress.update(done: w + 1, total: windows, detail: "windows")
             }
+            progress.finish()
             let means = stats.meanSquares
             let record: [String: Any] = [
                 "tool": "skconv calibrate", "model": URL(fileURLWithPath: model).lastPathComponent,
@@ -57,7 +59,7 @@ struct Calibrate: ParsableCommand {
                 "text": URL(fileURLWithPath: text).lastPathComponent, "text_sha256": try SHA256.hexDigest(ofFile: text),
                 "tokens": windows * ctx, "windows": windows, "ctx": ctx, "statistic": "mean of x² per input column",
             ]
-            let json = String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), as: UTF8.self)
+            let json = try JSONWriter.string(record)
             let names = means.keys.sorted()
             try target.write { tmp in
                 let w = try SafetensorsWriter(path: tmp, entries: names.map { .init(name: $0, dtype: .F32, shape: [means[$0]!.count]) },

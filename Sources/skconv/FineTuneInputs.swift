@@ -4,7 +4,7 @@ import SKCore
 /// What `merge` and `quantize` both read beside the base checkpoint: PEFT adapters, LongLoRA's
 /// fully trained tensors, and the target context for RoPE scaling.
 struct FineTuneInputs: ParsableArguments {
-    @Option(help: "PEFT adapter directory; repeat to apply several, in order.")
+    @Option(help: "PEFT adapter directory; repeat to apply several, in order.", completion: .directory)
     var adapter: [String] = []
 
     @Option(name: .customLong("trainable-params"), help: "LongLoRA trainable_params.bin (torch.save) or .safetensors with fully trained embeddings/norms.")

@@ -46,7 +46,7 @@ struct Inspect: ParsableCommand {
                 var d: [String: Any] = ["tensors": infos.map { ["name": $0.name, "dtype": $0.dtype.rawValue, "shape": $0.shape, "bytes": $0.byteCount] },
                                         "metadata": metadata]
                 if let c = config { d["config"] = summary(c) }
-                let data = try JSONSerialization.data(withJSONObject: d, options: [.prettyPrinted, .sortedKeys])
+                let data = try JSONWriter.data(d, pretty: true)
                 print(String(decoding: data, as: UTF8.self))
                 return
             }

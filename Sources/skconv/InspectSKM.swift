@@ -41,7 +41,7 @@ enum InspectSKM {
                                             "compression": $0.compression == .zstd ? "zstd" : "none",
                                             "crc32": String(format: "%08x", $0.crc32)] },
             ]
-            print(String(decoding: try JSONSerialization.data(withJSONObject: d, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+            print(try JSONWriter.string(d, pretty: true))
             return
         }
         print("SKM \(f.major).\(f.minor), \(formatBytes(f.file.size)), \(f.tensors.count) tensors, \(f.metadata.count) metadata keys")

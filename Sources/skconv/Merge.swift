@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SKCLI
 import SKCore
 import SKMerge
 
@@ -7,15 +8,15 @@ struct Merge: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Merge PEFT LoRA adapters (and LongLoRA trainable params) into a base checkpoint.")
 
-    @Option(help: "Base Hugging Face model directory (config.json + safetensors).")
+    @Option(help: "Base Hugging Face model directory (config.json + safetensors).", completion: .directory)
     var base: String
 
     @OptionGroup var inputs: FineTuneInputs
 
-    @Option(help: "Storage type of the output: auto (keep the base's), f32, f16, bf16.")
+    @Option(help: "Storage type of the output: auto (keep the base's), f32, f16, bf16.", completion: .list(["auto", "f32", "f16", "bf16"]))
     var dtype: String = "auto"
 
-    @Option(help: "Output directory (written to a temporary directory, then renamed).")
+    @Option(help: "Output directory (written to a temporary directory, then renamed).", completion: .directory)
     var output: String
 
     @Flag(help: "Replace an existing output.")
@@ -41,12 +42,12 @@ struct Merge: ParsableCommand {
             let job = MergeJob(baseDirectory: base, adapterDirectories: inputs.adapter, trainableParamsPath: inputs.trainableParams,
                                context: inputs.context, dtype: dtype == "auto" ? nil : DType(userName: dtype),
                                outputDirectory: output, force: force)
-            let tty = isatty(STDERR_FILENO) != 0 && !quiet
+            let progress = ProgressLine(label: "merge", quiet: quiet)
             let start = Date()
             let report = try Merger(job: job).run { done, total, name in
-                if tty { eprint("\u{1B}[2K\r[\(done)/\(total)] \(name)\u{1B}[1A") }
+                progress.update(done: done, total: total, detail: name)
             }
-            if tty { eprint("") }
+            progress.finish()
             for w in report.warnings { eprint("warning: \(w)") }
             var lines = ["merged \(report.loraModulesMerged) LoRA modules, replaced \(report.tensorsReplaced) tensors, wrote \(report.tensorsWritten) tensors (\(formatBytes(report.outputBytes))) to \(output)"]
             if report.vocabSize != report.previousVocabSize { lines.append("vocab_size \(report.previousVocabSize) -> \(report.vocabSize) (new rows = mean of existing rows)") }
@@ -59,11 +60,11 @@ struct Merge: ParsableCommand {
                 let d: [String: Any] = [
                     "output": output, "lora_modules_merged": report.loraModulesMerged, "tensors_replaced": report.tensorsReplaced,
                     "tensors_written": report.tensorsWritten, "output_bytes": report.outputBytes, "vocab_size": report.vocabSize,
-                    "previous_vocab_size": report.previousVocabSize, "rope_scaling_factor": report.ropeScalingWritten ?? NSNull(),
-                    "peak_rss_bytes": report.peakResidentBytes ?? NSNull(), "largest_tensor_bytes": report.largestTensorBytes,
+                    "previous_vocab_size": report.previousVocabSize, "rope_scaling_factor": report.ropeScalingWritten as Any,
+                    "peak_rss_bytes": report.peakResidentBytes as Any, "largest_tensor_bytes": report.largestTensorBytes,
                     "warnings": report.warnings, "seconds": Date().timeIntervalSince(start),
                 ]
-                let data = try JSONSerialization.data(withJSONObject: d, options: [.sortedKeys])
+                let data = try JSONWriter.data(d)
                 print(String(decoding: data, as: UTF8.self))
             }
         }

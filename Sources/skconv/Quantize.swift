@@ -1,33 +1,34 @@
 import ArgumentParser
 import Foundation
 import SKConvert
+import SKCLI
 import SKCore
 
 struct Quantize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Quantize a Hugging Face checkpoint (optionally merging adapters on the fly) into one SKM file.")
 
-    @Option(help: "Hugging Face model directory.")
+    @Option(help: "Hugging Face model directory.", completion: .directory)
     var model: String
 
     @OptionGroup var inputs: FineTuneInputs
 
-    @Option(help: "Default type: f32, f16, int8, int4 (f16 scale + f16 minimum) or int4-sym (f16 scale).")
+    @Option(help: "Default type: f32, f16, int8, int4 (f16 scale + f16 minimum) or int4-sym (f16 scale); llama.cpp's q8_0, q4_0 and q4_1 name int8, int4-sym and int4.", completion: .list(["int4", "int4-sym", "int8", "f16", "f32", "q8_0", "q4_0", "q4_1"]))
     var type: String
 
-    @Option(help: "Elements per block for int4/int4-sym: 32 (default), 64 or 128.")
+    @Option(help: "Elements per block for int4/int4-sym: 32 (default), 64 or 128.", completion: .list(["32", "64", "128"]))
     var group: Int?
 
     @Option(name: .customLong("tensor-type"), help: "REGEX=TYPE[:GROUP] override, first match wins (e.g. down_proj=int4:64).")
     var tensorType: [String] = []
 
-    @Option(help: "Importance matrix from skconv calibrate: int4 / int4-sym blocks minimise the activation-weighted error.")
+    @Option(help: "Importance matrix from skconv calibrate: int4 / int4-sym blocks minimise the activation-weighted error.", completion: .file(extensions: ["imatrix"]))
     var imatrix: String?
 
     @Flag(help: "Store tensors zstd-compressed (for shipping; the runtime decompresses at load).")
     var compress = false
 
-    @Option(help: "Output .skm file (written to a temporary file, then renamed).")
+    @Option(help: "Output .skm file (written to a temporary file, then renamed).", completion: .file(extensions: ["skm"]))
     var output: String
 
     @Flag(help: "Replace an existing output.")
@@ -40,15 +41,17 @@ struct Quantize: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard QuantType(userName: type) != nil else {
-            throw ValidationError("--type must be f32, f16, int8, int4 or int4-sym (got \(type))")
+        do { _ = try QuantType.parse(type, flag: "--type") } catch let e as SinkKitError { throw ValidationError(e.message) }
+        let ext = output.split(separator: "/").last.flatMap { n in n.contains(".") ? n.split(separator: ".").last.map { $0.lowercased() } : nil }
+        if let ext, ["gguf", "ggml", "bin", "safetensors", "pt", "pth", "onnx", "json", "npz"].contains(ext) {
+            throw ValidationError("--output \(output): skconv quantize writes an SKM file; a .\(ext) name would say otherwise (name it .skm)")
         }
         if let t = threads, !(1...Limits.maxThreads).contains(t) { throw ValidationError("--threads must be between 1 and \(Limits.maxThreads) (got \(t))") }
     }
 
     func run() throws {
         try runReportingErrors {
-            var job = QuantizeJob(modelDirectory: model, type: QuantType(userName: type)!, output: output)
+            var job = QuantizeJob(modelDirectory: model, type: try QuantType.parse(type, flag: "--type"), output: output)
             job.adapterDirectories = inputs.adapter
             job.trainableParamsPath = inputs.trainableParams
             job.context = inputs.context
@@ -58,28 +61,25 @@ struct Quantize: ParsableCommand {
             job.imatrix = imatrix
             job.force = force
             if let t = threads { job.threads = t }
-            let tty = isatty(STDERR_FILENO) != 0 && !json
+            let progress = ProgressLine(label: "quantize", quiet: json)
             let report = try SKMConverter(job: job).run { done, total, name in
-                guard tty else { return }
-                let width = 30, filled = width * done / total
-                let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-                FileHandle.standardError.write(Data("\r\u{1B}[2K\(bar) \(done)/\(total) \(name)".utf8))
+                progress.update(done: done, total: total, detail: name)
             }
-            if tty { eprint("") }
+            progress.finish()
             for w in report.warnings { eprint("warning: \(w)") }
             if json {
                 let d: [String: Any] = [
                     "output": output, "file_bytes": report.fileBytes, "parameters": report.parameters,
                     "bits_per_weight": report.bitsPerWeight, "seconds": report.seconds,
-                    "peak_rss_bytes": report.peakResidentBytes ?? NSNull(), "lora_modules_merged": report.loraModulesMerged,
-                    "fine_tune_delta_kept": report.deltaKept ?? NSNull(), "imatrix_tensors": report.imatrixTensors,
+                    "peak_rss_bytes": report.peakResidentBytes as Any, "lora_modules_merged": report.loraModulesMerged,
+                    "fine_tune_delta_kept": report.deltaKept as Any, "imatrix_tensors": report.imatrixTensors,
                     "types": report.summaries.map { s -> [String: Any] in
                         ["type": s.type.userName, "group": s.group, "tensors": s.tensors, "parameters": s.parameters,
                          "raw_bytes": s.rawBytes, "stored_bytes": s.storedBytes, "bits_per_weight": s.bitsPerWeight,
                          "rmse": s.rmse, "relative_rmse": s.relativeRMSE]
                     },
                 ]
-                print(String(decoding: try JSONSerialization.data(withJSONObject: d, options: [.sortedKeys]), as: UTF8.self))
+                print(try JSONWriter.string(d))
                 return
             }
             print("type       group  tensors  parameters      stored      bpw   rms error  rel. error" + (compress ? "  zstd saved" : ""))

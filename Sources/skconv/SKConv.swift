@@ -19,13 +19,13 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
     } catch let e as SinkKitError {
-        FileHandle.standardError.write(Data("error: \(e.message)\n".utf8))
+        StandardStreams.error("error: \(e.message)\n")
         throw ExitCode(e.exitStatus.rawValue)
     }
 }
 
 func eprint(_ s: String) {
-    FileHandle.standardError.write(Data((s + "\n").utf8))
+    StandardStreams.error(s + "\n")
 }
 
 func formatBytes(_ n: Int) -> String {

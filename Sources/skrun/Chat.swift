@@ -1,4 +1,12 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
 import SKCore
 import SKEngine
 import SKRuntime
@@ -33,7 +41,7 @@ struct Chat {
             eprint("> ", terminator: "")
             interrupts.atPrompt()
             guard let line = readLine() else { eprint(""); return }
-            let text = line.trimmingCharacters(in: .whitespaces)
+            let text = line.trimmingWhitespace()
             if text.isEmpty { continue }
             switch text {
             case "/bye", "/exit", "/quit": return
@@ -76,7 +84,7 @@ struct Chat {
 /// Ctrl-C in the chat: while the model answers it requests a stop; at the prompt, the first one
 /// prints a hint and the second exits (130).
 final class ChatInterrupts: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var answering = false
     private var cancel = false
     private var presses = 0
@@ -93,8 +101,8 @@ final class ChatInterrupts: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         if answering { cancel = true; return }
         presses += 1
-        if presses >= 2 { FileHandle.standardError.write(Data("\n".utf8)); exit(ExitStatus.interrupted.rawValue) }
-        FileHandle.standardError.write(Data("\n(Ctrl-C again to leave, or /bye)\n> ".utf8))
+        if presses >= 2 { StandardStreams.error("\n"); exit(ExitStatus.interrupted.rawValue) }
+        StandardStreams.error("\n(Ctrl-C again to leave, or /bye)\n> ")
     }
 
     func atPrompt() { lock.lock(); answering = false; cancel = false; lock.unlock() }

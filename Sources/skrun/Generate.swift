@@ -1,5 +1,12 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import SKCore
 import SKEngine
 import SKRuntime
@@ -42,7 +49,7 @@ struct Generate: ParsableCommand {
     @OptionGroup var sampling: SamplingOptions
     @Option(name: .shortAndLong, help: "The prompt; - reads it from standard input (with --chat and no prompt: an interactive chat).")
     var prompt: String?
-    @Option(name: [.customShort("f"), .customLong("file")], help: "Read the prompt from this file.")
+    @Option(name: [.customShort("f"), .customLong("file")], help: "Read the prompt from this file.", completion: .file())
     var file: String?
     @Option(name: [.customShort("c"), .customLong("ctx")], help: "Context (KV cache) size in tokens (default: prompt + n, at most the trained context; in a chat: the trained context).")
     var ctx: Int?
@@ -85,14 +92,14 @@ struct Generate: ParsableCommand {
                     "generation_tokens_per_s": Double(r.generatedTokens) / max(r.generationSeconds, 1e-9),
                     "kernels": real.session.kernelName, "threads": options.threads, "context": context,
                 ]
-                print(String(decoding: try JSONSerialization.data(withJSONObject: d, options: [.sortedKeys]), as: UTF8.self))
+                print(try JSONWriter.string(d))
                 return
             }
             print("")
             if r.stopReason == .contextFull {
                 eprint("[stopped: the \(context)-token context is full (raise --ctx, up to the trained \(trained), or use a bounded --kv policy)]")
             }
-            eprint(String(format: "[prompt: %d tokens, %.1f tok/s | generation: %d tokens, %.1f tok/s | %@ kernels, %d threads]",
+            eprint(String(printf: "[prompt: %d tokens, %.1f tok/s | generation: %d tokens, %.1f tok/s | %@ kernels, %d threads]",
                           r.promptTokens, Double(r.promptTokens) / max(r.promptSeconds, 1e-9), r.generatedTokens,
                           Double(r.generatedTokens) / max(r.generationSeconds, 1e-9), real.session.kernelName, options.threads))
         }
@@ -101,7 +108,12 @@ struct Generate: ParsableCommand {
     /// -p TEXT, -p - (standard input) or -f FILE.
     func promptText() throws -> String {
         if let f = file { return String(decoding: try InputFile.read(f, limit: 1 << 30), as: UTF8.self) }
-        if prompt == "-" { return String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) }
+        if prompt == "-" {
+            guard let bytes = StandardStreams.readInput(limit: 1 << 30) else {
+                throw SinkKitError(.io, "-p -: standard input could not be read, or holds more than 1 GiB")
+            }
+            return String(decoding: bytes, as: UTF8.self)
+        }
         return prompt ?? ""
     }
 

@@ -1,5 +1,13 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import SKCLI
 import SKCore
 import SKEngine
 import SKRuntime
@@ -45,7 +53,7 @@ struct Perplexity: ParsableCommand {
             }
             let r = try PerplexityRunner.run(session: session, tokens: tokens, ctx: ctx, maxChunks: chunks,
                                              bos: engine.runtime.addsBOS ? engine.tokenizer.bosId : nil, streamChunk: stream, base: base) { c, total, ppl in
-                progress.update(done: c, total: total, detail: String(format: "ppl %.4f", ppl))
+                progress.update(done: c, total: total, detail: String(printf: "ppl %.4f", ppl))
             }
             progress.finish()
             if json {
@@ -58,11 +66,11 @@ struct Perplexity: ParsableCommand {
                     d["kl_mean"] = kl; d["kl_p99"] = r.klP99!; d["top1_agreement"] = r.top1Agreement!; d["base_ppl"] = r.basePPL!
                 }
                 if let sf = session.attention.sf { d["sf_group"] = sf.groupSize; d["sinks"] = sf.sinks }
-                print(String(decoding: try JSONSerialization.data(withJSONObject: d, options: [.sortedKeys]), as: UTF8.self))
+                print(try JSONWriter.string(d))
             } else {
-                print(String(format: "perplexity %.4f over %d scored tokens (%d windows of %d, %.1f s)", r.ppl, r.tokens, r.chunks, r.ctx, r.seconds))
+                print(String(printf: "perplexity %.4f over %d scored tokens (%d windows of %d, %.1f s)", r.ppl, r.tokens, r.chunks, r.ctx, r.seconds))
                 if let kl = r.klMean {
-                    print(String(format: "against the base (perplexity %.4f): mean KL divergence %.5f nats (p99 %.4f), same top token %.2f%%",
+                    print(String(printf: "against the base (perplexity %.4f): mean KL divergence %.5f nats (p99 %.4f), same top token %.2f%%",
                                  r.basePPL!, kl, r.klP99!, 100 * r.top1Agreement!))
                 }
             }
@@ -112,9 +120,9 @@ struct Bench: ParsableCommand {
                 "threads": options.threads, "kernels": session.kernelName, "model_bytes": engine.model.file.file.size,
             ]
             if json {
-                print(String(decoding: try JSONSerialization.data(withJSONObject: d, options: [.sortedKeys]), as: UTF8.self))
+                print(try JSONWriter.string(d))
             } else {
-                print(String(format: "prompt %d tokens: %.1f tok/s | generation %d tokens: %.1f tok/s | load %.2f s | peak RSS %.1f MB | %@, %d threads",
+                print(String(printf: "prompt %d tokens: %.1f tok/s | generation %d tokens: %.1f tok/s | load %.2f s | peak RSS %.1f MB | %@, %d threads",
                              promptTokens, d["prompt_tokens_per_s"] as! Double, genTokens, d["gen_tokens_per_s"] as! Double, loadSeconds,
                              Double(d["peak_rss_bytes"] as! Int) / 1e6, session.kernelName, options.threads))
             }
@@ -122,29 +130,3 @@ struct Bench: ParsableCommand {
     }
 }
 
-/// Progress on standard error: a bar redrawn in place on a terminal, a line every few seconds
-/// otherwise (logs, CI), both with the time left estimated from the rate so far.
-final class ProgressLine {
-    let label: String
-    let tty = isatty(STDERR_FILENO) != 0
-    let start = Date()
-    var lastLine = Date.distantPast
-    var drew = false
-
-    init(label: String) { self.label = label }
-
-    func update(done: Int, total: Int, detail: String) {
-        let now = Date(), elapsed = now.timeIntervalSince(start)
-        let eta = done > 0 && total > done ? elapsed / Double(done) * Double(total - done) : 0
-        let text = String(format: "%@ %d/%d %@ | %.0f s elapsed, ~%.0f s left", label, done, total, detail, elapsed, eta)
-        if tty {
-            eprint("\r\u{1B}[2K" + text, terminator: "")
-            drew = true
-        } else if now.timeIntervalSince(lastLine) >= 5 || done == total {
-            eprint(text)
-            lastLine = now
-        }
-    }
-
-    func finish() { if drew { eprint("") } }
-}

@@ -1,5 +1,12 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import SKCLI
 import SKCore
 import SKEngine
@@ -18,7 +25,7 @@ struct SKRun: ParsableCommand {
 }
 
 func eprint(_ s: String, terminator: String = "\n") {
-    FileHandle.standardError.write(Data((s + terminator).utf8))
+    StandardStreams.error(s + terminator)
 }
 
 /// Prints a library error as one line and exits with its status (`ExitStatus`); never a trap or a
@@ -40,10 +47,10 @@ func bounded<T: BinaryInteger>(_ value: T, _ range: ClosedRange<T>, _ flag: Stri
 
 /// The model and how to run it, shared by every subcommand (llama.cpp's `-m`, `-t` spellings too).
 struct RuntimeOptions: ParsableArguments {
-    @Argument(help: "The .skm model file (or -m).")
+    @Argument(help: "The .skm model file (or -m).", completion: .file(extensions: ["skm"]))
     var modelPath: String?
 
-    @Option(name: [.customShort("m"), .customLong("model")], help: "The .skm model file.")
+    @Option(name: [.customShort("m"), .customLong("model")], help: "The .skm model file.", completion: .file(extensions: ["skm"]))
     var modelOption: String?
 
     @Option(name: [.customShort("t"), .long], help: "Worker threads (default: all cores).")
@@ -58,7 +65,7 @@ struct RuntimeOptions: ParsableArguments {
     @Flag(name: .customLong("precise-prompts"), help: "Prompts keep activations in f32 for int8/int4 weights (int8 then answers like f32; prompts about 0.56x as fast where the CPU has AVX512-VNNI; CPUs without it always do this).")
     var precisePrompts = false
 
-    @Option(help: "A LoRA adapter file (skconv adapter) applied at run time, in f32, on top of the model.")
+    @Option(help: "A LoRA adapter file (skconv adapter) applied at run time, in f32, on top of the model.", completion: .file(extensions: ["skm"]))
     var lora: String?
 
     @Option(name: .customLong("lora-scale"), help: "Multiplies the adapter's delta (1: as trained).")
@@ -89,15 +96,15 @@ struct RuntimeOptions: ParsableArguments {
 
 /// SF-Attn and KV cache policy flags, shared by generate, serve, perplexity and bench.
 struct AttentionOptions: ParsableArguments {
-    @Option(help: "Attention: full or sf (SinkLoRA's shifted segments + sinks).") var attention = "full"
+    @Option(help: "Attention: full or sf (SinkLoRA's shifted segments + sinks).", completion: .list(["full", "sf"])) var attention = "full"
     @Option(name: .customLong("sf-group"), help: "SF-Attn segment size G (even; default: a quarter of the trained context, at most the context).") var sfGroup: Int?
     @Option(help: "Sink tokens that every token attends to and no policy evicts.") var sinks = 4
-    @Option(help: "KV cache: full, segment (default with sf), window (sinks + recent) or h2o (sinks + heavy hitters + recent).") var kv: String?
+    @Option(help: "KV cache: full, segment (default with sf), window (sinks + recent) or h2o (sinks + heavy hitters + recent).", completion: .list(["full", "segment", "window", "h2o"])) var kv: String?
     @Option(name: .customLong("kv-budget"), help: "Slots per layer and KV head: N tokens or P% (of the prompt in generate, of --ctx in perplexity).") var kvBudget: String?
     @Option(help: "H2O recent window: N or P% (default: half of the budget after the sinks).") var recent: String?
-    @Option(help: "RoPE positions for a compacted cache: auto, absolute or cache.") var positions = "auto"
+    @Option(help: "RoPE positions for a compacted cache: auto, absolute or cache.", completion: .list(["auto", "absolute", "cache"])) var positions = "auto"
     @Option(name: .customLong("prefill-chunk"), help: "Prefill chunk for bounded caches.") var prefillChunk = 256
-    @Option(name: .customLong("kv-dtype"), help: "KV cache storage: f32, or f16 (half the memory).") var kvDType = "f32"
+    @Option(name: .customLong("kv-dtype"), help: "KV cache storage: f32, or f16 (half the memory).", completion: .list(["f32", "f16"])) var kvDType = "f32"
 
     func validate() throws {
         guard AttentionSettings.Mode(rawValue: attention) != nil else { throw ValidationError("--attention must be full or sf (got \(attention))") }

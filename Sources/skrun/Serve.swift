@@ -1,5 +1,13 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
 import SKCore
 import SKEngine
 import SKServer
@@ -36,7 +44,7 @@ struct Serve: ParsableCommand {
                                                                          attention: settings, threads: options.threads))
             let weights = engine.model.file.file.size
             let kv = scheduler.kvBytesPerSlot
-            eprint(String(format: "serving %@ on http://%@:%@ — %d slot(s), %@; memory: weights %.1f MB (mapped) + %d × %.1f MB of KV at most = %.1f MB",
+            eprint(String(printf: "serving %@ on http://%@:%@ — %d slot(s), %@; memory: weights %.1f MB (mapped) + %d × %.1f MB of KV at most = %.1f MB",
                           engine.modelName, host, port == 0 ? "(any port)" : String(port), parallel,
                           settings.isBounded ? "\(settings.effectiveCache.rawValue) cache per slot" : "\(context)-token context per slot",
                           Double(weights) / 1e6, parallel, Double(kv) / 1e6, Double(weights + parallel * kv) / 1e6))
@@ -48,7 +56,7 @@ struct Serve: ParsableCommand {
         let s = server!, h = host
         Task {
             do {
-                try await s.run { port in FileHandle.standardError.write(Data("listening on \(h):\(port)\n".utf8)) }
+                try await s.run { port in StandardStreams.error("listening on \(h):\(port)\n") }
             } catch {
                 failure.error = error
             }

@@ -6,7 +6,7 @@ import SKFormat
 /// A slow, obviously-correct reference for attention modes and cache policies: the whole model in
 /// plain f32 loops, the full history of keys and values kept, and at every step an explicit
 /// selection (which positions each layer's KV head still holds, tracked by simple set code written
-/// from ALGORITHMS.md) combined with the explicit mask, then dense softmax attention.
+/// from docs/ALGORITHMS.md) combined with the explicit mask, then dense softmax attention.
 final class ReferenceModel {
     enum Policy { case full, segment, window(budget: Int), h2o(budget: Int, recent: Int?) }
 
@@ -57,7 +57,7 @@ final class ReferenceModel {
         return (0..<x.count).map { w[$0] * (x[$0] * s) }
     }
 
-    /// The SF-Attn mask of ALGORITHMS.md §2, written out again here (not SFAttention's code).
+    /// The SF-Attn mask of docs/ALGORITHMS.md §2, written out again here (not SFAttention's code).
     func seg(_ p: Int, head h: Int) -> Int {
         let g = sf!.groupSize
         return h >= c.numHeads / 2 ? (p + g / 2) / g : p / g
@@ -140,7 +140,7 @@ final class ReferenceModel {
         }
     }
 
-    /// The selection, written directly from ALGORITHMS.md.
+    /// The selection, written directly from docs/ALGORITHMS.md.
     func evict(_ l: Int, _ kh: Int, next: Int) -> [Int] {
         let list = kept[l][kh]
         switch policy {

@@ -83,10 +83,16 @@ public enum Executable {
         try run(productsDirectory().appendingPathComponent(name), args, environment: environment)
     }
 
-    static func run(_ url: URL, _ args: [String], environment: [String: String] = [:]) throws -> Result {
+    /// Runs any program, optionally in another working directory.
+    public static func runProcess(_ path: String, _ args: [String], directory: String? = nil, environment: [String: String] = [:]) throws -> Result {
+        try run(URL(fileURLWithPath: path), args, directory: directory, environment: environment)
+    }
+
+    static func run(_ url: URL, _ args: [String], directory: String? = nil, environment: [String: String] = [:]) throws -> Result {
         let p = Process()
         p.executableURL = url
         p.arguments = args
+        if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
         if !environment.isEmpty {
             p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         }

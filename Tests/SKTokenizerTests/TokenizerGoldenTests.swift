@@ -9,7 +9,7 @@ import SKTokenizer
 
 /// Token ids against the Python `tokenizers` package (Fixtures/generate_tokenizer_goldens.py):
 /// the whole GPL-3 text, hand-picked samples and 10,000 random strings, for SmolLM2's byte-level
-/// BPE and a Llama-2-style SentencePiece BPE. The tokenizer goes through the real pipeline:
+/// BPE, a Llama-2-style SentencePiece BPE and a Llama-3-style regex-split byte-level BPE. The tokenizer goes through the real pipeline:
 /// tokenizer.json → SKM metadata (converter) → TokenizerSpec (runtime).
 final class TokenizerGoldenTests: XCTestCase {
     func tokenizer(_ dir: String) throws -> Tokenizer {
@@ -48,6 +48,12 @@ final class TokenizerGoldenTests: XCTestCase {
 
     func testLlama2StyleSentencePieceBPE() throws {
         try check("llama2-style", Fixture.root + "/Fixtures/tokenizers/llama2-style")
+    }
+
+    /// NFKC (the generated compatibility table), Digits runs (\p{N}), a Split on Llama-3's regex
+    /// (the standard library's regex engine) and byte-level BPE without its own regex.
+    func testLlama3StyleRegexSplitNFKC() throws {
+        try check("llama3-style", Fixture.root + "/Fixtures/tokenizers/llama3-style")
     }
 
     func testStreamingNeverSplitsACharacter() throws {

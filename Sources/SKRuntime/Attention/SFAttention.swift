@@ -1,4 +1,4 @@
-/// SinkLoRA's SF-Attn at inference (shared/design ALGORITHMS.md §2, causal, no wrap-around):
+/// SinkLoRA's SF-Attn at inference (docs/ALGORITHMS.md §2, causal, no wrap-around):
 /// segments of `groupSize` tokens; query heads `h ≥ H/2` use segments offset by `groupSize/2`;
 /// every token also attends to the first `sinks` tokens.
 public struct SFAttention: Equatable {

@@ -1,5 +1,12 @@
 import COpenBLAS
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import SKCore
 import SKFormat
 import SKModel

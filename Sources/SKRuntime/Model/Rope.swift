@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Rotary position embedding in Hugging Face's rotate_half layout, with the scaling variants of
 /// transformers `modeling_rope_utils.py`: default, linear, dynamic (NTK), llama3 and yarn.

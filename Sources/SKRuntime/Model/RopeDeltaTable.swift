@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// cos/sin of `delta · θᵢ` for integer deltas, from two tables of 1024 rows each joined by angle
 /// addition (|delta| < 2²⁰; larger deltas fall back to direct trig). The "cache" position mode
