@@ -16,7 +16,10 @@ calibration text); llama-perplexity for perplexity and --kl-divergence. SinkKit:
 Writes Fixtures/reference/offgrid-llama-cpp.json (llama.cpp's numbers, committed so CI never
 builds llama.cpp) and docs/measurements/quality.json / quality.md.
 
-    python3 scripts/quality_vs_llama_cpp.py [--chunks 40] [--only-sinkkit]
+    python3 scripts/quality_vs_llama_cpp.py [--chunks 40] [--only-sinkkit] [--only-lora]
+
+Also the fine-tune table (docs/measurements/lora.json / lora.md): a real LoRA fine-tune of SmolLM2
+(scripts/make_finetune.py) deployed merged at every type and as a run-time LoRA on quantized bases.
 """
 import argparse, json, os, re, subprocess, sys, time
 from pathlib import Path
@@ -172,11 +175,55 @@ RECIPES = {
 }
 
 
+FINETUNE = CACHE / "smollm2-finetune"
+BASE = CACHE / "smollm2-135m-instruct"
+
+
+def lora_side():
+    """A real LoRA fine-tune (scripts/make_finetune.py: PEFT on the CPU, r 8 on q/k/v/o plus trained
+    embeddings and norms, on the calibration text) deployed every way, on the held-out text (ctx 512,
+    all windows): the fine-tune's gain is base f32 minus merged f32; each deployment keeps
+    (base f32 - its perplexity) / gain of it."""
+    if not FINETUNE.exists():
+        subprocess.run([sys.executable, ROOT / "scripts" / "make_finetune.py"], check=True)
+    skconv, skrun = sk_bin("skconv"), sk_bin("skrun")
+    w = WORK / "lora"
+    w.mkdir(parents=True, exist_ok=True)
+    ft = ["--adapter", FINETUNE, "--trainable-params", FINETUNE / "trainable_params.bin"]
+    adapter = w / "finetune-adapter.skm"
+    run([skconv, "adapter", "--base", BASE, *ft, "--output", adapter, "--force"])
+    rows = {}
+    def measure(name, model, lora=None, **info):
+        extra = ["--lora", adapter] if lora else []
+        p, _ = run([skrun, "perplexity", model, "-f", HELDOUT, "-c", 512, "--json", *extra])
+        j = json.loads(p.stdout)
+        rows[name] = {"ppl": j["ppl"], "bytes": Path(model).stat().st_size + (adapter.stat().st_size if lora else 0), **info}
+        print(f"LoRA      {name:34s} ppl {j['ppl']:.4f}", flush=True)
+    for t in ("f32", "int8", "int4", "int4-sym"):
+        base = w / f"base-{t}.skm"
+        run([skconv, "quantize", "--model", BASE, "--type", t, "--output", base, "--force"])
+        merged = w / f"merged-{t}.skm"
+        q, _ = run([skconv, "quantize", "--model", BASE, *ft, "--type", t, "--output", merged, "--force", "--json"])
+        kept_delta = json.loads(q.stdout).get("fine_tune_delta_kept")
+        measure(f"base {t}", base)
+        measure(f"merged {t}", merged, delta_kept=kept_delta)
+        if t != "f32":
+            measure(f"{t} base + runtime LoRA (f32)", base, lora=True)
+    gain = rows["base f32"]["ppl"] - rows["merged f32"]["ppl"]
+    for name, r in rows.items():
+        r["gain_kept"] = (rows["base f32"]["ppl"] - r["ppl"]) / gain
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--chunks", type=int, default=40)
     ap.add_argument("--only-sinkkit", action="store_true")
+    ap.add_argument("--only-lora", action="store_true", help="only the fine-tune table (docs/measurements/lora.json/.md)")
     args = ap.parse_args()
+    if args.only_lora:
+        write_lora(lora_side())
+        return
     if not TWIN.exists():
         subprocess.run([sys.executable, ROOT / "scripts" / "make_offgrid_twin.py"], check=True)
     if args.only_sinkkit and REF.exists():
@@ -188,6 +235,7 @@ def main():
                                    "protocol": f"llama-perplexity, ctx 512, {args.chunks} windows", "llama_cpp": "0.3.36 (llama-cpp-python sdist)",
                                    "results": llama}, indent=1) + "\n")
     sk = sinkkit_side(args.chunks, RECIPES)
+    write_lora(lora_side())
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "quality.json").write_text(json.dumps({"llama_cpp": llama, "sinkkit": sk}, indent=1) + "\n")
     f = llama["F32"]["ppl"]
@@ -196,6 +244,17 @@ def main():
         for name, r in rows.items():
             lines.append(f"| {side} | {name} | {r['bytes'] / 1e6:.1f} | {r['ppl']:.4f} | {r['ppl'] - f:+.4f} | {r.get('kl_mean', 0):.5f} | {r.get('top1', 1):.4f} |")
     (OUT / "quality.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def write_lora(rows):
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "lora.json").write_text(json.dumps(rows, indent=1) + "\n")
+    lines = ["| deployment | file MB | perplexity | fine-tune gain kept | weight delta kept by quantization |", "|---|---|---|---|---|"]
+    for name, r in rows.items():
+        d = r.get("delta_kept")
+        lines.append(f"| {name} | {r['bytes'] / 1e6:.1f} | {r['ppl']:.4f} | {100 * r['gain_kept']:.1f}% | {'' if d is None else f'{100 * d:.1f}%'} |")
+    (OUT / "lora.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

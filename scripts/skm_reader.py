@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 MAGIC = bytes([0x53, 0x4B, 0x4D, 0x00, 0x0D, 0x0A, 0x1A, 0x0A])
-QTYPES = {0: "f32", 1: "f16", 2: "int8", 3: "int4", 4: "int4-sym"}
+QTYPES = {0: "f32", 1: "f16", 2: "int8", 3: "int4", 4: "int4-sym", 5: "int5-sym"}
 
 
 class SKMError(Exception):
@@ -50,7 +50,7 @@ class Reader:
 
 
 def block_bytes(q, g):
-    return {0: 4, 1: 2, 2: 2 + g, 3: 4 + g // 2, 4: 2 + g // 2}[q]
+    return {0: 4, 1: 2, 2: 2 + g, 3: 4 + g // 2, 4: 2 + g // 2, 5: 2 + g // 2 + g // 8}[q]
 
 
 def raw_size(q, g, shape):
@@ -115,6 +115,11 @@ def dequantize(raw, t):
     d = b[:, 0:2].copy().view("<f2").astype(np.float32)
     if q == 2:
         return (d * b[:, 2:].view(np.int8).astype(np.float32)).reshape(shape)
+    if q == 5:
+        nib = b[:, 2:2 + g // 2]
+        low = np.concatenate([nib & 0x0F, nib >> 4], axis=1).astype(np.int32)
+        high = np.unpackbits(b[:, 2 + g // 2:], axis=1, bitorder="little").astype(np.int32)
+        return (d * ((low | (high << 4)) - 16).astype(np.float32)).reshape(shape)
     off = 4 if q == 3 else 2
     nib = b[:, off:]
     codes = np.concatenate([nib & 0x0F, nib >> 4], axis=1).astype(np.float32)
@@ -218,14 +223,15 @@ def _quant_int4(x, search=True):
     return np.concatenate([d16.view(np.uint8).reshape(-1, 2), m16.view(np.uint8).reshape(-1, 2), nibbles(q)], axis=1)
 
 
-def quant_int4_sym(x):
+def sym_scale(x, n):
+    """The symmetric search, codes in [-n, n - 1] (int4-sym: n = 8, int5-sym: n = 16)."""
     idx = np.argmax(np.abs(x), axis=1)  # first of the largest magnitudes
     v = x[np.arange(len(x)), idx]
     zero = v == 0
     vs = np.where(zero, 1.0, v)
-    d = np.where(zero, 0.0, vs / -8)
+    d = np.where(zero, 0.0, vs / -n)
     with np.errstate(divide="ignore", invalid="ignore"):
-        c = np.clip(np.rint(x / np.where(zero, 1.0, d)[:, None]), -8, 7)
+        c = np.clip(np.rint(x / np.where(zero, 1.0, d)[:, None]), -n, n - 1)
     best = seqsum((d[:, None] * c - x) ** 2)
 
     def symfit(c):
@@ -233,8 +239,8 @@ def quant_int4_sym(x):
         return seqsum(x * c) / np.where(cc > 0, cc, 1.0), cc > 0
 
     for k in range(21):
-        s = -(8 + 0.1 * (k - 10)) / vs
-        c = np.clip(np.rint(s[:, None] * x), -8, 7)
+        s = -(n + 0.1 * (k - 10)) / vs
+        c = np.clip(np.rint(s[:, None] * x), -n, n - 1)
         dk, ok = symfit(c)
         e = seqsum((dk[:, None] * c - x) ** 2)
         win = ok & (e < best) & ~zero
@@ -242,17 +248,30 @@ def quant_int4_sym(x):
     active = ~zero
     for _ in range(2):
         with np.errstate(divide="ignore", invalid="ignore"):
-            c = np.clip(np.rint(x / np.where(d == 0, 1.0, d)[:, None]), -8, 7)
+            c = np.clip(np.rint(x / np.where(d == 0, 1.0, d)[:, None]), -n, n - 1)
         dr, ok = symfit(c)
         e = seqsum((dr[:, None] * c - x) ** 2)
         win = active & ok & (e < best)
         active = win
         best, d = np.where(win, e, best), np.where(win, dr, d)
-    d16 = f16(d)
+    return d
+
+
+def quant_int4_sym(x):
+    d16 = f16(sym_scale(x, 8))
     dd = d16.astype(np.float64)[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         q = np.where(dd == 0, 8, np.clip(np.rint(x / dd), -8, 7) + 8).astype(np.uint8)
     return np.concatenate([d16.view(np.uint8).reshape(-1, 2), nibbles(q)], axis=1)
+
+
+def quant_int5_sym(x):
+    d16 = f16(sym_scale(x, 16))
+    dd = d16.astype(np.float64)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(dd == 0, 16, np.clip(np.rint(x / dd), -16, 15) + 16).astype(np.uint8)
+    high = np.packbits((q >> 4) & 1, axis=1, bitorder="little")
+    return np.concatenate([d16.view(np.uint8).reshape(-1, 2), nibbles(q & 0x0F), high], axis=1)
 
 
 def quantize(w, qtype, group):
@@ -260,7 +279,7 @@ def quantize(w, qtype, group):
     if qtype == 0: return w.astype("<f4").tobytes()
     if qtype == 1: return w.astype("<f2").tobytes()
     x = w.reshape(-1, group).astype(np.float64)
-    return {2: quant_int8, 3: quant_int4, 4: quant_int4_sym}[qtype](x).tobytes()
+    return {2: quant_int8, 3: quant_int4, 4: quant_int4_sym, 5: quant_int5_sym}[qtype](x).tobytes()
 
 
 def main():

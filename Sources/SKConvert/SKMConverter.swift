@@ -69,7 +69,7 @@ public struct SKMConverter {
             var byKey: [String: TypeSummary] = [:]
             for (i, info) in infos.enumerated() {
                 let raw: [UInt8], sums: BlockQuantizer.Sums
-                let importance = info.type == .int4 || info.type == .int4Sym ? try imatrix?.weights(for: info.name, cols: info.cols) : nil
+                let importance = info.type == .int4 || info.type == .int4Sym || info.type == .int5Sym ? try imatrix?.weights(for: info.name, cols: info.cols) : nil
                 if importance != nil { report.imatrixTensors += 1 }
                 if let inPlace = try quantizeInPlace(info, plan: plan, importance: importance) {
                     (raw, sums) = inPlace
@@ -175,7 +175,7 @@ public struct SKMConverter {
                 let r = Double(h) - Double(v); sse += r * r
             }
             return (out, BlockQuantizer.Sums(squaredError: sse, squaredValue: squares()))
-        case .int8, .int4, .int4Sym:
+        case .int8, .int4, .int4Sym, .int5Sym:
             var out = [UInt8](repeating: 0, count: info.type.byteCount(rows: info.rows, cols: info.cols, group: info.group)!)
             let sums = try Self.naming(info.name) {
                 try t.data.withUnsafeBufferPointer { src in

@@ -26,6 +26,14 @@ public enum Dequantize {
                 out[j] = d * Float(Int(b & 0x0f) - 8)
                 out[j + h] = d * Float(Int(b >> 4) - 8)
             }
+        case .int5Sym:
+            let d = half(p, 0)
+            for j in 0..<group {
+                let b = p.load(fromByteOffset: 2 + (j % h), as: UInt8.self)
+                let lo = Int(j < h ? b & 0x0f : b >> 4)
+                let hi = Int((p.load(fromByteOffset: 2 + h + j / 8, as: UInt8.self) >> UInt8(j % 8)) & 1)
+                out[j] = d * Float((lo | (hi << 4)) - 16)
+            }
         case .f32:
             for j in 0..<group { out[j] = Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * j, as: UInt32.self))) }
         case .f16:

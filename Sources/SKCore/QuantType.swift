@@ -7,6 +7,7 @@ public enum QuantType: UInt8, CaseIterable, Sendable {
     case int8 = 2       // f16 d; i8 q[group]; x = d·q
     case int4 = 3       // f16 d; f16 m; u8 qs[group/2]; x = d·q + m
     case int4Sym = 4    // f16 d; u8 qs[group/2]; x = d·(q − 8)
+    case int5Sym = 5    // f16 d; u8 qs[group/2] (low 4 bits); u8 qh[group/8] (5th bits); x = d·(q − 16)
 
     /// The name users write (`--type`, `--tensor-type`).
     public var userName: String {
@@ -16,6 +17,7 @@ public enum QuantType: UInt8, CaseIterable, Sendable {
         case .int8: return "int8"
         case .int4: return "int4"
         case .int4Sym: return "int4-sym"
+        case .int5Sym: return "int5-sym"
         }
     }
 
@@ -27,32 +29,33 @@ public enum QuantType: UInt8, CaseIterable, Sendable {
 
     /// llama.cpp's type names whose blocks mean the same as an SKM type (32 weights, the same
     /// arithmetic): Q8_0 is int8 (x = d·q), Q4_0 is int4-sym (x = d·(q − 8)), Q4_1 is int4
-    /// (x = d·q + m); F16/F32 are themselves.
-    public static let llamaCppAliases: [String: QuantType] = ["q8_0": .int8, "q4_0": .int4Sym, "q4_1": .int4]
+    /// (x = d·q + m), Q5_0 is int5-sym (x = d·(q − 16)); F16/F32 are themselves.
+    public static let llamaCppAliases: [String: QuantType] = ["q8_0": .int8, "q4_0": .int4Sym, "q4_1": .int4, "q5_0": .int5Sym]
 
     /// A `--type`/`--tensor-type` name: an SKM type or a llama.cpp alias; other llama.cpp types
-    /// (K-quants, 5-bit, i-quants, BF16) are refused by name, with the nearest SKM type.
+    /// (K-quants, 5-bit, i-quants, BF16) are refused by name, with the nearest SKM type. `flag`
+    /// starts the message (`--type`, `--tensor-type down_proj=q4_k`).
     public static func parse(_ name: String, flag: String) throws -> QuantType {
         if let t = QuantType(userName: name) { return t }
         let n = name.lowercased()
-        let names = "f32, f16, int8, int4, int4-sym (or llama.cpp's q8_0, q4_0, q4_1)"
-        if n.hasPrefix("q") && n.contains("_k") || n.hasPrefix("iq") || ["q5_0", "q5_1", "q6_0", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "q8_k", "tq1_0", "tq2_0", "mxfp4"].contains(n) {
-            throw SinkKitError(.invalidArgument, "\(flag) \(name): llama.cpp's \(name.uppercased()) has no SKM equivalent (SKM stores 32-weight blocks of int8, int4 or int4-sym); for about 4.5 bits use int4 with --imatrix, for 8.5 bits int8; expected \(names)")
+        let names = "f32, f16, int8, int5-sym, int4, int4-sym, mixed (or llama.cpp's q8_0, q5_0, q4_0, q4_1)"
+        if n.hasPrefix("q") && n.contains("_k") || n.hasPrefix("iq") || ["q5_1", "q6_0", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "q8_k", "tq1_0", "tq2_0", "mxfp4"].contains(n) {
+            throw SinkKitError(.invalidArgument, "\(flag): llama.cpp's \(name.uppercased()) has no SKM equivalent (SKM stores 32-weight blocks of int8, int5-sym, int4 or int4-sym); for Q4_K_M's size and better quality use --type mixed with --imatrix, for 5.5 bits int5-sym, for 8.5 bits int8; expected \(names)")
         }
         if n == "bf16" {
-            throw SinkKitError(.invalidArgument, "\(flag) bf16: SKM stores f16 or f32 (bf16 weights convert to f32 exactly); expected \(names)")
+            throw SinkKitError(.invalidArgument, "\(flag): bf16 is not an SKM type; SKM stores f16 or f32 (bf16 weights convert to f32 exactly); expected \(names)")
         }
-        throw SinkKitError(.invalidArgument, "\(flag) \(name): unknown type; expected \(names)")
+        throw SinkKitError(.invalidArgument, "\(flag): unknown type \(name); expected \(names)")
     }
 
-    public var isQuantized: Bool { self == .int8 || self == .int4 || self == .int4Sym }
+    public var isQuantized: Bool { self == .int8 || self == .int4 || self == .int4Sym || self == .int5Sym }
 
     /// Groups a type accepts.
     public var allowedGroups: [Int] {
         switch self {
         case .f32, .f16: return [0]
         case .int8: return [32]
-        case .int4, .int4Sym: return [32, 64, 128]
+        case .int4, .int4Sym, .int5Sym: return [32, 64, 128]
         }
     }
 
@@ -66,6 +69,7 @@ public enum QuantType: UInt8, CaseIterable, Sendable {
         case .int8: return 2 + group
         case .int4: return 4 + group / 2
         case .int4Sym: return 2 + group / 2
+        case .int5Sym: return 2 + group / 2 + group / 8
         }
     }
 

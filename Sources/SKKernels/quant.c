@@ -244,6 +244,7 @@ static int valid_args(int type, size_t nblocks, int group) {
 }
 
 int64_t sk_quantize_blocks_scalar(int type, const float *x, size_t nblocks, int group, uint8_t *out, double sums[2]) {
+    if (type == SK_INT5_SYM) return sk_quantize_blocks_weighted(type, x, nblocks, group, NULL, (size_t)group, out, sums);
     if (!valid_args(type, nblocks, group)) return -2;
     int64_t bad = sk_first_nonfinite(x, nblocks * (size_t)group);
     if (bad >= 0) return bad;
@@ -457,6 +458,7 @@ static int has_avx512(void) {
 }
 
 int64_t sk_quantize_blocks_simd(int width, int type, const float *x, size_t nblocks, int group, uint8_t *out, double sums[2]) {
+    if (type == SK_INT5_SYM) return sk_quantize_blocks_scalar(type, x, nblocks, group, out, sums);
     if (!valid_args(type, nblocks, group)) return -2;
     if ((width == 8 && !has_avx512()) || (width != 8 && !has_avx2())) return sk_quantize_blocks_scalar(type, x, nblocks, group, out, sums);
     int64_t bad = sk_first_nonfinite(x, nblocks * (size_t)group);

@@ -23,6 +23,7 @@ public enum BlockQuantizer {
         case .int8: Int32(SK_INT8)
         case .int4: Int32(SK_INT4)
         case .int4Sym: Int32(SK_INT4_SYM)
+        case .int5Sym: Int32(SK_INT5_SYM)
         default: nil
         }
     }

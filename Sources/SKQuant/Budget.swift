@@ -10,4 +10,8 @@ public enum Budget {
     /// searched int4-sym is never worse than ggml's Q4_0 reference, which already maps the
     /// signed extreme to −8 (measured 0.94–0.97: the search gains less on top of that trick).
     public static let int4SymVsQ4_0 = 1.0
+    /// searched int5-sym is never worse than ggml's Q5_0 reference (`max / −16`), and at most
+    /// 0.6 × searched int4-sym's RMSE (one more bit: about half the step).
+    public static let int5SymVsQ5_0 = 1.0
+    public static let int5SymVsInt4Sym = 0.6
 }

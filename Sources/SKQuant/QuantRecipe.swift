@@ -26,7 +26,7 @@ public struct QuantRecipe {
         switch type {
         case .f32: embeddingType = .f32
         case .f16: embeddingType = .f16
-        case .int8, .int4, .int4Sym: embeddingType = .int8
+        case .int8, .int4, .int4Sym, .int5Sym: embeddingType = .int8
         }
         embeddingGroup = embeddingType.defaultGroup
         self.overrides = try overrides.map(Self.parseOverride)
@@ -49,7 +49,7 @@ public struct QuantRecipe {
         guard !pattern.isEmpty, parts.count <= 2 else {
             throw SinkKitError(.invalidArgument, "--tensor-type \(s): expected REGEX=TYPE[:GROUP]")
         }
-        let t = try QuantType.parse(String(parts[0]), flag: "--tensor-type \(s):")
+        let t = try QuantType.parse(String(parts[0]), flag: "--tensor-type \(s)")
         var g = t.defaultGroup
         if parts.count == 2 {
             guard let n = Int(parts[1]) else { throw SinkKitError(.invalidArgument, "--tensor-type \(s): group \(parts[1]) is not a number") }

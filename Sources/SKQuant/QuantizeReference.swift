@@ -15,6 +15,7 @@ public enum QuantizeReference {
         case .int8: return int8(x)
         case .int4: return int4(x)
         case .int4Sym: return int4Sym(x)
+        case .int5Sym: return int5Sym(x)
         default: preconditionFailure("not a block type")
         }
     }
@@ -91,31 +92,50 @@ public enum QuantizeReference {
         return cc > 0 ? xc / cc : nil
     }
 
-    static func int4Sym(_ x: [Double]) -> [UInt8] {
+    /// The symmetric search with codes in [−n, n − 1] (int4-sym: n = 8, int5-sym: n = 16).
+    static func symScale(_ x: [Double], n: Double) -> Double {
         var v = 0.0
         for e in x where abs(e) > abs(v) { v = e }
         var d = 0.0
         if v != 0 {
-            d = v / -8
-            var best = symError(x, x.map { clamp(rint($0 / d), -8, 7) }, d)
+            d = v / -n
+            var best = symError(x, x.map { clamp(rint($0 / d), -n, n - 1) }, d)
             for k in 0...20 {
-                let s = -(8 + 0.1 * Double(k - 10)) / v
-                let c = x.map { clamp(rint(s * $0), -8, 7) }
+                let s = -(n + 0.1 * Double(k - 10)) / v
+                let c = x.map { clamp(rint(s * $0), -n, n - 1) }
                 guard let dk = symFit(x, c) else { continue }
                 let e = symError(x, c, dk)
                 if e < best { best = e; d = dk }
             }
             for _ in 0..<2 {
-                let c = x.map { clamp(rint($0 / d), -8, 7) }
+                let c = x.map { clamp(rint($0 / d), -n, n - 1) }
                 guard let dr = symFit(x, c) else { break }
                 let e = symError(x, c, dr)
                 if e < best { best = e; d = dr } else { break }
             }
         }
-        let d16 = f16(d)
+        return d
+    }
+
+    static func int4Sym(_ x: [Double]) -> [UInt8] {
+        let d16 = f16(symScale(x, n: 8))
         let dd = Double(d16)
         let q = x.map { dd == 0 ? UInt8(8) : UInt8(clamp(rint($0 / dd), -8, 7) + 8) }
         return bytes(of: d16.bitPattern) + nibbles(q)
+    }
+
+    /// int5-sym: the low four bits of each code as int4-sym's nibbles, then the fifth bits,
+    /// element j at bit j mod 8 of byte j / 8.
+    static func int5Sym(_ x: [Double]) -> [UInt8] {
+        let d16 = f16(symScale(x, n: 16))
+        let dd = Double(d16)
+        let q = x.map { dd == 0 ? UInt8(16) : UInt8(clamp(rint($0 / dd), -16, 15) + 16) }
+        var high = [UInt8](repeating: 0, count: q.count / 8)
+        for j in 0..<q.count {
+            let bit: UInt8 = (q[j] >> 4) & 1
+            high[j / 8] |= bit << UInt8(j % 8)
+        }
+        return bytes(of: d16.bitPattern) + nibbles(q.map { $0 & 15 }) + high
     }
 
     static func bytes(of v: UInt16) -> [UInt8] { [UInt8(v & 0xff), UInt8(v >> 8)] }
@@ -146,6 +166,13 @@ public enum QuantizeReference {
                 let byte = b[2 + j % (group / 2)]
                 let q = j < group / 2 ? byte & 0x0f : byte >> 4
                 return d * Float(Int(q) - 8)
+            }
+        case .int5Sym:
+            let d = half(0), h = group / 2
+            return (0..<group).map { j in
+                let byte = b[2 + j % h]
+                let lo = Int(j < h ? byte & 0x0f : byte >> 4), hi = Int((b[2 + h + j / 8] >> UInt8(j % 8)) & 1)
+                return d * Float((lo | (hi << 4)) - 16)
             }
         default: preconditionFailure("not a block type")
         }

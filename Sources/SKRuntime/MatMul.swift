@@ -52,7 +52,7 @@ final class MatMul {
         case .f16:
             let wp = w.base.assumingMemoryBound(to: UInt16.self)
             parallelFor(rows, threads: threads) { r in for t in 0..<n { for i in r { out[t * rows + i] = k.dot_f16(wp + i * cols, x + t * cols, Int32(cols)) } } }
-        case .int8, .int4, .int4Sym:
+        case .int8, .int4, .int4Sym, .int5Sym:   // (int5-sym arrives expanded to int8: WeightMatrix)
             withQuantizedActivations(x, n: n, cols: cols) { ap in
                 let blocks = cols / 32
                 if let packed = w.packed {

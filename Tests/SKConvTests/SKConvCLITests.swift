@@ -109,7 +109,63 @@ final class SKConvQuantizeCLITests: XCTestCase {
     func testUnknownTypeIsAUsageError() throws {
         let r = try skconv("quantize", "--model", Fixture.base("llama-f32"), "--type", "int3", "--output", Fixture.scratch() + "/x.skm")
         XCTAssertEqual(r.status, 2)
-        XCTAssertTrue(r.stderr.contains("--type must be"))
+        XCTAssertTrue(r.stderr.contains("--type: unknown type int3"), r.stderr)
+    }
+
+    /// llama.cpp's names: Q8_0/Q4_0/Q4_1 are the SKM types with the same blocks (same bytes);
+    /// K-quants and other types SKM lacks are refused by name.
+    func testLlamaCppTypeNamesAreAliasesOrRefused() throws {
+        for (alias, type) in [("q8_0", "int8"), ("Q4_0", "int4-sym"), ("q4_1", "int4"), ("q5_0", "int5-sym")] {
+            let a = Fixture.scratch() + "/a.skm", b = Fixture.scratch() + "/b.skm"
+            XCTAssertEqual(try skconv("quantize", "--model", Fixture.base("llama-f32"), "--type", alias, "--output", a).status, 0)
+            XCTAssertEqual(try skconv("quantize", "--model", Fixture.base("llama-f32"), "--type", type, "--output", b).status, 0)
+            let ia = try skconv("inspect", "--json", a), ib = try skconv("inspect", "--json", b)
+            let ta = (try JSONSerialization.jsonObject(with: Data(ia.stdout.utf8)) as! [String: Any])["tensors"] as! [[String: Any]]
+            let tb = (try JSONSerialization.jsonObject(with: Data(ib.stdout.utf8)) as! [String: Any])["tensors"] as! [[String: Any]]
+            XCTAssertEqual(ta.map { "\($0["name"]!) \($0["type"]!) \($0["crc32"] ?? "")" }, tb.map { "\($0["name"]!) \($0["type"]!) \($0["crc32"] ?? "")" }, alias)
+        }
+        for bad in ["q4_k_m", "Q6_K", "q5_1", "iq4_xs", "bf16"] {
+            let r = try skconv("quantize", "--model", Fixture.base("llama-f32"), "--type", bad, "--output", Fixture.scratch() + "/x.skm")
+            XCTAssertEqual(r.status, 2, bad)
+            XCTAssertTrue(r.stderr.contains("--type: "), r.stderr)
+            XCTAssertTrue(r.stderr.lowercased().contains(bad.lowercased()), r.stderr)
+        }
+        let r = try skconv("quantize", "--model", Fixture.base("llama-f32"), "--type", "q4_k_m", "--output", Fixture.scratch() + "/x.skm")
+        XCTAssertTrue(r.stderr.contains("Q4_K_M has no SKM equivalent"), r.stderr)
+    }
+
+    func testOutputNamedForAnotherFormatIsRefused() throws {
+        for name in ["model.gguf", "model.safetensors", "model.BIN"] {
+            let out = Fixture.scratch() + "/" + name
+            let r = try skconv("quantize", "--model", Fixture.base("llama-f32"), "--type", "int8", "--output", out)
+            XCTAssertEqual(r.status, 2, name)
+            XCTAssertTrue(r.stderr.contains("writes an SKM file"), r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        }
+    }
+
+    /// Not on a terminal, progress is periodic lines with the time left (interval from the
+    /// environment), and nothing with --json.
+    func testProgressLinesWhenNotATerminal() throws {
+        let env = ["SINKKIT_PROGRESS_INTERVAL": "0"]
+        let q = try Executable.run("skconv", ["quantize", "--model", Fixture.base("llama-f32"), "--type", "int8", "--output", Fixture.scratch() + "/p.skm"], environment: env)
+        XCTAssertEqual(q.status, 0, q.stderr)
+        XCTAssertTrue(q.stderr.contains("quantize 1/"), q.stderr)
+        XCTAssertTrue(q.stderr.contains(" s left"), q.stderr)
+        XCTAssertFalse(q.stderr.contains("\u{1B}["), "no terminal escapes in a log")
+        let m = try Executable.run("skconv", ["merge", "--base", Fixture.base("llama-f32"), "--adapter", Fixture.adapter("plain"), "--output", Fixture.scratch() + "/pm"], environment: env)
+        XCTAssertEqual(m.status, 0, m.stderr)
+        XCTAssertTrue(m.stderr.contains("merge 1/"), m.stderr)
+        let j = try Executable.run("skconv", ["quantize", "--model", Fixture.base("llama-f32"), "--type", "int8", "--output", Fixture.scratch() + "/j.skm", "--json"], environment: env)
+        XCTAssertFalse(j.stderr.contains("quantize 1/"), j.stderr)
+    }
+
+    func testVersionNamesReleaseAndCommit() throws {
+        for tool in ["skconv", "skrun"] {
+            let r = try Executable.run(tool, ["--version"])
+            XCTAssertEqual(r.status, 0)
+            XCTAssertTrue(r.stdout.hasPrefix(SinkKitVersion.release + " (commit "), r.stdout)
+        }
     }
 
     func testExistingOutputRefusedWithoutForce() throws {
@@ -144,7 +200,7 @@ final class SKConvQuantizeCLITests: XCTestCase {
     /// On the tiny model (Gaussian weights, no 4-bit grid) every int4 block goes through the
     /// search: the Python reader must reproduce those bytes too.
     func testIndependentReaderOnSearchedBlocks() throws {
-        for type in ["int4", "int4-sym"] {
+        for type in ["int4", "int4-sym", "int5-sym"] {
             let out = Fixture.scratch() + "/t.skm"
             XCTAssertEqual(try skconv("quantize", "--model", Fixture.base("llama-f32"), "--type", type, "--output", out).status, 0)
             let r = try Executable.python("skm_reader.py", [out, "--check-against", Fixture.base("llama-f32"), "--json"])

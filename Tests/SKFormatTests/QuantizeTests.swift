@@ -31,7 +31,7 @@ final class QuantizeTests: XCTestCase {
         let name = "model.layers.1.mlp.down_proj.weight"
         let x = try base.loadF32(name).data
         let rms = (x.reduce(0.0) { (s: Double, v: Float) in s + Double(v) * Double(v) } / Double(x.count)).squareRoot()
-        for (t, bound) in [(QuantType.f32, 0.0), (.f16, 1e-3), (.int8, 0.01), (.int4, 0.12), (.int4Sym, 0.14)] {
+        for (t, bound) in [(QuantType.f32, 0.0), (.f16, 1e-3), (.int8, 0.01), (.int4, 0.12), (.int4Sym, 0.14), (.int5Sym, 0.07)] {
             let (f, report) = try quantize(t)
             XCTAssertEqual(f.info(name)?.type, t)
             XCTAssertEqual(f.info("model.norm.weight")?.type, .f32, "1-D tensors stay f32")

@@ -166,7 +166,7 @@ final class HostileInputCatalogueTests: XCTestCase {
         skconvFlags("--context Int.max", "--context must be between 1 and") { s, m in quantize(s, m, extra: ["--context", "9223372036854775807"]) },
         skconvFlags("--threads 0", "--threads must be between 1 and") { s, m in quantize(s, m, extra: ["--threads", "0"]) },
         skconvFlags("--threads Int.max", "--threads must be between 1 and") { s, m in quantize(s, m, extra: ["--threads", "9223372036854775807"]) },
-        skconvFlags("--type unknown", "--type must be") { s, m in quantize(s, m, type: "int3") },
+        skconvFlags("--type unknown", "unknown type int3") { s, m in quantize(s, m, type: "int3") },
         skconvFlags("--group 7", "group 7") { s, m in quantize(s, m, type: "int4", extra: ["--group", "7"]) },
         skconvFlags("--tensor-type without =", "--tensor-type") { s, m in quantize(s, m, extra: ["--tensor-type", "down_proj"]) },
         skconvFlags("merge --dtype f8", "--dtype must be") { s, m in merge(s, base: m, adapter: Fixture.adapter("plain"), extra: ["--dtype", "f8"]) },
@@ -486,7 +486,7 @@ final class HostileInputCatalogueTests: XCTestCase {
 
     static let outputCases: [Case] = [
         Case(name: "output: quantize into the input checkpoint (--force)", tool: "skconv", status: usage, message: "lies inside the input") { s in
-            let m = try s.model(); return ["quantize", "--model", m, "--type", "int8", "--output", m + "/model.safetensors", "--force"]
+            let m = try s.model(); return ["quantize", "--model", m, "--type", "int8", "--output", m + "/model.skm", "--force"]
         },
         Case(name: "output: merge onto the base through a symlinked parent (--force)", tool: "skconv", status: usage, message: "is the input") { s in
             let m = try s.model()

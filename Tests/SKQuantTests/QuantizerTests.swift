@@ -23,7 +23,7 @@ struct TestRNG {
 }
 
 /// Plain round-to-nearest baselines, transcribed from gguf-py's numpy quantizers
-/// (`gguf/quants.py`: Q8_0, Q4_0, Q4_1), in f32 as numpy does them.
+/// (`gguf/quants.py`: Q8_0, Q4_0, Q4_1, Q5_0), in f32 as numpy does them.
 enum Baseline {
     static func roundf(_ v: Float) -> Float { v.rounded(.toNearestOrAwayFromZero) }
     static func q8_0(_ x: ArraySlice<Float>) -> [Float] {
@@ -39,6 +39,14 @@ enum Baseline {
         let id: Float = d == 0 ? 0 : 1 / d
         let d16 = Float(Float16(d))
         return x.map { d16 * (min(15, ($0 * id + 8.5).rounded(.towardZero)) - 8) }
+    }
+    static func q5_0(_ x: ArraySlice<Float>) -> [Float] {
+        var mx: Float = 0
+        for v in x where abs(v) > abs(mx) { mx = v }
+        let d = mx / -16
+        let id: Float = d == 0 ? 0 : 1 / d
+        let d16 = Float(Float16(d))
+        return x.map { d16 * (min(31, ($0 * id + 16.5).rounded(.towardZero)) - 16) }
     }
     /// Round-to-nearest with a max-abs scale: codes −7…7, `d = amax / 7`.
     static func symMaxAbs(_ x: ArraySlice<Float>) -> [Float] {
@@ -57,7 +65,8 @@ enum Baseline {
 }
 
 final class QuantizerTests: XCTestCase {
-    let types: [(QuantType, Int)] = [(.int8, 32), (.int4, 32), (.int4, 64), (.int4, 128), (.int4Sym, 32), (.int4Sym, 64), (.int4Sym, 128)]
+    let types: [(QuantType, Int)] = [(.int8, 32), (.int4, 32), (.int4, 64), (.int4, 128), (.int4Sym, 32), (.int4Sym, 64), (.int4Sym, 128),
+                                   (.int5Sym, 32), (.int5Sym, 64), (.int5Sym, 128)]
 
     func quantize(_ x: [Float], rows: Int, _ t: QuantType, _ g: Int) -> ([UInt8], Double) {
         var out = [UInt8](repeating: 0, count: t.byteCount(rows: rows, cols: x.count / rows, group: g)!)
@@ -87,6 +96,8 @@ final class QuantizerTests: XCTestCase {
         XCTAssertEqual(QuantType.int4.bitsPerWeight(group: 32), 5.0)
         XCTAssertEqual(QuantType.int4Sym.bitsPerWeight(group: 64), 4.25)
         XCTAssertNil(QuantType.int4.byteCount(rows: 2, cols: 576, group: 128))
+        XCTAssertEqual(QuantType.int5Sym.blockBytes(group: 32), 22)   // Q5_0's size
+        XCTAssertEqual(QuantType.int5Sym.bitsPerWeight(group: 32), 5.5)
     }
 
     /// The fast quantizer and the scalar reference produce the same bytes.
@@ -135,6 +146,10 @@ final class QuantizerTests: XCTestCase {
         XCTAssertLessThanOrEqual(s, Budget.int4VsRoundToNearest, "\(label): int4-sym / RTN (max-abs) RMSE")
         let s0 = sym / rmse(baseline(x, Baseline.q4_0, 32), x)
         XCTAssertLessThanOrEqual(s0, Budget.int4SymVsQ4_0, "\(label): int4-sym / Q4_0 RMSE")
+        let sym5 = rmse(ours(x, .int5Sym, 32), x)
+        XCTAssertLessThanOrEqual(sym5 / rmse(baseline(x, Baseline.q5_0, 32), x), Budget.int5SymVsQ5_0, "\(label): int5-sym / Q5_0 RMSE")
+        XCTAssertLessThanOrEqual(sym5 / sym, Budget.int5SymVsInt4Sym, "\(label): int5-sym / int4-sym RMSE")
+        print(String(format: "%@: RMSE ratios int5-sym/Q5_0 %.4f, int5-sym/int4-sym %.4f", label, sym5 / rmse(baseline(x, Baseline.q5_0, 32), x), sym5 / sym))
         print(String(format: "%@: RMSE ratios int8/Q8_0 %.4f, int4/RTN(Q4_1) %.4f, int4-sym/RTN(max-abs) %.4f, int4-sym/Q4_0 %.4f", label, int8, a, s, s0))
     }
 

@@ -150,7 +150,7 @@ final class SKRunBadInputTests: XCTestCase {
 /// prompt and generation, with an f32 and an f16 KV cache.
 final class KernelPathTests: XCTestCase {
     func testEveryTypeOnEveryKernelPath() throws {
-        for type in ["f32", "f16", "int8", "int4", "int4-sym"] {
+        for type in ["f32", "f16", "int8", "int4", "int4-sym", "int5-sym"] {
             let out = Fixture.scratch() + "/tiny-\(type).skm"
             let q = try Executable.run("skconv", ["quantize", "--model", Fixture.base("llama-f32"), "--type", type, "--output", out, "--force"])
             XCTAssertEqual(q.status, 0, q.stderr)

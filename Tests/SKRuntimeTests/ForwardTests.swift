@@ -41,7 +41,7 @@ final class ForwardTests: XCTestCase {
             let (tokens, want) = try reference(base)
             let scale = want.map(abs).max()!
             for (type, tol, minCosine) in [(QuantType.f32, Float(2e-5), 0.999_999), (.f16, 2e-3, 0.9999),
-                                           (.int8, 0.08, 0.999), (.int4, 0.5, 0.93), (.int4Sym, 0.5, 0.93)]
+                                           (.int8, 0.08, 0.999), (.int4, 0.5, 0.93), (.int4Sym, 0.5, 0.93), (.int5Sym, 0.25, 0.98)]
                 where base != "llama-bias-f32" || !type.isQuantized {  // bias: exact types suffice
                 let m = try LlamaModel(path: try skm(base, type))
                 let got = try Session(model: m, context: 64, threads: 2).forward(tokens, logitsFor: Array(0..<tokens.count))
@@ -104,7 +104,7 @@ final class ForwardTests: XCTestCase {
     /// This isolates the matmul path from the weights' own quantization error.
     func testIntegerMatmulsMatchDequantizedWeightsInF32() throws {
         let (tokens, _) = try reference("llama-f32")
-        for type in [QuantType.int8, .int4, .int4Sym] {
+        for type in [QuantType.int8, .int4, .int4Sym, .int5Sym] {
             let q = try SKMFile(path: try skm("llama-f32", type))
             let f32Path = Fixture.scratch() + "/deq.skm"
             let infos = q.tensors.map { SKMTensorInfo(name: $0.name, type: .f32, group: 0, shape: $0.shape) }

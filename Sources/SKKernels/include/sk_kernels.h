@@ -51,7 +51,7 @@ typedef struct {
     void (*axpy_f16)(float *y, float a, const uint16_t *x, int n);
 } sk_kernel_table;
 
-enum { SK_INT8 = 0, SK_INT4 = 1, SK_INT4_SYM = 2 };
+enum { SK_INT8 = 0, SK_INT4 = 1, SK_INT4_SYM = 2, SK_INT5_SYM = 3 };
 
 // gemv for tables whose rows have no multi-row kernel: one dot per row.
 void sk_gemv_rows(const sk_kernel_table *t, int type, const void *w, size_t row_bytes, int rows, const sk_act_q8 *a, int n, int group, float *out);
@@ -124,6 +124,13 @@ int64_t sk_quantize_blocks(int type, const float *x, size_t nblocks, int group, 
 // Returns -1, the index of a non-finite input, or -2 for bad arguments.
 int64_t sk_quantize_blocks_weighted(int type, const float *x, size_t nblocks, int group, const float *colWeights, size_t cols,
                                     uint8_t *out, double sums[2]);
+// int5-sym blocks (Formats/SKM.md): f16 d, then the low four bits of the 5-bit codes packed as
+// int4-sym's, then their fifth bits, one bit per element, little-endian; x = d·(q − 16). Its
+// search is quant_weighted.c's symmetric one with 16 levels each side; `sk_quantize_blocks` and
+// its _scalar/_simd twins take SK_INT5_SYM and run it with unit weights (one scalar path).
+// Expands blocks of `group` (32, 64, 128) into int8 blocks of 32 with the same scale and codes
+// q − 16 (what the runtime's int8 kernels read).
+void sk_int5_sym_to_int8(const uint8_t *src, size_t nblocks, int group, uint8_t *dst);
 int64_t sk_quantize_blocks_scalar(int type, const float *x, size_t nblocks, int group, uint8_t *out, double sums[2]);
 int64_t sk_quantize_blocks_simd(int width, int type, const float *x, size_t nblocks, int group, uint8_t *out, double sums[2]);
 // 8 with AVX-512 (F, DQ, VL), 4 with AVX2, else 0.

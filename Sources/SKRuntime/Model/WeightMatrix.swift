@@ -4,6 +4,8 @@ import SKKernels
 
 /// A weight tensor as the kernels read it: rows of SKM blocks, straight from the mapping (or
 /// from a decompressed copy when the file stores it zstd-compressed). Never expanded to f32.
+/// int5-sym is expanded at load to int8 blocks of 32 with the same scales (codes q − 16), which
+/// the int8 kernels read: exact, at int8's memory (34 bytes per 32 weights instead of 22).
 public final class WeightMatrix {
     public let name: String
     public let type: QuantType
@@ -21,26 +23,42 @@ public final class WeightMatrix {
 
     init(file: SKMFile, info t: SKMTensorInfo) throws {
         name = t.name
-        type = t.type
-        group = t.group
         rows = t.rows
         cols = t.cols
-        rowBytes = t.type.isQuantized ? (t.cols / t.group) * t.type.blockBytes(group: t.group) : t.cols * t.type.blockBytes(group: 0)
-        if t.compression == .zstd {
-            let copy = UnsafeMutableRawPointer.allocate(byteCount: max(1, t.rawBytes), alignment: 64)
-            do { try file.decompress(t, into: UnsafeMutableRawBufferPointer(start: copy, count: t.rawBytes)) } catch {
-                copy.deallocate()
-                throw error
-            }
-            owned = copy
-            base = UnsafeRawPointer(copy)
-        } else {
-            owned = nil
-            base = try file.storedBytes(t).baseAddress ?? UnsafeRawPointer(bitPattern: 64)!
-        }
         if t.type.isQuantized && t.cols % 32 != 0 {
             throw SinkKitError(.layout, "\(file.path): \(t.name) rows of \(t.cols) are not a multiple of 32")
         }
+        var copy: UnsafeMutableRawPointer?
+        var stored: UnsafeRawPointer
+        if t.compression == .zstd {
+            let c = UnsafeMutableRawPointer.allocate(byteCount: max(1, t.rawBytes), alignment: 64)
+            do { try file.decompress(t, into: UnsafeMutableRawBufferPointer(start: c, count: t.rawBytes)) } catch {
+                c.deallocate()
+                throw error
+            }
+            copy = c
+            stored = UnsafeRawPointer(c)
+        } else {
+            stored = try file.storedBytes(t).baseAddress ?? UnsafeRawPointer(bitPattern: 64)!
+        }
+        if t.type == .int5Sym {
+            let blocks = t.rows * t.cols / t.group
+            let expanded = UnsafeMutableRawPointer.allocate(byteCount: max(1, t.rows * (t.cols / 32) * QuantType.int8.blockBytes(group: 32)), alignment: 64)
+            sk_int5_sym_to_int8(stored.assumingMemoryBound(to: UInt8.self), blocks, Int32(t.group), expanded.assumingMemoryBound(to: UInt8.self))
+            if let c = copy { c.deallocate() } else if let fileBase = file.file.base {
+                file.file.release(offset: stored - UnsafeRawPointer(fileBase), count: t.rawBytes)
+            }
+            copy = expanded
+            stored = UnsafeRawPointer(expanded)
+            type = .int8
+            group = 32
+        } else {
+            type = t.type
+            group = t.group
+        }
+        owned = copy
+        base = stored
+        rowBytes = type.isQuantized ? (cols / group) * type.blockBytes(group: group) : cols * type.blockBytes(group: 0)
     }
 
     deinit {
