@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "skrun", targets: ["skrun"]),
         .library(name: "SKCore", targets: ["SKCore"]),
         .library(name: "SKSafetensors", targets: ["SKSafetensors"]),
+        .library(name: "SKGGUF", targets: ["SKGGUF"]),
         .library(name: "SKModel", targets: ["SKModel"]),
         .library(name: "SKMerge", targets: ["SKMerge"]),
         .library(name: "SKQuant", targets: ["SKQuant"]),
@@ -46,7 +47,8 @@ let package = Package(
         // Floor 2: the SKM file format: writer, mapped reader, checksums, zstd sections.
         .target(name: "SKFormat", dependencies: ["SKCore", "CZstd"]),
         // Floor 3: PEFT / LongLoRA merge.
-        .target(name: "SKMerge", dependencies: ["SKCore", "SKModel", "SKSafetensors", "COpenBLAS"]),
+        .target(name: "SKGGUF", dependencies: ["SKCore", "SKKernels", "SKModel", "SKSafetensors"]),
+        .target(name: "SKMerge", dependencies: ["SKCore", "SKModel", "SKSafetensors", "SKGGUF", "COpenBLAS"]),
         // Floor 3: HF checkpoint (+ adapters) -> SKM: recipe, metadata, streaming quantization.
         .target(name: "SKConvert", dependencies: ["SKCore", "SKModel", "SKSafetensors", "SKMerge", "SKQuant", "SKFormat", "SKTokenizer"]),
         // Floor 3: the CPU runtime (reads SKM only: never the converter's libraries).

@@ -172,6 +172,10 @@ RECIPES = {
     "int4-sym + imatrix": ["--type", "int4-sym", "--imatrix", "IMATRIX"],
     "int4": ["--type", "int4"],
     "int4 + imatrix": ["--type", "int4", "--imatrix", "IMATRIX"],
+    "int5-sym": ["--type", "int5-sym"],
+    "int5-sym + imatrix": ["--type", "int5-sym", "--imatrix", "IMATRIX"],
+    "mixed": ["--type", "mixed"],
+    "mixed + imatrix": ["--type", "mixed", "--imatrix", "IMATRIX"],
 }
 
 

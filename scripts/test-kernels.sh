@@ -10,7 +10,8 @@ if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/
 fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-src="Sources/SKKernels/scalar.c Sources/SKKernels/avx2.c Sources/SKKernels/neon.c Sources/SKKernels/dispatch.c Sources/SKKernels/sha256.c Sources/SKKernels/pack.c Sources/SKKernels/vnni.c Sources/SKKernels/quant.c Sources/SKKernels/half.c Sources/SKKernels/crc32.c Tests/KernelTests/test_kernels.c"
+# Every C file of the kernel target (build_info.c needs the build's generated commit header).
+src="$(ls Sources/SKKernels/*.c | grep -v build_info.c | tr '\n' ' ') Tests/KernelTests/test_kernels.c"
 echo "== native ($(uname -m))"
 cc -O2 -Wall -ffp-contract=off -I Sources/SKKernels/include $src -lm -o "$out/native"
 "$out/native"

@@ -18,6 +18,8 @@ public struct QuantizeJob {
     /// An importance matrix (`skconv calibrate`): int4 / int4-sym blocks minimise the
     /// activation-weighted error.
     public var imatrix: String?
+    /// `--type mixed`: QuantRecipe.mixed (then `type` is ignored).
+    public var mixed = false
 
     public init(modelDirectory: String, type: QuantType, output: String) {
         self.modelDirectory = modelDirectory
@@ -60,10 +62,17 @@ public struct QuantizeReport {
     /// Tensors quantized with importance weights.
     public var imatrixTensors = 0
     /// ⟨Q(merged) − Q(base), merged − base⟩ and ‖merged − base‖² over the tensors an adapter changed.
-    public var deltaKeptDot = 0.0
-    public var deltaNorm = 0.0
-    /// The share of the fine-tune's change the quantized weights keep (nil without adapters).
-    public var deltaKept: Double? { deltaNorm > 0 ? deltaKeptDot / deltaNorm : nil }
+    /// ⟨Δq, Δ⟩ and ⟨Δ, Δ⟩ summed over the layer matrices (what LoRA changes) and over the
+    /// embedding and head (what LongLoRA trains fully), apart: one large trained embedding would
+    /// otherwise hide layer deltas that quantization erased.
+    public var deltaKeptDot = [0.0, 0.0]
+    public var deltaNorm = [0.0, 0.0]
+    /// The share of the fine-tune's change the quantized layer matrices keep (nil when unchanged).
+    public var deltaKeptLayers: Double? { deltaNorm[0] > 0 ? deltaKeptDot[0] / deltaNorm[0] : nil }
+    /// The same for the embedding and output head.
+    public var deltaKeptEmbeddings: Double? { deltaNorm[1] > 0 ? deltaKeptDot[1] / deltaNorm[1] : nil }
+    /// The smaller of the two (nil without adapters).
+    public var deltaKept: Double? { [deltaKeptLayers, deltaKeptEmbeddings].compactMap { $0 }.min() }
     public var warnings: [String] = []
     public var peakResidentBytes: Int?
     public var seconds = 0.0

@@ -18,9 +18,11 @@ public struct SKMConverter {
     public func run(progress: QuantizeProgress? = nil) throws -> QuantizeReport {
         let start = Date()
         let target = try OutputTarget(job.output, kind: .file, inputs: job.mergeJob.inputPaths + (job.imatrix.map { [$0] } ?? []), force: job.force)
-        let recipe = try QuantRecipe(type: job.type, group: job.group, overrides: job.tensorTypes)
         let imatrix = try job.imatrix.map { try ImportanceMatrix(path: $0) }
         let plan = try MergePlan(job: job.mergeJob)
+        let recipe = job.mixed
+            ? try QuantRecipe.mixed(group: job.group, overrides: job.tensorTypes, tiedEmbeddings: plan.outputConfig.tieWordEmbeddings)
+            : try QuantRecipe(type: job.type, group: job.group, overrides: job.tensorTypes)
         var report = QuantizeReport()
         report.warnings = plan.warnings
 
@@ -194,7 +196,7 @@ public struct SKMConverter {
     /// How much of a fine-tune's change to a tensor the quantized file keeps: with Δ = merged − base
     /// and Δq = Q(merged) − Q(base) (both quantized by the same rule), the projection ⟨Δq, Δ⟩ / ⟨Δ, Δ⟩
     /// (1: all of it, 0: quantization snapped the weights back to the base's codes), summed over
-    /// the changed tensors. A base released on a quantization grid loses a small LoRA delta to
+    /// the changed tensors (layer matrices and embeddings apart: QuantizeReport). A base released on a quantization grid loses a small LoRA delta to
     /// rounding; `skrun --lora` (run-time adapters) keeps it whole.
     func measureDeltaKept(_ merged: Tensor, raw: [UInt8], info: SKMTensorInfo, plan: MergePlan, importance: [Float]?,
                           into report: inout QuantizeReport) throws {
@@ -209,8 +211,9 @@ public struct SKMConverter {
             dot += (Double(q[i]) - Double(qb[i])) * d
             norm += d * d
         }
-        report.deltaKeptDot += dot
-        report.deltaNorm += norm
+        let k = info.name.contains(".layers.") ? 0 : 1
+        report.deltaKeptDot[k] += dot
+        report.deltaNorm[k] += norm
     }
 
     /// `body` with the buffer of an optional array (nil stays nil).

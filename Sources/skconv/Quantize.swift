@@ -13,7 +13,7 @@ struct Quantize: ParsableCommand {
 
     @OptionGroup var inputs: FineTuneInputs
 
-    @Option(help: "Default type: f32, f16, int8, int4 (f16 scale + f16 minimum) or int4-sym (f16 scale); llama.cpp's q8_0, q4_0 and q4_1 name int8, int4-sym and int4.", completion: .list(["int4", "int4-sym", "int8", "f16", "f32", "q8_0", "q4_0", "q4_1"]))
+    @Option(help: "Default type: f32, f16, int8, int5-sym (f16 scale, 5.5 bits), int4 (f16 scale + f16 minimum) or int4-sym (f16 scale); llama.cpp's q8_0, q5_0, q4_0 and q4_1 name int8, int5-sym, int4-sym and int4. mixed: int5-sym with int8 where the model is sensitive (v_proj, the output head), about Q4_K_M's size; best with --imatrix.", completion: .list(["mixed", "int4", "int4-sym", "int5-sym", "int8", "f16", "f32", "q8_0", "q5_0", "q4_0", "q4_1"]))
     var type: String
 
     @Option(help: "Elements per block for int4/int4-sym: 32 (default), 64 or 128.", completion: .list(["32", "64", "128"]))
@@ -22,7 +22,7 @@ struct Quantize: ParsableCommand {
     @Option(name: .customLong("tensor-type"), help: "REGEX=TYPE[:GROUP] override, first match wins (e.g. down_proj=int4:64).")
     var tensorType: [String] = []
 
-    @Option(help: "Importance matrix from skconv calibrate: int4 / int4-sym blocks minimise the activation-weighted error.", completion: .file(extensions: ["imatrix"]))
+    @Option(help: "Importance matrix from skconv calibrate: int4, int4-sym and int5-sym blocks minimise the activation-weighted error.", completion: .file(extensions: ["imatrix"]))
     var imatrix: String?
 
     @Flag(help: "Store tensors zstd-compressed (for shipping; the runtime decompresses at load).")
@@ -41,7 +41,9 @@ struct Quantize: ParsableCommand {
     var json = false
 
     func validate() throws {
-        do { _ = try QuantType.parse(type, flag: "--type") } catch let e as SinkKitError { throw ValidationError(e.message) }
+        if type.lowercased() != "mixed" {
+            do { _ = try QuantType.parse(type, flag: "--type") } catch let e as SinkKitError { throw ValidationError(e.message) }
+        }
         let ext = output.split(separator: "/").last.flatMap { n in n.contains(".") ? n.split(separator: ".").last.map { $0.lowercased() } : nil }
         if let ext, ["gguf", "ggml", "bin", "safetensors", "pt", "pth", "onnx", "json", "npz"].contains(ext) {
             throw ValidationError("--output \(output): skconv quantize writes an SKM file; a .\(ext) name would say otherwise (name it .skm)")
@@ -51,7 +53,9 @@ struct Quantize: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            var job = QuantizeJob(modelDirectory: model, type: try QuantType.parse(type, flag: "--type"), output: output)
+            let mixed = type.lowercased() == "mixed"
+            var job = QuantizeJob(modelDirectory: model, type: mixed ? .int5Sym : try QuantType.parse(type, flag: "--type"), output: output)
+            job.mixed = mixed
             job.adapterDirectories = inputs.adapter
             job.trainableParamsPath = inputs.trainableParams
             job.context = inputs.context
@@ -72,7 +76,8 @@ struct Quantize: ParsableCommand {
                     "output": output, "file_bytes": report.fileBytes, "parameters": report.parameters,
                     "bits_per_weight": report.bitsPerWeight, "seconds": report.seconds,
                     "peak_rss_bytes": report.peakResidentBytes as Any, "lora_modules_merged": report.loraModulesMerged,
-                    "fine_tune_delta_kept": report.deltaKept as Any, "imatrix_tensors": report.imatrixTensors,
+                    "fine_tune_delta_kept": report.deltaKept as Any, "fine_tune_delta_kept_layers": report.deltaKeptLayers as Any,
+                    "fine_tune_delta_kept_embeddings": report.deltaKeptEmbeddings as Any, "imatrix_tensors": report.imatrixTensors,
                     "types": report.summaries.map { s -> [String: Any] in
                         ["type": s.type.userName, "group": s.group, "tensors": s.tensors, "parameters": s.parameters,
                          "raw_bytes": s.rawBytes, "stored_bytes": s.storedBytes, "bits_per_weight": s.bitsPerWeight,
@@ -90,8 +95,10 @@ struct Quantize: ParsableCommand {
                 if compress { line += String(format: "  %9.1f%%", 100 * (1 - Double(s.storedBytes) / Double(max(1, s.rawBytes)))) }
                 print(line)
             }
-            if let kept = report.deltaKept {
-                print(String(format: "the fine-tune's change to the weights kept after quantization: %.1f%%", 100 * kept))
+            if report.deltaKept != nil {
+                let parts = [("layer matrices", report.deltaKeptLayers), ("embedding and head", report.deltaKeptEmbeddings)]
+                    .compactMap { n, v in v.map { String(format: "%@ %.1f%%", n, 100 * $0) } }
+                print("the fine-tune's change to the weights kept after quantization: " + parts.joined(separator: ", "))
             }
             print(String(format: "%@: %@, %d parameters, %.3f bits per weight, %.1f s, peak RSS %@", output,
                          formatBytes(report.fileBytes), report.parameters, report.bitsPerWeight, report.seconds,

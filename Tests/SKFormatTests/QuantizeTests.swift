@@ -11,8 +11,9 @@ import SKSafetensors
 /// `skconv quantize` on the tiny fixture model, and its refusals.
 final class QuantizeTests: XCTestCase {
     func quantize(_ type: QuantType, model: String = Fixture.base("llama-f32"), group: Int? = nil, overrides: [String] = [],
-                  adapters: [String] = [], compress: Bool = false) throws -> (SKMFile, QuantizeReport) {
+                  adapters: [String] = [], compress: Bool = false, mixed: Bool = false) throws -> (SKMFile, QuantizeReport) {
         var job = QuantizeJob(modelDirectory: model, type: type, output: Fixture.scratch() + "/m.skm")
+        job.mixed = mixed
         job.group = group
         job.tensorTypes = overrides
         job.adapterDirectories = adapters
@@ -87,6 +88,26 @@ final class QuantizeTests: XCTestCase {
         XCTAssertEqual(recipe["type"] as? String, "int4")
         let sources = try JSONSerialization.jsonObject(with: Data(f.metadata["provenance.sources"]!.string!.utf8)) as! [String: String]
         XCTAssertEqual(sources["model.safetensors"], try SHA256.hexDigest(ofFile: Fixture.base("llama-f32") + "/model.safetensors"))
+    }
+
+    /// `--type mixed`: int5-sym layers, int8 v_proj and output head, the untied embedding at
+    /// int5-sym (group 64 where it divides the rows: the tiny model's 32 do not, so 32); a tied
+    /// embedding is also the head, so int8; user overrides come first.
+    func testMixedRecipe() throws {
+        let (f, _) = try quantize(.int5Sym, mixed: true)
+        XCTAssertEqual(f.info("model.layers.0.self_attn.v_proj.weight")?.type, .int8)
+        XCTAssertEqual(f.info("model.layers.1.self_attn.q_proj.weight")?.type, .int5Sym)
+        XCTAssertEqual(f.info("model.layers.1.mlp.down_proj.weight")?.type, .int5Sym)
+        XCTAssertEqual(f.info("lm_head.weight")?.type, .int8)
+        XCTAssertEqual(f.info("model.embed_tokens.weight")?.type, .int5Sym)
+        XCTAssertEqual(f.info("model.embed_tokens.weight")?.group, 32)
+        XCTAssertEqual(f.info("model.norm.weight")?.type, .f32)
+        let recipe = try JSONSerialization.jsonObject(with: Data(f.metadata["provenance.recipe"]!.string!.utf8)) as! [String: Any]
+        XCTAssertEqual(recipe["recipe"] as? String, "mixed")
+        let (tied, _) = try quantize(.int5Sym, model: Fixture.base("llama-tied-f32"), mixed: true)
+        XCTAssertEqual(tied.info("model.embed_tokens.weight")?.type, .int8)
+        let (o, _) = try quantize(.int5Sym, overrides: ["v_proj=int4"], mixed: true)
+        XCTAssertEqual(o.info("model.layers.0.self_attn.v_proj.weight")?.type, .int4, "a user override wins")
     }
 
     func testGroupAndOverrides() throws {

@@ -151,6 +151,14 @@ int64_t sk_first_nonfinite(const float *x, size_t n);
 // f64 → binary16 bits, to nearest, ties to even (one rounding, as Swift's Float16(Double)).
 uint16_t sk_f64_to_f16(double v);
 
+// GGUF tensors (ggml block types; the numbers are ggml's type ids): block geometry, and decoding
+// `nblocks` blocks to f32 as ggml's reference dequantizers do (ggml_dequant.c). Both return 0
+// for a type they do not handle.
+enum { SK_GGML_F32 = 0, SK_GGML_F16 = 1, SK_GGML_Q4_0 = 2, SK_GGML_Q4_1 = 3, SK_GGML_Q5_0 = 6, SK_GGML_Q5_1 = 7,
+       SK_GGML_Q8_0 = 8, SK_GGML_Q4_K = 12, SK_GGML_Q5_K = 13, SK_GGML_Q6_K = 14, SK_GGML_BF16 = 30 };
+int sk_ggml_block_info(int type, int *block_elements, int *block_bytes);
+int sk_ggml_dequantize(int type, const uint8_t *src, size_t nblocks, float *dst);
+
 // The git commit the library was built from ("unknown" unless the build defined SK_COMMIT).
 const char *sk_build_commit(void);
 
