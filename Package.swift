@@ -47,10 +47,10 @@ let package = Package(
         // Floor 2: the SKM file format: writer, mapped reader, checksums, zstd sections.
         .target(name: "SKFormat", dependencies: ["SKCore", "CZstd"]),
         // Floor 3: PEFT / LongLoRA merge.
-        .target(name: "SKGGUF", dependencies: ["SKCore", "SKKernels", "SKModel", "SKSafetensors"]),
-        .target(name: "SKMerge", dependencies: ["SKCore", "SKModel", "SKSafetensors", "SKGGUF", "COpenBLAS"]),
+        .target(name: "SKGGUF", dependencies: ["SKCore", "SKKernels", "SKTokenizer"]),
+        .target(name: "SKMerge", dependencies: ["SKCore", "SKModel", "SKSafetensors", "SKGGUF", "SKTokenizer", "COpenBLAS"]),
         // Floor 3: HF checkpoint (+ adapters) -> SKM: recipe, metadata, streaming quantization.
-        .target(name: "SKConvert", dependencies: ["SKCore", "SKModel", "SKSafetensors", "SKMerge", "SKQuant", "SKFormat", "SKTokenizer"]),
+        .target(name: "SKConvert", dependencies: ["SKCore", "SKModel", "SKSafetensors", "SKGGUF", "SKMerge", "SKQuant", "SKFormat", "SKTokenizer"]),
         // Floor 3: the CPU runtime (reads SKM only: never the converter's libraries).
         .target(name: "SKRuntime", dependencies: ["SKCore", "SKModel", "SKFormat", "SKKernels", "SKTokenizer", "COpenBLAS"]),
         // Floor 4: the engine: model loaded once, sessions, the generation loop, streaming (Swift 6 mode).
@@ -67,7 +67,7 @@ let package = Package(
         .target(name: "SKCLI", dependencies: ["SKCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Floor 4: the command line.
         .executableTarget(name: "skrun", dependencies: [
-            "SKCore", "SKCLI", "SKFormat", "SKRuntime", "SKTokenizer", "SKEngine", "SKServer",
+            "SKCore", "SKCLI", "SKFormat", "SKGGUF", "SKRuntime", "SKTokenizer", "SKEngine", "SKServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "skconv", dependencies: [
@@ -76,12 +76,13 @@ let package = Package(
         ]),
 
         // Fuzz targets of every reader of untrusted bytes (libFuzzer with -DFUZZING; a replay tool otherwise).
-        .executableTarget(name: "skfuzz", dependencies: ["SKCore", "SKSafetensors", "SKFormat", "SKModel", "SKTokenizer", "SKConvert", "SKMerge"]),
+        .executableTarget(name: "skfuzz", dependencies: ["SKCore", "SKSafetensors", "SKFormat", "SKGGUF", "SKModel", "SKTokenizer", "SKConvert", "SKMerge"]),
 
         // Test-only helpers: fixture paths, running the built executables.
         .target(name: "SKTestSupport", path: "Tests/SKTestSupport"),
         .testTarget(name: "SKCoreTests", dependencies: ["SKCore", "SKModel", "SKTestSupport"]),
         .testTarget(name: "SKSafetensorsTests", dependencies: ["SKCore", "SKSafetensors", "SKTestSupport"]),
+        .testTarget(name: "SKGGUFTests", dependencies: ["SKCore", "SKGGUF", "SKMerge", "SKSafetensors", "SKConvert", "SKFormat", "SKTokenizer", "SKTestSupport"]),
         .testTarget(name: "SKMergeTests", dependencies: ["SKCore", "SKModel", "SKSafetensors", "SKMerge", "SKTestSupport"]),
         .testTarget(name: "SKQuantTests", dependencies: ["SKCore", "SKQuant", "SKSafetensors", "SKTestSupport"]),
         .testTarget(name: "SKFormatTests", dependencies: ["SKCore", "SKQuant", "SKFormat", "SKConvert", "SKMerge", "SKSafetensors", "SKTestSupport"]),

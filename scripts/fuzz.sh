@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-30}"; shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(safetensors pickle zip skm skm-header tokenizer template config adapter-config)
+[ ${#targets[@]} -eq 0 ] && targets=(safetensors pickle zip skm skm-header tokenizer template config adapter-config gguf)
 swift build -c release --product skfuzz --scratch-path .build-fuzz \
   -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING 2>&1 | grep -E "error|warning: unre|Compiling skfuzz|Build" || true
 bin="$(swift build -c release --scratch-path .build-fuzz --show-bin-path)/skfuzz"
@@ -21,7 +21,7 @@ mkdir -p "$art"
 status=0
 for t in "${targets[@]}"; do
   case "$t" in
-    skm|skm-header|tokenizer|safetensors|pickle|zip) maxlen=262144 ;;
+    skm|skm-header|tokenizer|safetensors|pickle|zip|gguf) maxlen=262144 ;;
     *) maxlen=16384 ;;
   esac
   work="$(mktemp -d)"

@@ -129,6 +129,13 @@ def build(out: Path, force=False):
     marker = out / ".complete"
     src = gguf_path()
     digest = hashlib.sha256(src.read_bytes()).hexdigest()
+    # The GGUF itself beside the checkpoint: the end-to-end tests convert it directly (GGUF in).
+    gg = out.parent / src.name
+    if not gg.exists() or gg.stat().st_size != src.stat().st_size:
+        import shutil
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, str(gg) + ".tmp")
+        os.replace(str(gg) + ".tmp", gg)
     if marker.exists() and marker.read_text().strip() == digest and not force:
         print(f"{out}: up to date")
         return out

@@ -286,9 +286,22 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("file")
     ap.add_argument("--check-against", help="Hugging Face model directory the file was made from")
+    ap.add_argument("--compare-tensors", metavar="OTHER", help="another SKM file: are all tensors byte-identical (type, group, shape, raw bytes)?")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     buf, doff, meta, tensors = open_skm(a.file)
+    if a.compare_tensors:
+        obuf, odoff, _, other = open_skm(a.compare_tensors)
+        by_name = {t["name"]: t for t in other}
+        differ = [t["name"] for t in tensors if t["name"] not in by_name
+                  or any(t[k] != by_name[t["name"]][k] for k in ("qtype", "group", "shape"))
+                  or raw_bytes(buf, doff, t) != raw_bytes(obuf, odoff, by_name[t["name"]])]
+        differ += [n for n in by_name if n not in {t["name"] for t in tensors}]
+        if differ:
+            print(f"{len(differ)} tensors differ: {', '.join(differ[:10])}")
+            return 1
+        print(f"{len(tensors)} tensors identical")
+        return 0
     for t in tensors:
         if zlib.crc32(stored_bytes(buf, doff, t)) != t["crc"]:
             raise SKMError(f"{t['name']}: checksum mismatch")

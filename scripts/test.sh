@@ -18,6 +18,9 @@ export SINKKIT_BIN_DIR="$(swift build -c release --show-bin-path)"
 # The Debian package: built, installed with dpkg into an empty root, run from there (version,
 # size <= 25 MB, manual pages, completions, declared dependencies, a tiny model end to end).
 bash scripts/test-deb.sh
+# llama.cpp's own tokenizer tests (models/ggml-vocab-*.gguf with their .inp/.out pairs from the
+# llama-cpp-python sdist, fetched once) through skrun tokenize.
+python3 scripts/test_llama_vocab.py
 # The side-by-side benchmark harness in its quick smoke mode (no timing is checked; llama.cpp
 # only if already built, which CI never does).
 python3 scripts/bench_vs_llama_cpp.py --smoke --out "$(mktemp -d)" >/dev/null

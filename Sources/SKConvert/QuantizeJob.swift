@@ -61,6 +61,8 @@ public struct QuantizeReport {
     public var loraModulesMerged = 0
     /// Tensors quantized with importance weights.
     public var imatrixTensors = 0
+    /// Tensors whose GGUF blocks were carried over bit for bit (same values in an SKM type).
+    public var carriedTensors: [String] = []
     /// ⟨Q(merged) − Q(base), merged − base⟩ and ‖merged − base‖² over the tensors an adapter changed.
     /// ⟨Δq, Δ⟩ and ⟨Δ, Δ⟩ summed over the layer matrices (what LoRA changes) and over the
     /// embedding and head (what LongLoRA trains fully), apart: one large trained embedding would

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import SKCore
 import SKFormat
+import SKGGUF
 import SKMerge
 import SKModel
 import SKQuant
@@ -60,9 +61,15 @@ public struct SKMConverter {
         let digests = SourceDigests(files: sourceFiles())
         defer { digests.cancel() }
         var metadata = try plan.outputConfig.metadataEntries()
-        let tokenizerEntries = try TokenizerMetadata.entries(directory: plan.tokenizerDirectory)
-        report.warnings += try Self.checkRunnable(tokenizer: tokenizerEntries, config: plan.outputConfig,
-                                                  source: plan.tokenizerDirectory + "/tokenizer.json")
+        let tokenizerEntries: [(String, SKMValue)], tokenizerSource: String
+        if let g = plan.gguf, plan.tokenizerDirectory == job.modelDirectory {
+            tokenizerEntries = try GGUFTokenizer.spec(g.gguf).metadataEntries()
+            tokenizerSource = g.gguf.path + " (tokenizer.ggml.*)"
+        } else {
+            tokenizerEntries = try TokenizerMetadata.entries(directory: plan.tokenizerDirectory)
+            tokenizerSource = plan.tokenizerDirectory + "/tokenizer.json"
+        }
+        report.warnings += try Self.checkRunnable(tokenizer: tokenizerEntries, config: plan.outputConfig, source: tokenizerSource)
         metadata += tokenizerEntries
         metadata += try provenance(plan: plan, recipe: recipe, infos: infos, sources: digests.placeholders, imatrix: imatrix)
 
@@ -71,6 +78,13 @@ public struct SKMConverter {
             var byKey: [String: TypeSummary] = [:]
             for (i, info) in infos.enumerated() {
                 let raw: [UInt8], sums: BlockQuantizer.Sums
+                if let g = plan.gguf, info.type.isQuantized, plan.isUnchangedBase(info.name),
+                   let blocks = try g.carriedBlocks(info.name, type: info.type, group: info.group) {
+                    // The GGUF's blocks hold exactly these values: carried over, not re-quantized.
+                    raw = blocks
+                    sums = BlockQuantizer.Sums(squaredError: 0, squaredValue: try g.loadF32(info.name).data.reduce(0.0) { $0 + Double($1) * Double($1) })
+                    report.carriedTensors.append(info.name)
+                } else {
                 let importance = info.type == .int4 || info.type == .int4Sym || info.type == .int5Sym ? try imatrix?.weights(for: info.name, cols: info.cols) : nil
                 if importance != nil { report.imatrixTensors += 1 }
                 if let inPlace = try quantizeInPlace(info, plan: plan, importance: importance) {
@@ -83,6 +97,7 @@ public struct SKMConverter {
                     if outcome.loraModulesMerged + outcome.replaced > 0 && info.type.isQuantized {
                         try measureDeltaKept(t, raw: raw, info: info, plan: plan, importance: importance, into: &report)
                     }
+                }
                 }
                 let stored = try raw.withUnsafeBytes { try writer.write(name: info.name, raw: $0) }
                 let key = "\(info.type.userName):\(info.group)"
@@ -234,6 +249,9 @@ public struct SKMConverter {
     /// The files whose digests the provenance records: (key, path).
     func sourceFiles() -> [(String, String)] {
         let dir = job.modelDirectory
+        if GGUFFile.isGGUF(dir) {
+            return [(String(dir.split(separator: "/").last ?? Substring(dir)), dir)] + (job.trainableParamsPath.map { [($0, $0)] } ?? [])
+        }
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter {
             $0.hasSuffix(".safetensors") || $0.hasSuffix(".json") || $0 == "chat_template.jinja"
         }

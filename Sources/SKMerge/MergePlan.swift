@@ -1,6 +1,7 @@
 import Foundation
 import SKCore
 import SKModel
+import SKGGUF
 import SKSafetensors
 
 /// Everything a merge needs, opened and validated before any output is written, and the
@@ -17,7 +18,10 @@ import SKSafetensors
 public final class MergePlan {
     public let job: MergeJob
     public let config: LlamaConfig
-    public let base: ShardedCheckpoint
+    /// The base's tensors: a Hugging Face directory (`checkpoint`) or a GGUF file (`gguf`).
+    public let base: TensorSource
+    public let checkpoint: ShardedCheckpoint?
+    public let gguf: GGUFBase?
     public let adapters: [Adapter]
     /// config.json of the result (vocab_size, RoPE scaling, dtype updated).
     public private(set) var outputConfig: LlamaConfig
@@ -34,8 +38,19 @@ public final class MergePlan {
 
     public init(job: MergeJob) throws {
         self.job = job
-        config = try LlamaConfig(path: job.baseDirectory + "/config.json")
-        base = try ShardedCheckpoint(directory: job.baseDirectory)
+        if GGUFFile.isGGUF(job.baseDirectory) {
+            let g = try GGUFBase(path: job.baseDirectory)
+            config = try LlamaConfig(data: Data(try g.configJSON().utf8), path: job.baseDirectory + " (metadata as config.json)")
+            base = g
+            gguf = g
+            checkpoint = nil
+        } else {
+            config = try LlamaConfig(path: job.baseDirectory + "/config.json")
+            let ck = try ShardedCheckpoint(directory: job.baseDirectory)
+            base = ck
+            checkpoint = ck
+            gguf = nil
+        }
         let base = self.base, config = self.config
         let extras = try LlamaTensors.validate(names: base.tensorNames, shape: { base.info($0)?.shape },
                                                dtype: { base.info($0)?.dtype }, config: config, source: job.baseDirectory)
@@ -190,12 +205,17 @@ public final class MergePlan {
     /// tensor (no trainable-params or adapter replacement, no LoRA module, no vocabulary growth),
     /// so a converter may read it in place instead of through `mergedTensor`; nil otherwise.
     public func unchangedBaseFile(_ name: String) -> SafetensorsFile? {
-        if let tr = trainable, tr.map[name] != nil { return nil }
+        isUnchangedBase(name) ? checkpoint?.file(for: name) : nil
+    }
+
+    /// Whether the output tensor is exactly the base tensor (see `unchangedBaseFile`).
+    public func isUnchangedBase(_ name: String) -> Bool {
+        if let tr = trainable, tr.map[name] != nil { return false }
         let module = Self.moduleName(of: name)
-        for a in adapters where a.replacements[name] != nil || a.modules[module] != nil { return nil }
-        guard let info = base.info(name) else { return nil }
-        if LlamaTensors.isVocabSized(name), info.shape.first ?? 0 < vocabSize { return nil }
-        return base.file(for: name)
+        for a in adapters where a.replacements[name] != nil || a.modules[module] != nil { return false }
+        guard let info = base.info(name) else { return false }
+        if LlamaTensors.isVocabSized(name), info.shape.first ?? 0 < vocabSize { return false }
+        return true
     }
 
     /// The merged tensor, in f32.

@@ -38,6 +38,9 @@ public struct Merger {
 
     private func merge(into dir: String, progress: MergeProgress?) throws -> MergeReport {
         let plan = try MergePlan(job: job)
+        guard plan.gguf == nil else {
+            throw SinkKitError(.refused, "\(job.baseDirectory): skconv merge writes a Hugging Face directory, and a GGUF base has no tokenizer.json to go with it; merge onto a GGUF base with skconv quantize --model \(job.baseDirectory) --adapter … (--type f32 keeps the floats)")
+        }
         var report = MergeReport()
         report.warnings = plan.warnings
         report.previousVocabSize = plan.config.vocabSize
@@ -55,7 +58,9 @@ public struct Merger {
             let name = e.name
             if !plan.isFloat(name) {
                 // Integer buffers (rare in LLaMA checkpoints) are copied byte for byte.
-                let f = plan.base.file(for: name)!
+                guard let f = plan.checkpoint?.file(for: name) else {
+                    throw SinkKitError(.unsupportedDType, "\(name): an integer tensor outside a safetensors checkpoint")
+                }
                 try writer.write(name: name, bytes: try f.rawBytes(name))
                 f.release(name)
             } else {

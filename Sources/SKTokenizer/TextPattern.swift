@@ -21,14 +21,57 @@ enum TextPattern: @unchecked Sendable {
     init(regex source: String) throws {
         if source == ByteLevel.pattern { self = .gpt2; return }
         try RegexSafety.check(source)
-        do { self = .regex(try Regex(source).matchingSemantics(.unicodeScalar)) } catch {
+        do { self = .regex(try Regex(Self.scalarEscaped(source)).matchingSemantics(.unicodeScalar)) } catch {
             throw SinkKitError(.refused, "tokenizer regex \(String(source.prefix(80))) is not supported by this engine (\(error))")
         }
     }
 
     /// The regex engine for `source` with no hand-written matcher (for tests).
     static func engine(_ source: String) throws -> TextPattern {
-        .regex(try Regex(source).matchingSemantics(.unicodeScalar))
+        .regex(try Regex(scalarEscaped(source)).matchingSemantics(.unicodeScalar))
+    }
+
+    /// `source` with every non-ASCII scalar written as `\\u{HEX}`, and each class range that Swift's
+    /// regex parser refuses spelled out scalar by scalar. The parser compares a range's bounds as
+    /// Characters, by canonical equivalence, so `ῐ-ΐ` (U+1FD0 to U+1FD3, in DeepSeek's tokenizer)
+    /// reads as reversed (U+1FD3 is canonically U+0390), and `K-ℭ` from the Kelvin sign is refused too.
+    /// Oniguruma and llama.cpp compare scalars. A backslash before a non-ASCII scalar (an
+    /// escaped literal) is dropped: the escape is already literal.
+    static func scalarEscaped(_ source: String) -> String {
+        guard source.unicodeScalars.contains(where: { !$0.isASCII }) else { return source }
+        let s = Array(source.unicodeScalars)
+        var out = String.UnicodeScalarView()
+        func esc(_ u: Unicode.Scalar) { out.append(contentsOf: "\\u{\(String(u.value, radix: 16))}".unicodeScalars) }
+        var escaped = false, classDepth = 0, i = 0
+        while i < s.count {
+            let u = s[i]
+            if !escaped, classDepth > 0, u != "\\", i + 2 < s.count, s[i + 1] == "-", s[i + 2] != "\\", s[i + 2] != "]",
+               !u.isASCII || !s[i + 2].isASCII {
+                let a = u, b = s[i + 2]
+                if a.value <= b.value, b.value - a.value < 4096,
+                   String(Character(a)) > String(Character(b)) || (try? Regex("[\\u{\(String(a.value, radix: 16))}-\\u{\(String(b.value, radix: 16))}]")) == nil {
+                    for v in a.value...b.value { if let x = Unicode.Scalar(v) { esc(x) } }
+                } else {
+                    a.isASCII ? out.append(a) : esc(a)
+                    out.append("-")
+                    b.isASCII ? out.append(b) : esc(b)
+                }
+                i += 3
+                continue
+            }
+            if u.isASCII {
+                out.append(u)
+                if !escaped && u == "[" { classDepth += 1 }
+                if !escaped && u == "]" && classDepth > 0 { classDepth -= 1 }
+                escaped = !escaped && u == "\\"
+            } else {
+                if escaped { out.removeLast() }
+                esc(u)
+                escaped = false
+            }
+            i += 1
+        }
+        return String(out)
     }
 
     /// The non-empty matches in `s`, left to right, not overlapping.

@@ -1,14 +1,16 @@
 import ArgumentParser
 import Foundation
 import SKCore
+import SKGGUF
+import SKMerge
 import SKModel
 import SKSafetensors
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the tensors and metadata of an SKM file (--verify checks every checksum), a safetensors file or a Hugging Face directory.")
+        abstract: "List the tensors and metadata of an SKM file (--verify checks every checksum), a GGUF file, a safetensors file or a Hugging Face directory.")
 
-    @Argument(help: "An .skm file, a .safetensors file or a model directory.")
+    @Argument(help: "An .skm, .gguf or .safetensors file, or a model directory.")
     var path: String
 
     @Flag(help: "Print JSON instead of a table.")
@@ -28,6 +30,10 @@ struct Inspect: ParsableCommand {
                 return
             }
             if verify { throw SinkKitError(.invalidArgument, "--verify applies to SKM files; \(path) is not one") }
+            if !isDir.boolValue, GGUFFile.isGGUF(path) {
+                try inspectGGUF()
+                return
+            }
             let source: TensorSource
             var metadata: [String: String] = [:]
             var config: LlamaConfig?
@@ -65,6 +71,50 @@ struct Inspect: ParsableCommand {
                 for (k, v) in summary(c).sorted(by: { $0.key < $1.key }) { print("config \(k): \(v)") }
             }
         }
+    }
+
+    /// A GGUF file: its tensors in ggml types, its metadata (arrays summarised), and the config and
+    /// tokenizer skconv would read from it (or why it would not).
+    func inspectGGUF() throws {
+        let g = try GGUFFile(path: path)
+        func show(_ v: GGUFFile.Value) -> Any {
+            switch v {
+            case .uint(let x): return x
+            case .int(let x): return x
+            case .float(let x): return x
+            case .bool(let b): return b
+            case .string(let s): return s.count > 120 ? String(s.prefix(120)) + "… (\(s.utf8.count) bytes)" : s
+            case .array(let a): return a.count > 8 ? "[\(a.count) values]" : a.map { "\(show($0))" }.joined(separator: ", ")
+            }
+        }
+        var readable: [String: Any] = [:], problem: String?
+        do {
+            let base = try GGUFBase(g)
+            readable["config"] = base.config
+            readable["tokenizer_pre"] = try GGUFTokenizer.spec(g).preTokenizerJSON
+        } catch let e as SinkKitError { problem = e.message }
+        if json {
+            var d: [String: Any] = [
+                "version": g.version,
+                "tensors": g.tensors.map { ["name": $0.name, "type": GGUFFile.typeName($0.type), "shape": $0.shape, "bytes": $0.byteCount] as [String: Any] },
+                "metadata": Dictionary(uniqueKeysWithValues: g.metadataKeys.map { ($0, show(g.metadata[$0]!)) }),
+            ]
+            if let c = readable["config"] { d["config"] = c }
+            if let p = problem { d["not_readable"] = p }
+            print(String(decoding: try JSONWriter.data(d, pretty: true), as: UTF8.self))
+            return
+        }
+        let w = max(4, g.tensors.map(\.name.count).max() ?? 4)
+        print("name".padding(toLength: w, withPad: " ", startingAt: 0) + "  type   shape                size")
+        for t in g.tensors {
+            let shape = "[" + t.shape.map(String.init).joined(separator: ", ") + "]"
+            print(t.name.padding(toLength: w, withPad: " ", startingAt: 0) + "  " + GGUFFile.typeName(t.type).padding(toLength: 5, withPad: " ", startingAt: 0) +
+                  "  " + shape.padding(toLength: 19, withPad: " ", startingAt: 0) + "  " + formatBytes(t.byteCount))
+        }
+        print("GGUF v\(g.version): \(g.tensors.count) tensors, \(formatBytes(g.tensors.reduce(0) { $0 + $1.byteCount })), \(g.tensors.reduce(0) { $0 + $1.elementCount }) parameters")
+        for k in g.metadataKeys { print("metadata \(k): \(show(g.metadata[k]!))") }
+        if let p = problem { print("skconv cannot convert it: \(p)") }
+        else { print("skconv reads it as a llama checkpoint (skconv quantize --model \(path) …)") }
     }
 
     func summary(_ c: LlamaConfig) -> [String: Any] {

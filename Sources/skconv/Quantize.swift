@@ -8,7 +8,7 @@ struct Quantize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Quantize a Hugging Face checkpoint (optionally merging adapters on the fly) into one SKM file.")
 
-    @Option(help: "Hugging Face model directory.", completion: .directory)
+    @Option(help: "Hugging Face model directory, or a GGUF file (llama architecture; Q8_0/Q4_0/Q4_1/Q5_0 blocks are carried over bit for bit when --type is the same values).", completion: .file())
     var model: String
 
     @OptionGroup var inputs: FineTuneInputs
@@ -28,7 +28,7 @@ struct Quantize: ParsableCommand {
     @Flag(help: "Store tensors zstd-compressed (for shipping; the runtime decompresses at load).")
     var compress = false
 
-    @Option(help: "Output .skm file (written to a temporary file, then renamed).", completion: .file(extensions: ["skm"]))
+    @Option(help: "Output .skm file (written to a temporary file, then renamed), or .gguf: the same model as GGUF for llama.cpp (f32, f16, and at group 32 int8/int4-sym/int4/int5-sym as Q8_0/Q4_0/Q4_1/Q5_0).", completion: .file(extensions: ["skm", "gguf"]))
     var output: String
 
     @Flag(help: "Replace an existing output.")
@@ -45,8 +45,8 @@ struct Quantize: ParsableCommand {
             do { _ = try QuantType.parse(type, flag: "--type") } catch let e as SinkKitError { throw ValidationError(e.message) }
         }
         let ext = output.split(separator: "/").last.flatMap { n in n.contains(".") ? n.split(separator: ".").last.map { $0.lowercased() } : nil }
-        if let ext, ["gguf", "ggml", "bin", "safetensors", "pt", "pth", "onnx", "json", "npz"].contains(ext) {
-            throw ValidationError("--output \(output): skconv quantize writes an SKM file; a .\(ext) name would say otherwise (name it .skm)")
+        if let ext, ["ggml", "bin", "safetensors", "pt", "pth", "onnx", "json", "npz"].contains(ext) {
+            throw ValidationError("--output \(output): skconv quantize writes an SKM file (or a GGUF file named .gguf); a .\(ext) name would say otherwise (name it .skm)")
         }
         if let t = threads, !(1...Limits.maxThreads).contains(t) { throw ValidationError("--threads must be between 1 and \(Limits.maxThreads) (got \(t))") }
     }
@@ -66,8 +66,17 @@ struct Quantize: ParsableCommand {
             job.force = force
             if let t = threads { job.threads = t }
             let progress = ProgressLine(label: "quantize", quiet: json)
-            let report = try SKMConverter(job: job).run { done, total, name in
-                progress.update(done: done, total: total, detail: name)
+            let toGGUF = output.lowercased().hasSuffix(".gguf")
+            var exported: GGUFExporter.Report?
+            let report: QuantizeReport
+            if toGGUF {
+                (report, exported) = try SKMConverter(job: job).runToGGUF { done, total, name in
+                    progress.update(done: done, total: total, detail: name)
+                }
+            } else {
+                report = try SKMConverter(job: job).run { done, total, name in
+                    progress.update(done: done, total: total, detail: name)
+                }
             }
             progress.finish()
             for w in report.warnings { eprint("warning: \(w)") }
@@ -78,6 +87,8 @@ struct Quantize: ParsableCommand {
                     "peak_rss_bytes": report.peakResidentBytes as Any, "lora_modules_merged": report.loraModulesMerged,
                     "fine_tune_delta_kept": report.deltaKept as Any, "fine_tune_delta_kept_layers": report.deltaKeptLayers as Any,
                     "fine_tune_delta_kept_embeddings": report.deltaKeptEmbeddings as Any, "imatrix_tensors": report.imatrixTensors,
+                    "carried_over_tensors": report.carriedTensors,
+                    "gguf": exported.map { ["file_bytes": $0.fileBytes, "types": $0.types, "file_type": $0.fileType] as [String: Any] } as Any,
                     "types": report.summaries.map { s -> [String: Any] in
                         ["type": s.type.userName, "group": s.group, "tensors": s.tensors, "parameters": s.parameters,
                          "raw_bytes": s.rawBytes, "stored_bytes": s.storedBytes, "bits_per_weight": s.bitsPerWeight,
@@ -95,10 +106,17 @@ struct Quantize: ParsableCommand {
                 if compress { line += String(format: "  %9.1f%%", 100 * (1 - Double(s.storedBytes) / Double(max(1, s.rawBytes)))) }
                 print(line)
             }
+            if !report.carriedTensors.isEmpty {
+                print("carried over from the GGUF bit for bit (same values, not re-quantized): \(report.carriedTensors.count) tensors")
+            }
             if report.deltaKept != nil {
                 let parts = [("layer matrices", report.deltaKeptLayers), ("embedding and head", report.deltaKeptEmbeddings)]
                     .compactMap { n, v in v.map { String(format: "%@ %.1f%%", n, 100 * $0) } }
                 print("the fine-tune's change to the weights kept after quantization: " + parts.joined(separator: ", "))
+            }
+            if let g = exported {
+                let types = g.types.sorted { $0.key < $1.key }.map { "\($1) \($0)" }.joined(separator: ", ")
+                print("written as GGUF (\(types); file type \(g.fileType)), \(formatBytes(g.fileBytes))")
             }
             print(String(format: "%@: %@, %d parameters, %.3f bits per weight, %.1f s, peak RSS %@", output,
                          formatBytes(report.fileBytes), report.parameters, report.bitsPerWeight, report.seconds,

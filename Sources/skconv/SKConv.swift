@@ -6,9 +6,9 @@ import SKCore
 struct SKConv: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "skconv",
-        abstract: "Merge LoRA/SinkLoRA fine-tunes into Hugging Face LLaMA checkpoints, quantize them into SKM files, inspect both.",
+        abstract: "Merge LoRA/SinkLoRA fine-tunes into Hugging Face LLaMA checkpoints (or GGUF files), quantize them into SKM files, export SKM as GGUF, inspect.",
         version: SinkKitVersion.description,
-        subcommands: [Merge.self, Quantize.self, Calibrate.self, AdapterCommand.self, Inspect.self])
+        subcommands: [Merge.self, Quantize.self, Calibrate.self, AdapterCommand.self, Export.self, Inspect.self])
 }
 
 /// Prints a library error as one line and exits with its status (`ExitStatus`); never a trap or a

@@ -9,6 +9,7 @@ import Foundation
 import SKConvert
 import SKCore
 import SKFormat
+import SKGGUF
 import SKMerge
 import SKModel
 import SKSafetensors
@@ -55,6 +56,17 @@ let targets: [String: (UnsafeRawBufferPointer) throws -> Void] = [
         let t = try JinjaTemplate(String(decoding: b, as: UTF8.self))
         _ = try t.render(["messages": .list(sampleMessages), "add_generation_prompt": .bool(true),
                           "bos_token": .string("<s>"), "eos_token": .string("</s>")])
+    },
+    // A GGUF file as skconv quantize --model X.gguf and skrun tokenize read it: header, metadata,
+    // tensor table, the model view (config, names), the tokenizer, small tensors decoded.
+    "gguf": { b in
+        let g = try GGUFFile(file: MappedFile(bytes: b, path: "fuzz.gguf"))
+        for t in g.tensors.prefix(16) where t.elementCount <= 1 << 20 { _ = try g.dequantize(t) }
+        if let base = try? GGUFBase(g) {
+            for n in base.tensorNames.prefix(16) where (base.info(n)?.elementCount ?? 0) <= 1 << 20 { _ = try base.loadF32(n) }
+        }
+        let tok = try Tokenizer(spec: try GGUFTokenizer.spec(g))
+        _ = tok.decode(tok.encode(sampleText, addSpecialTokens: true))
     },
     "config": { b in
         let c = try LlamaConfig(data: Data(b), path: "fuzz-config.json")

@@ -18,9 +18,9 @@ struct SKRun: ParsableCommand {
 
     static let configuration = CommandConfiguration(
         commandName: "skrun",
-        abstract: "Run an SKM model on the CPU: generate text, chat, serve an OpenAI-compatible API, measure perplexity, benchmark.",
+        abstract: "Run an SKM model on the CPU: generate text, chat, serve an OpenAI-compatible API, measure perplexity, benchmark, tokenize.",
         version: SinkKitVersion.description,
-        subcommands: [Generate.self, Serve.self, Perplexity.self, Bench.self],
+        subcommands: [Generate.self, Serve.self, Perplexity.self, Bench.self, Tokenize.self],
         defaultSubcommand: Generate.self)
 }
 

@@ -49,6 +49,20 @@ final class SKConvCLITests: XCTestCase {
         XCTAssertEqual((j["tensors"] as! [Any]).count, 21)
     }
 
+    func testInspectGGUF() throws {
+        let g = try skconv("inspect", "--json", Fixture.root + "/Fixtures/gguf/tiny-llama.gguf")
+        XCTAssertEqual(g.status, 0, g.stderr)
+        let j = try JSONSerialization.jsonObject(with: Data(g.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual((j["tensors"] as! [[String: Any]]).count, 21)
+        XCTAssertEqual((j["config"] as? [String: Any])?["num_key_value_heads"] as? Int, 2)
+        XCTAssertNil(j["not_readable"])
+        let types = Set((j["tensors"] as! [[String: Any]]).compactMap { $0["type"] as? String })
+        XCTAssertEqual(types, ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"])
+        let bad = try skconv("inspect", Fixture.root + "/Fixtures/gguf/unsupported-arch.gguf")
+        XCTAssertEqual(bad.status, 0, bad.stderr)
+        XCTAssertTrue(bad.stdout.contains("skconv cannot convert it: ") && bad.stdout.contains("gemma9"), bad.stdout)
+    }
+
     func testInspectCorruptFileIsAnErrorNotACrash() throws {
         let p = Fixture.scratch() + "/bad.safetensors"
         let good = try Data(contentsOf: URL(fileURLWithPath: Fixture.expected("plain")))

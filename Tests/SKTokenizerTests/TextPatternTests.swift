@@ -37,6 +37,21 @@ final class TextPatternTests: XCTestCase {
         }
     }
 
+    /// Class ranges compare scalars, as Oniguruma and llama.cpp do: `ῐ-ΐ` (U+1FD0-U+1FD3, whose
+    /// upper bound is canonically U+0390) and `K-ℭ` (from the Kelvin sign) from DeepSeek's
+    /// pre-tokenizer are accepted, match their scalars and nothing canonically equal outside them.
+    func testClassRangesCompareScalars() throws {
+        let p = try TextPattern(regex: "[\u{1FD0}-\u{1FD3}\u{212A}-\u{212D}]+")
+        let inside = "\u{1FD0}\u{1FD2}\u{212A}\u{212C}"
+        let text = "a" + inside + "b"
+        XCTAssertEqual(p.matches(in: text).count, 1)
+        XCTAssertEqual(p.matches(in: text).first.map { String(text[$0]) }, inside)
+        XCTAssertTrue(p.matches(in: "\u{0390}K").isEmpty, "U+0390 and K are outside the scalar ranges")
+        // An escaped non-ASCII literal stays literal.
+        XCTAssertEqual(try TextPattern(regex: "\\ü+").matches(in: "xüüy").count, 1)
+        XCTAssertEqual(TextPattern.scalarEscaped("a[é-ë]"), "a[\\u{e9}-\\u{eb}]")
+    }
+
     func testLiteralMatchesEveryOccurrenceWithoutOverlap() {
         XCTAssertEqual(pieces(.literal(Array("aa".unicodeScalars)), "aaaaa"), ["aa", "aa"])
         XCTAssertEqual(TextPattern.literal(Array("▁".unicodeScalars)).matches(in: "a▁b▁").count, 2)
