@@ -52,6 +52,12 @@ final class MergeGoldenTests: XCTestCase {
     func testLoraBias() throws { try assertMatches(try merge(base: "llama-bias-f32", adapters: ["lora-bias"]).0, expected: "lora-bias") }
     func testTiedEmbeddings() throws { try assertMatches(try merge(base: "llama-tied-f32", adapters: ["tied"]).0, expected: "tied") }
     func testShardedBase() throws { try assertMatches(try merge(base: "llama-sharded", adapters: ["plain"]).0, expected: "plain") }
+    /// Qwen2 (q/k/v biases): a LoRA on every linear module (Fixtures/generate_families.py).
+    func testQwen2LoRA() throws {
+        let (d, r) = try merge(base: "qwen2-f32", adapters: ["qwen2-lora"])
+        XCTAssertEqual(r.loraModulesMerged, 14)
+        try assertMatches(d, expected: "qwen2-lora")
+    }
     func testTwoAdaptersInOrder() throws {
         try assertMatches(try merge(base: "llama-f32", adapters: ["plain", "second"]).0, expected: "plain+second")
     }

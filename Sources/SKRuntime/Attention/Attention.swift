@@ -58,6 +58,7 @@ extension Session {
         let scale = 1 / Float(hd).squareRoot()
         let kern = kernels, sf = attention.sf, observes = evictor.observesAttention, evictor = self.evictor
         let caches = cache.heads[l], cap = cache.capacity, st = state, table = deltaTable
+        let window = c.slidingWindow
         let items = observes ? c.numKVHeads : n * c.numHeads
         let t = max(1, min(threads, items))
         parallelFor(t, threads: t) { workers in
@@ -71,11 +72,13 @@ extension Session {
                         for head in heads {
                             let kh = head / group, hc = caches[kh], pos = start + i
                             let useCache = usesCache(pos)
+                            let oldest = window.map { pos - $0 + 1 } ?? Int.min  // sliding window
                             var m = 0
                             hc.positions.withUnsafeBufferPointer { ps in
                                 for j in 0..<ps.count {
                                     let kp = ps[j]
                                     if kp > pos { break }  // slots are in position order
+                                    if kp < oldest { continue }
                                     if let sf, !sf.allowed(head: head, query: pos, key: kp) { continue }
                                     slots[m] = j
                                     m += 1

@@ -11,7 +11,7 @@ extension Session {
     func attendBlocked(layer l: Int, q: UnsafePointer<Float>, n: Int, start: Int, usesCache: (Int) -> Bool, out: UnsafeMutablePointer<Float>) {
         let c = model.config, hd = c.headDim, qd = c.qDim, group = c.numHeads / c.numKVHeads
         let scale = 1 / Float(hd).squareRoot()
-        let sf = attention.sf, kern = kernels
+        let sf = attention.sf, kern = kernels, window = c.slidingWindow
         let caches = cache.heads[l], cap = cache.capacity
         let qb = 64, blocks = (n + qb - 1) / qb, items = c.numHeads * blocks
         let most = caches.map(\.count).max() ?? 0
@@ -63,6 +63,11 @@ extension Session {
                                 for j in 0..<m {
                                     let kp = ps[j]
                                     if kp > pos || !sf.allowed(head: head, query: pos, key: kp) { row[j] = -.infinity } else { mx = max(mx, row[j]) }
+                                }
+                            } else if let w = window {
+                                // sliding window: keys pos-w+1...pos
+                                for j in 0..<m {
+                                    if ps[j] > pos || ps[j] <= pos - w { row[j] = -.infinity } else { mx = max(mx, row[j]) }
                                 }
                             } else {
                                 for j in 0..<m {

@@ -42,10 +42,18 @@ public final class Session {
     public init(model: LlamaModel, context: Int, threads: Int, attention: AttentionConfig = .full) throws {
         let c = model.config
         guard context > 0 else { throw SinkKitError(.invalidArgument, "context must be positive") }
-        if let w = c.slidingWindow, attention.policy.budget != nil || context > w {
-            // Within the window, sliding-window attention is full attention; beyond it, the
-            // windowed mask would be needed, which this runtime does not implement yet.
-            throw SinkKitError(.invalidArgument, "this model uses sliding-window attention (sliding_window \(w)), which SinkKit does not implement yet: contexts are limited to \(w) tokens with a full cache (asked: \(context) tokens, \(attention.policy.name) cache)")
+        var attention = attention
+        if let w = c.slidingWindow {
+            // Sliding-window attention (Mistral): the mask lets position p read keys p-w+1...p
+            // (attention kernels), and, with the default full cache, the cache keeps only the last
+            // w keys (the KV bound: older ones are never read again), at absolute positions.
+            guard attention.sf == nil else {
+                throw SinkKitError(.invalidArgument, "SF-Attn on a model with sliding-window attention (sliding_window \(w)) is not supported")
+            }
+            if attention.policy is FullCache, context > w {
+                attention.policy = WindowCache(budget: w, sinks: 0)
+                attention.positions = .absolute
+            }
         }
         self.model = model
         self.threads = max(1, threads)

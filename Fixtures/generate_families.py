@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Tiny random models of the other LLaMA-block families, saved by transformers, with their
+reference logits and a PEFT LoRA merged by PEFT (run by hand; outputs committed):
+
+    Fixtures/tiny/qwen2-f32/      Qwen2ForCausalLM (q/k/v biases, untied head)
+    Fixtures/tiny/mistral-f32/    MistralForCausalLM with sliding_window 4 (shorter than the
+                                  12 reference tokens, so the window changes the logits)
+    Fixtures/tiny/expected/logits-families.safetensors   logits at every position (eager attention)
+    Fixtures/tiny/adapters/qwen2-lora/                   PEFT LoRA on q/k/v/o/gate/up/down
+    Fixtures/tiny/expected/qwen2-lora.safetensors        its merge_and_unload() result
+
+Same shapes, seed convention and tokens as Fixtures/generate_fixtures.py.
+"""
+import json, shutil, sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torch
+from safetensors.torch import save_file
+from transformers import MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM
+import generate_fixtures as g
+
+OUT = g.OUT
+COMMON = dict(vocab_size=g.VOCAB, hidden_size=g.HIDDEN, intermediate_size=g.INTER, num_hidden_layers=g.LAYERS,
+              num_attention_heads=g.HEADS, num_key_value_heads=g.KV, max_position_embeddings=64, rms_norm_eps=1e-5,
+              rope_theta=10000.0, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2)
+
+
+def randomize(m, seed):
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for n, p in m.named_parameters():
+            p.copy_(1.0 + 0.1 * torch.randn_like(p) if "norm" in n else 0.2 * torch.randn_like(p))
+    return m.eval()
+
+
+def save(m, name):
+    d = OUT / name
+    shutil.rmtree(d, ignore_errors=True)
+    m.save_pretrained(d)
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(OUT / "llama-f32" / f, d / f)
+    return d
+
+
+def main():
+    models = {
+        "qwen2-f32": randomize(Qwen2ForCausalLM(Qwen2Config(**COMMON, use_sliding_window=False, attn_implementation="eager")), g.SEED + 11),
+        "mistral-f32": randomize(MistralForCausalLM(MistralConfig(**COMMON, sliding_window=4, head_dim=8, attn_implementation="eager")), g.SEED + 12),
+    }
+    logits = {}
+    for name, m in models.items():
+        save(m, name)
+        with torch.no_grad():
+            logits[name] = m(torch.tensor([g.LOGIT_TOKENS])).logits[0].contiguous()
+    # Mistral without its window, to show the window matters in these logits.
+    m = models["mistral-f32"]
+    m.config.sliding_window = None
+    with torch.no_grad():
+        logits["mistral-f32-no-window"] = m(torch.tensor([g.LOGIT_TOKENS])).logits[0].contiguous()
+    save_file(logits, OUT / "expected" / "logits-families.safetensors", metadata={"tokens": json.dumps(g.LOGIT_TOKENS)})
+
+    from peft import LoraConfig, get_peft_model
+    torch.manual_seed(g.SEED + 13)
+    base = Qwen2ForCausalLM.from_pretrained(OUT / "qwen2-f32")
+    cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+                     init_lora_weights=False)
+    pm = get_peft_model(base, cfg)
+    d = OUT / "adapters" / "qwen2-lora"
+    shutil.rmtree(d, ignore_errors=True)
+    pm.save_pretrained(d)
+    merged = pm.merge_and_unload()
+    save_file({k: v.detach().contiguous() for k, v in merged.state_dict().items()}, OUT / "expected" / "qwen2-lora.safetensors")
+    print("wrote", list(models), d)
+
+
+if __name__ == "__main__":
+    main()

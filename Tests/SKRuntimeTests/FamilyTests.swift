@@ -1,0 +1,65 @@
+import Foundation
+import SKTestSupport
+import XCTest
+import SKConvert
+import SKCore
+import SKRuntime
+import SKSafetensors
+
+/// The other LLaMA-block families against transformers (Fixtures/generate_families.py): Qwen2
+/// (q/k/v biases) and Mistral (sliding-window attention: the mask, and the KV bound that keeps
+/// only the window), logits at every position.
+final class FamilyTests: XCTestCase {
+    static let golden = Fixture.tiny + "/expected/logits-families.safetensors"
+
+    func reference(_ name: String) throws -> (tokens: [Int], logits: [Float]) {
+        let f = try SafetensorsFile(path: Self.golden)
+        let tokens = try JSONSerialization.jsonObject(with: Data(f.metadata["tokens"]!.utf8)) as! [Int]
+        return (tokens, try f.loadF32(name).data)
+    }
+
+    func skm(_ base: String, _ type: QuantType) throws -> String {
+        let out = Fixture.scratch() + "/\(base)-\(type.userName).skm"
+        _ = try SKMConverter(job: QuantizeJob(modelDirectory: Fixture.base(base), type: type, output: out)).run()
+        return out
+    }
+
+    func relError(_ got: [Float], _ want: [Float]) -> Float {
+        zip(got, want).map { abs($0 - $1) }.max()! / want.map(abs).max()!
+    }
+
+    func testQwen2LogitsMatchTransformers() throws {
+        let (tokens, want) = try reference("qwen2-f32")
+        for (type, tol) in [(QuantType.f32, Float(2e-5)), (.f16, 2e-3), (.int8, 0.08)] {
+            let m = try LlamaModel(path: try skm("qwen2-f32", type))
+            let got = try Session(model: m, context: 64, threads: 2).forward(tokens, logitsFor: Array(0..<tokens.count))
+            XCTAssertLessThanOrEqual(relError(got, want), tol, "qwen2 \(type.userName)")
+        }
+    }
+
+    /// sliding_window 4 over 12 tokens: the prompt at once (blocked attention, masked), and token by
+    /// token (decode attention, the cache bounded to the window and evicting), both equal to
+    /// transformers; and both differ from the same model without a window (the test can fail).
+    func testMistralSlidingWindowMatchesTransformers() throws {
+        let (tokens, want) = try reference("mistral-f32")
+        let (_, unwindowed) = try reference("mistral-f32-no-window")
+        let n = tokens.count, vocab = want.count / n
+        XCTAssertGreaterThan(relError(unwindowed, want), 0.05, "the window changes these logits")
+        let m = try LlamaModel(path: try skm("mistral-f32", .f32))
+        XCTAssertEqual(m.config.slidingWindow, 4)
+        let prompt = try Session(model: m, context: 64, threads: 2).forward(tokens, logitsFor: Array(0..<n))
+        XCTAssertLessThanOrEqual(relError(prompt, want), 2e-5, "prefill")
+        let s = try Session(model: m, context: 64, threads: 2)
+        XCTAssertEqual(s.attention.policy.budget, 4, "the cache is bounded to the window")
+        var stepped: [Float] = []
+        for t in tokens { stepped += try s.forward([t], logitsFor: [0]) }
+        XCTAssertEqual(stepped.count, n * vocab)
+        XCTAssertLessThanOrEqual(relError(stepped, want), 2e-5, "token by token")
+        XCTAssertLessThanOrEqual(s.cache.maxSlots, 4, "only the window is kept between steps")
+        XCTAssertLessThanOrEqual(s.cache.capacity, 4 + s.attention.chunk)
+        // A context within the window needs no bound: full cache, same logits.
+        let small = try Session(model: m, context: 4, threads: 2)
+        XCTAssertNil(small.attention.policy.budget)
+        XCTAssertLessThanOrEqual(relError(try small.forward(Array(tokens.prefix(4)), logitsFor: Array(0..<4)), Array(want.prefix(4 * vocab))), 2e-5)
+    }
+}
