@@ -518,8 +518,70 @@ static void test_half(void) {
     free(h); free(h1); free(h2); free(f1); free(f2); free(f);
 }
 
+// int8 KV rows: the SIMD dot/axpy against the scalar reference, the scalar reference against a
+// direct dequantize-and-multiply, and the quantizer's error bound (half a step per element).
+static void test_kv8(void) {
+    int hds[] = {8, 32, 64, 128, 48};
+    for (int c = 0; c < 5; c++) {
+        int hd = hds[c], block = hd % 32 == 0 ? 32 : hd;
+        for (int rep = 0; rep < 50; rep++) {
+            float x[128], q[128], deq[128], out_s[128], out_v[128];
+            uint8_t row[160];
+            float amp = rep % 5 == 0 ? 1e-3f : rep % 7 == 0 ? 300.0f : 1.0f;
+            for (int i = 0; i < hd; i++) { x[i] = amp * gauss(); q[i] = gauss(); out_s[i] = out_v[i] = gauss(); }
+            if (rep == 3) for (int i = 0; i < hd; i++) x[i] = 0;
+            sk_kv8_quantize(x, row, hd, block);
+            sk_kv8_dequantize(row, deq, hd, block);
+            for (int b = 0; b < hd / block; b++) {
+                float amax = 0;
+                for (int i = 0; i < block; i++) amax = fmaxf(amax, fabsf(x[b * block + i]));
+                for (int i = 0; i < block; i++) {
+                    checks++;
+                    if (!(fabsf(deq[b * block + i] - x[b * block + i]) <= amax / 127.0f * 0.5f * 1.002f + 1e-30f)) {
+                        failures++; fprintf(stderr, "FAIL kv8 quantize hd=%d: %g vs %g\n", hd, x[b * block + i], deq[b * block + i]);
+                    }
+                }
+            }
+            double direct = 0;
+            for (int i = 0; i < hd; i++) direct += (double)deq[i] * q[i];
+            float ds = sk_kv8_dot_scalar(row, q, hd, block);
+            expect_close("kv8 dot vs dequantized", "scalar", hd, block, (float)direct, ds);
+            expect_close("kv8 dot", "simd", hd, block, ds, sk_kv8_dot_simd(row, q, hd, block));
+            float w = (float)uniform();
+            sk_kv8_axpy_scalar(out_s, w, row, hd, block);
+            sk_kv8_axpy_simd(out_v, w, row, hd, block);
+            for (int i = 0; i < hd; i++) expect_close("kv8 axpy", "simd", hd, block, out_s[i], out_v[i]);
+        }
+    }
+    // The batched calls (odd and even counts, slots out of order) against the scalar rows.
+    for (int c = 0; c < 5; c++) {
+        int hd = hds[c], block = hd % 32 == 0 ? 32 : hd;
+        size_t rb = sk_kv8_row_bytes(hd, block);
+        uint8_t rows[7 * 160];
+        float q[128], w[7], out_a[128], out_b[128], sc[7];
+        long slots[7] = {3, 0, 6, 1, 5, 2, 4};
+        for (int r = 0; r < 7; r++) {
+            float x[128];
+            for (int i = 0; i < hd; i++) x[i] = gauss();
+            sk_kv8_quantize(x, rows + r * rb, hd, block);
+            w[r] = (float)uniform();
+        }
+        for (int i = 0; i < hd; i++) { q[i] = gauss(); out_a[i] = out_b[i] = gauss(); }
+        for (int count = 1; count <= 7; count++) {
+            sk_kv8_scores(rows, rb, slots, count, q, 0.125f, sc, hd, block);
+            for (int t = 0; t < count; t++)
+                expect_close("kv8 scores", "dispatch", hd, block, sk_kv8_dot_scalar(rows + slots[t] * rb, q, hd, block) * 0.125f, sc[t]);
+        }
+        sk_kv8_accumulate(out_a, w, rows, rb, slots, 7, hd, block);
+        for (int t = 0; t < 7; t++) sk_kv8_axpy_scalar(out_b, w[t], rows + slots[t] * rb, hd, block);
+        for (int i = 0; i < hd; i++) expect_close("kv8 accumulate", "dispatch", hd, block, out_b[i], out_a[i]);
+    }
+    printf("int8 KV rows: %s path checked against scalar\n", sk_kv8_simd() ? "AVX2" : "scalar-only");
+}
+
 int main(void) {
     const sk_kernel_table *s = sk_kernels_scalar();
+    test_kv8();
     paths[0] = sk_kernels_avx2();
     paths[1] = sk_kernels_neon();
     int tested = 0;

@@ -38,6 +38,7 @@ final class AttentionPolicyTests: XCTestCase {
         }
         let s = try Session(model: m, context: 64, threads: 2, attention: AttentionConfig(sf: sf, policy: p, positions: positions, chunk: chunk, kvDType: kv))
         let ref = try ReferenceModel(file: file, sf: sf, policy: policy, sinks: sinks, positions: positions, halfKV: kv == .f16)
+        ref.int8KV = kv == .int8
         var steps: [[Int]] = []
         var i = 0
         while i < prefill { steps.append(Array(tokens[i..<min(prefill, i + chunk)])); i += chunk }
@@ -85,6 +86,26 @@ final class AttentionPolicyTests: XCTestCase {
         try check(sf: 8, .segment, kv: .f16, tolerance: 5e-3)
         try check(sf: nil, .window(budget: 10), positions: .cache, kv: .f16, tolerance: 5e-3)
         try check(sf: nil, .h2o(budget: 12, recent: 4), positions: .auto, prefill: 70, chunk: 7, length: 76, kv: .f16, tolerance: 5e-3)
+    }
+
+    /// An int8 KV cache against a reference that rounds its keys and values by the same rule
+    /// (written out independently): every policy and position mode, SF-Attn, prefill and decode,
+    /// the same kept positions at every step.
+    func testInt8KVCache() throws {
+        try check(sf: nil, .full, kv: .int8, tolerance: 5e-3)
+        try check(sf: 8, .segment, kv: .int8, tolerance: 5e-3)
+        try check(sf: nil, .window(budget: 10), positions: .cache, kv: .int8, tolerance: 5e-3)
+        try check(sf: nil, .h2o(budget: 12, recent: 4), positions: .auto, prefill: 70, chunk: 7, length: 76, kv: .int8, tolerance: 5e-3)
+    }
+
+    /// The int8 cache holds 8.5 bits per element... here head_dim 8 (one block per vector): (2 + 8)
+    /// bytes per vector, against f32's 32.
+    func testInt8KVCacheBytes() throws {
+        let m = try LlamaModel(path: try model())
+        let a = try Session(model: m, context: 64, threads: 2)
+        let b = try Session(model: m, context: 64, threads: 2, attention: AttentionConfig(kvDType: .int8))
+        XCTAssertEqual(b.cache.bytes * 32, a.cache.bytes * 10)
+        XCTAssertEqual(KVDType.int8.rowBytes(headDim: 64), 68)
     }
 
     /// Layer 0's keys and values reach the cache from identical inputs in an f32 and an f16

@@ -18,6 +18,9 @@ final class ReferenceModel {
     let positions: PositionMode
     /// Keys (after RoPE) and values stored rounded to f16, as an f16 KV cache stores them.
     let halfKV: Bool
+    /// Keys and values rounded as an int8 KV cache stores them (each head's vector in blocks of 32,
+    /// or whole when shorter: an f16 scale max|x|/127 and codes rounded half away from zero).
+    var int8KV = false
     var keys: [[[Float]]] = []     // [layer][position] (kvDim), rotated at the absolute position
     var values: [[[Float]]] = []
     var kept: [[[Int]]]            // [layer][kvHead] kept positions, ascending
@@ -89,8 +92,8 @@ final class ReferenceModel {
                 q.withUnsafeMutableBufferPointer { rope.apply($0.baseAddress!, heads: c.numHeads, position: start + i) }
                 k.withUnsafeMutableBufferPointer { rope.apply($0.baseAddress!, heads: c.numKVHeads, position: start + i) }
                 let v = matvec(p + "self_attn.v_proj.weight", xb, rows: c.kvDim)
-                keys[l].append(halfKV ? k.map { Float(Float16($0)) } : k)
-                values[l].append(halfKV ? v.map { Float(Float16($0)) } : v)
+                keys[l].append(halfKV ? k.map { Float(Float16($0)) } : int8KV ? int8Rounded(k, headDim: c.headDim) : k)
+                values[l].append(halfKV ? v.map { Float(Float16($0)) } : int8KV ? int8Rounded(v, headDim: c.headDim) : v)
                 qs.append(q)
             }
             for kh in 0..<c.numKVHeads { kept[l][kh] += (start..<(start + n)) }
@@ -169,4 +172,17 @@ final class ReferenceModel {
             return list.filter { keep.contains($0) }
         }
     }
+}
+
+/// The int8 KV rule, written out independently of kv_int8.c.
+func int8Rounded(_ x: [Float], headDim: Int) -> [Float] {
+    let block = headDim % 32 == 0 ? 32 : headDim
+    var out = x
+    for b in stride(from: 0, to: x.count, by: block) {
+        let amax = x[b..<(b + block)].map(abs).max()!
+        let d = Float(Float16(amax / 127))
+        let inv: Float = d > 0 ? 1 / d : 0
+        for i in b..<(b + block) { out[i] = d * min(127, max(-127, (x[i] * inv).rounded())) }
+    }
+    return out
 }

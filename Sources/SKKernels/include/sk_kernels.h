@@ -162,6 +162,23 @@ int sk_ggml_dequantize(int type, const uint8_t *src, size_t nblocks, float *dst)
 // The git commit the library was built from ("unknown" unless the build defined SK_COMMIT).
 const char *sk_build_commit(void);
 
+// int8 KV cache rows (kv_int8.c): blocks of `block` elements (32, or the whole vector), each an
+// f16 scale and int8 codes (Q8_0's rule). dot: row · q; axpy: out += w · row. The _scalar
+// functions are the reference; _simd the AVX2+FMA path (scalar where the CPU lacks it).
+size_t sk_kv8_row_bytes(int hd, int block);
+void sk_kv8_quantize(const float *x, uint8_t *row, int hd, int block);
+void sk_kv8_dequantize(const uint8_t *row, float *out, int hd, int block);
+float sk_kv8_dot(const uint8_t *row, const float *q, int hd, int block);
+void sk_kv8_axpy(float *out, float w, const uint8_t *row, int hd, int block);
+float sk_kv8_dot_scalar(const uint8_t *row, const float *q, int hd, int block);
+void sk_kv8_axpy_scalar(float *out, float w, const uint8_t *row, int hd, int block);
+float sk_kv8_dot_simd(const uint8_t *row, const float *q, int hd, int block);
+void sk_kv8_axpy_simd(float *out, float w, const uint8_t *row, int hd, int block);
+int sk_kv8_simd(void);
+// A whole head's slots in one call: out[t] = scale · row(slots[t]) · q; out += Σ w[t] · row(slots[t]).
+void sk_kv8_scores(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, float scale, float *out, int hd, int block);
+void sk_kv8_accumulate(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count, int hd, int block);
+
 #ifdef __cplusplus
 }
 #endif

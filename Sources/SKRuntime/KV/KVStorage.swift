@@ -1,14 +1,26 @@
 import SKKernels
 
-/// How a KV cache stores keys and values: f32, or f16 (half the memory, llama.cpp's default).
+/// How a KV cache stores keys and values: f32, f16 (half the memory, llama.cpp's default), or
+/// int8 (blocks of 32 with an f16 scale, Q8_0's rule: 8.5 bits per element, 0.27x f32).
 public enum KVDType: String, CaseIterable, Sendable {
-    case f32, f16
-    public var bytes: Int { self == .f32 ? 4 : 2 }
+    case f32, f16, int8
+
+    /// Bytes of one key (or value) vector of `headDim` elements.
+    public func rowBytes(headDim: Int) -> Int {
+        switch self {
+        case .f32: return 4 * headDim
+        case .f16: return 2 * headDim
+        case .int8:
+            let b = Int8KVStorage.block(headDim: headDim)
+            return headDim / b * (2 + b)
+        }
+    }
 
     func makeStorage(capacity: Int, headDim: Int) -> KVStorage {
         switch self {
         case .f32: return F32KVStorage(capacity: capacity, headDim: headDim)
         case .f16: return F16KVStorage(capacity: capacity, headDim: headDim)
+        case .int8: return Int8KVStorage(capacity: capacity, headDim: headDim)
         }
     }
 }
@@ -38,15 +50,16 @@ protocol KVStorage: AnyObject {
 class KVStorageBase {
     let capacity: Int
     let headDim: Int
-    let elementBytes: Int
-    let keys: UnsafeMutableRawPointer     // (capacity, headDim)
-    let values: UnsafeMutableRawPointer   // (capacity, headDim)
+    /// Bytes of one slot's key (or value).
+    let rowBytes: Int
+    let keys: UnsafeMutableRawPointer     // (capacity, rowBytes)
+    let values: UnsafeMutableRawPointer   // (capacity, rowBytes)
 
-    init(capacity: Int, headDim: Int, elementBytes: Int) {
+    init(capacity: Int, headDim: Int, rowBytes: Int) {
         self.capacity = capacity
         self.headDim = headDim
-        self.elementBytes = elementBytes
-        let bytes = max(1, capacity * headDim * elementBytes)
+        self.rowBytes = rowBytes
+        let bytes = max(1, capacity * rowBytes)
         keys = .allocate(byteCount: bytes, alignment: 64)
         values = .allocate(byteCount: bytes, alignment: 64)
     }
@@ -59,7 +72,7 @@ class KVStorageBase {
     /// Runs of consecutive kept slots move with one memmove each (a window evicting one slot per
     /// step moves the whole cache once, at memory speed).
     func compact(keep: [Int]) {
-        let row = headDim * elementBytes
+        let row = rowBytes
         var dst = 0, i = 0
         while i < keep.count {
             var j = i
@@ -82,7 +95,7 @@ final class F32KVStorage: KVStorageBase, KVStorage {
     var k32: UnsafeMutablePointer<Float> { keys.assumingMemoryBound(to: Float.self) }
     var v32: UnsafeMutablePointer<Float> { values.assumingMemoryBound(to: Float.self) }
 
-    init(capacity: Int, headDim: Int) { super.init(capacity: capacity, headDim: headDim, elementBytes: 4) }
+    init(capacity: Int, headDim: Int) { super.init(capacity: capacity, headDim: headDim, rowBytes: 4 * headDim) }
 
     func store(slot: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
         (k32 + slot * headDim).update(from: key, count: headDim)
@@ -120,7 +133,7 @@ final class F16KVStorage: KVStorageBase, KVStorage {
     var k16: UnsafeMutablePointer<UInt16> { keys.assumingMemoryBound(to: UInt16.self) }
     var v16: UnsafeMutablePointer<UInt16> { values.assumingMemoryBound(to: UInt16.self) }
 
-    init(capacity: Int, headDim: Int) { super.init(capacity: capacity, headDim: headDim, elementBytes: 2) }
+    init(capacity: Int, headDim: Int) { super.init(capacity: capacity, headDim: headDim, rowBytes: 2 * headDim) }
 
     func store(slot: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
         sk_f32_to_f16_n(key, k16 + slot * headDim, headDim)
@@ -146,5 +159,53 @@ final class F16KVStorage: KVStorageBase, KVStorage {
     func read(slot: Int, key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>) {
         sk_f16_to_f32_n(k16 + slot * headDim, key, headDim)
         sk_f16_to_f32_n(v16 + slot * headDim, value, headDim)
+    }
+}
+
+/// int8 keys and values: each vector as blocks of 32 (or one block when the head is not a multiple
+/// of 32), an f16 scale and int8 codes (kv_int8.c). Dot products and the value accumulation
+/// decode on the fly (AVX2 or scalar kernels); f32 rows are decoded for sgemm.
+final class Int8KVStorage: KVStorageBase, KVStorage {
+    let block: Int
+    var dtype: KVDType { .int8 }
+    var k8: UnsafeMutablePointer<UInt8> { keys.assumingMemoryBound(to: UInt8.self) }
+    var v8: UnsafeMutablePointer<UInt8> { values.assumingMemoryBound(to: UInt8.self) }
+
+    static func block(headDim: Int) -> Int { headDim % 32 == 0 ? 32 : headDim }
+
+    init(capacity: Int, headDim: Int) {
+        block = Self.block(headDim: headDim)
+        super.init(capacity: capacity, headDim: headDim, rowBytes: KVDType.int8.rowBytes(headDim: headDim))
+    }
+
+    func store(slot: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
+        sk_kv8_quantize(key, k8 + slot * rowBytes, Int32(headDim), Int32(block))
+        sk_kv8_quantize(value, v8 + slot * rowBytes, Int32(headDim), Int32(block))
+    }
+
+    func scores(_ q: UnsafePointer<Float>, slots: UnsafePointer<Int>, count: Int, scale: Float, into out: UnsafeMutablePointer<Float>) {
+        slots.withMemoryRebound(to: CLong.self, capacity: count) {
+            sk_kv8_scores(k8, rowBytes, $0, Int32(count), q, scale, out, Int32(headDim), Int32(block))
+        }
+    }
+
+    func accumulate(into out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>, slots: UnsafePointer<Int>, count: Int) {
+        slots.withMemoryRebound(to: CLong.self, capacity: count) {
+            sk_kv8_accumulate(out, weights, v8, rowBytes, $0, Int32(count), Int32(headDim), Int32(block))
+        }
+    }
+
+    func f32Rows(count: Int, scratch: UnsafeMutablePointer<Float>) -> (keys: UnsafePointer<Float>, values: UnsafePointer<Float>) {
+        let hd = headDim, vals = scratch + count * hd
+        for j in 0..<count {
+            sk_kv8_dequantize(k8 + j * rowBytes, scratch + j * hd, Int32(hd), Int32(block))
+            sk_kv8_dequantize(v8 + j * rowBytes, vals + j * hd, Int32(hd), Int32(block))
+        }
+        return (UnsafePointer(scratch), UnsafePointer(vals))
+    }
+
+    func read(slot: Int, key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>) {
+        sk_kv8_dequantize(k8 + slot * rowBytes, key, Int32(headDim), Int32(block))
+        sk_kv8_dequantize(v8 + slot * rowBytes, value, Int32(headDim), Int32(block))
     }
 }

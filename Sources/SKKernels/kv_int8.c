@@ -1,0 +1,178 @@
+// int8 KV cache rows: a key or value vector of `hd` floats as blocks of `block` elements (32, or
+// the whole vector when hd is not a multiple of 32), each an f16 scale d and `block` int8 codes:
+// d = f16(max|x| / 127), q = round-half-away(x / d) clamped to [-127, 127], x ≈ f32(d) · q
+// (Q8_0's rule on a KV row). Read by attention directly: the dot product with an f32 query and the
+// weighted accumulation into an f32 output decode the codes on the fly. An AVX2+FMA path and the
+// portable scalar path (the reference; tests check the SIMD path against it).
+#include "sk_kernels.h"
+#include <math.h>
+#include <string.h>
+
+static inline float h2f(const uint8_t *p) { return sk_f16_to_f32((uint16_t)(p[0] | (p[1] << 8))); }
+
+size_t sk_kv8_row_bytes(int hd, int block) { return (size_t)(hd / block) * (size_t)(2 + block); }
+
+void sk_kv8_quantize(const float *x, uint8_t *row, int hd, int block) {
+    for (int b = 0; b < hd / block; b++) {
+        const float *xb = x + b * block;
+        uint8_t *o = row + b * (2 + block);
+        float amax = 0;
+        for (int i = 0; i < block; i++) { float a = fabsf(xb[i]); if (a > amax) amax = a; }
+        uint16_t dh = sk_f32_to_f16_scalar(amax / 127.0f);
+        float d = sk_f16_to_f32(dh);
+        o[0] = (uint8_t)(dh & 0xff); o[1] = (uint8_t)(dh >> 8);
+        float inv = d > 0 ? 1.0f / d : 0.0f;
+        for (int i = 0; i < block; i++) {
+            float v = roundf(xb[i] * inv);
+            if (v > 127) v = 127;
+            if (v < -127) v = -127;
+            o[2 + i] = (uint8_t)(int8_t)v;
+        }
+    }
+}
+
+void sk_kv8_dequantize(const uint8_t *row, float *out, int hd, int block) {
+    for (int b = 0; b < hd / block; b++) {
+        const uint8_t *p = row + b * (2 + block);
+        float d = h2f(p);
+        for (int i = 0; i < block; i++) out[b * block + i] = d * (float)(int8_t)p[2 + i];
+    }
+}
+
+float sk_kv8_dot_scalar(const uint8_t *row, const float *q, int hd, int block) {
+    float acc = 0;
+    for (int b = 0; b < hd / block; b++) {
+        const uint8_t *p = row + b * (2 + block);
+        float s = 0;
+        for (int i = 0; i < block; i++) s += (float)(int8_t)p[2 + i] * q[b * block + i];
+        acc += h2f(p) * s;
+    }
+    return acc;
+}
+
+void sk_kv8_axpy_scalar(float *out, float w, const uint8_t *row, int hd, int block) {
+    for (int b = 0; b < hd / block; b++) {
+        const uint8_t *p = row + b * (2 + block);
+        float wd = w * h2f(p);
+        for (int i = 0; i < block; i++) out[b * block + i] += wd * (float)(int8_t)p[2 + i];
+    }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define SK_KV_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+static SK_KV_AVX2 inline float h2f_f16c(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | (p[1] << 8))); }
+
+static SK_KV_AVX2 inline __m256 load8(const uint8_t *p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+}
+
+static SK_KV_AVX2 float dot_avx2(const uint8_t *row, const float *q, int hd, int block) {
+    if (block % 8) return sk_kv8_dot_scalar(row, q, hd, block);
+    // one vector accumulator over the whole row (scaled per block), one horizontal sum at the end
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < hd / block; b++) {
+        const uint8_t *p = row + b * (2 + block);
+        const float *qb = q + b * block;
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+        int i = 0;
+        for (; i + 16 <= block; i += 16) {
+            s0 = _mm256_fmadd_ps(load8(p + 2 + i), _mm256_loadu_ps(qb + i), s0);
+            s1 = _mm256_fmadd_ps(load8(p + 2 + i + 8), _mm256_loadu_ps(qb + i + 8), s1);
+        }
+        for (; i < block; i += 8) s0 = _mm256_fmadd_ps(load8(p + 2 + i), _mm256_loadu_ps(qb + i), s0);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f_f16c(p)), _mm256_add_ps(s0, s1), acc);
+    }
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+static SK_KV_AVX2 void axpy_avx2(float *out, float w, const uint8_t *row, int hd, int block) {
+    if (block % 8) { sk_kv8_axpy_scalar(out, w, row, hd, block); return; }
+    for (int b = 0; b < hd / block; b++) {
+        const uint8_t *p = row + b * (2 + block);
+        __m256 wd = _mm256_set1_ps(w * h2f_f16c(p));
+        for (int i = 0; i < block; i += 8) {
+            float *o = out + b * block + i;
+            _mm256_storeu_ps(o, _mm256_fmadd_ps(wd, load8(p + 2 + i), _mm256_loadu_ps(o)));
+        }
+    }
+}
+
+static SK_KV_AVX2 inline float hsum(__m256 v) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+// Two rows at a time (independent dependency chains keep both FMA ports busy).
+static SK_KV_AVX2 void scores_avx2(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, float scale,
+                                   float *out, int hd, int block) {
+    int t = 0;
+    if (block % 8 == 0) {
+        for (; t + 2 <= count; t += 2) {
+            const uint8_t *ra = base + (size_t)slots[t] * row_bytes, *rb = base + (size_t)slots[t + 1] * row_bytes;
+            __m256 acc_a = _mm256_setzero_ps(), acc_b = _mm256_setzero_ps();
+            for (int b = 0; b < hd / block; b++) {
+                const uint8_t *pa = ra + b * (2 + block), *pb = rb + b * (2 + block);
+                const float *qb = q + b * block;
+                __m256 sa = _mm256_setzero_ps(), sb = _mm256_setzero_ps();
+                for (int i = 0; i < block; i += 8) {
+                    __m256 qv = _mm256_loadu_ps(qb + i);
+                    sa = _mm256_fmadd_ps(load8(pa + 2 + i), qv, sa);
+                    sb = _mm256_fmadd_ps(load8(pb + 2 + i), qv, sb);
+                }
+                acc_a = _mm256_fmadd_ps(_mm256_set1_ps(h2f_f16c(pa)), sa, acc_a);
+                acc_b = _mm256_fmadd_ps(_mm256_set1_ps(h2f_f16c(pb)), sb, acc_b);
+            }
+            out[t] = hsum(acc_a) * scale;
+            out[t + 1] = hsum(acc_b) * scale;
+        }
+    }
+    for (; t < count; t++) out[t] = dot_avx2(base + (size_t)slots[t] * row_bytes, q, hd, block) * scale;
+}
+static SK_KV_AVX2 void accumulate_avx2(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count,
+                                       int hd, int block) {
+    for (int t = 0; t < count; t++) axpy_avx2(out, w[t], base + (size_t)slots[t] * row_bytes, hd, block);
+}
+
+static int use_avx2(void) {
+    static int v = -1;
+    if (v < 0) v = sk_kernels_forced() != SK_FORCE_SCALAR && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    return v;
+}
+float sk_kv8_dot_simd(const uint8_t *row, const float *q, int hd, int block) { return dot_avx2(row, q, hd, block); }
+void sk_kv8_axpy_simd(float *out, float w, const uint8_t *row, int hd, int block) { axpy_avx2(out, w, row, hd, block); }
+int sk_kv8_simd(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"); }
+float sk_kv8_dot(const uint8_t *row, const float *q, int hd, int block) {
+    return use_avx2() ? dot_avx2(row, q, hd, block) : sk_kv8_dot_scalar(row, q, hd, block);
+}
+void sk_kv8_axpy(float *out, float w, const uint8_t *row, int hd, int block) {
+    if (use_avx2()) axpy_avx2(out, w, row, hd, block); else sk_kv8_axpy_scalar(out, w, row, hd, block);
+}
+void sk_kv8_scores(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, float scale, float *out, int hd, int block) {
+    if (use_avx2()) { scores_avx2(base, row_bytes, slots, count, q, scale, out, hd, block); return; }
+    for (int t = 0; t < count; t++) out[t] = sk_kv8_dot_scalar(base + (size_t)slots[t] * row_bytes, q, hd, block) * scale;
+}
+void sk_kv8_accumulate(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count, int hd, int block) {
+    if (use_avx2()) { accumulate_avx2(out, w, base, row_bytes, slots, count, hd, block); return; }
+    for (int t = 0; t < count; t++) sk_kv8_axpy_scalar(out, w[t], base + (size_t)slots[t] * row_bytes, hd, block);
+}
+#else
+// No SIMD path on this architecture yet (NEON: the scalar loops, which the compiler vectorizes).
+float sk_kv8_dot_simd(const uint8_t *row, const float *q, int hd, int block) { return sk_kv8_dot_scalar(row, q, hd, block); }
+void sk_kv8_axpy_simd(float *out, float w, const uint8_t *row, int hd, int block) { sk_kv8_axpy_scalar(out, w, row, hd, block); }
+int sk_kv8_simd(void) { return 0; }
+float sk_kv8_dot(const uint8_t *row, const float *q, int hd, int block) { return sk_kv8_dot_scalar(row, q, hd, block); }
+void sk_kv8_axpy(float *out, float w, const uint8_t *row, int hd, int block) { sk_kv8_axpy_scalar(out, w, row, hd, block); }
+void sk_kv8_scores(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, float scale, float *out, int hd, int block) {
+    for (int t = 0; t < count; t++) out[t] = sk_kv8_dot_scalar(base + (size_t)slots[t] * row_bytes, q, hd, block) * scale;
+}
+void sk_kv8_accumulate(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count, int hd, int block) {
+    for (int t = 0; t < count; t++) sk_kv8_axpy_scalar(out, w[t], base + (size_t)slots[t] * row_bytes, hd, block);
+}
+#endif
