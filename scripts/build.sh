@@ -24,7 +24,7 @@ if [ ! -f "$header" ] || [ "$(cat "$header")" != "$line" ]; then echo "$line" > 
 flags=(-c release --static-swift-stdlib -Xcc -O3
        -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections -Xcc -fdata-sections)
 lld="$(dirname "$(readlink -f "$(command -v swift)")")/ld.lld"
-glibc_minor=$(ldd --version 2>/dev/null | head -1 | sed -n 's/.* 2\.\([0-9][0-9]*\).*/\1/p')
+glibc_minor=$(ldd --version 2>/dev/null | sed -n 1p | sed -n 's/.* 2\.\([0-9][0-9]*\).*/\1/p')
 if [ -x "$lld" ] && [ "${glibc_minor:-0}" -ge 36 ]; then
   toolset=.build/sinkkit-toolset.json
   mkdir -p .build

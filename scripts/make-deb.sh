@@ -29,9 +29,9 @@ bash scripts/install.sh --no-build --prefix /usr --destdir "$stage/root"
 owner() {   # the package that ships a library (merged-/usr systems register either path)
   local lib="$1" p
   for path in "/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/$lib" "/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/$lib"; do
-    p=$(dpkg -S "$path" 2>/dev/null | head -1 | cut -d: -f1) && [ -n "$p" ] && { echo "$p"; return; }
+    p=$(dpkg -S "$path" 2>/dev/null | sed -n 1p | cut -d: -f1) && [ -n "$p" ] && { echo "$p"; return; }
   done
-  p=$(dpkg -S "$(readlink -f "$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')")" 2>/dev/null | head -1 | cut -d: -f1)
+  p=$(dpkg -S "$(readlink -f "$(ldconfig -p | awk -v l="$lib" '$1 == l && !f {print $NF; f = 1}')")" 2>/dev/null | sed -n 1p | cut -d: -f1)
   echo "$p"
 }
 deps=()

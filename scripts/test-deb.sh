@@ -15,7 +15,7 @@ mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates"
 touch "$root/var/lib/dpkg/status"
 dpkg --root="$root" --force-depends --force-not-root --log=/dev/null -i "$deb" >/dev/null 2>"$work/dpkg.log" || { cat "$work/dpkg.log"; exit 1; }
 fail() { echo "test-deb: $*" >&2; exit 1; }
-dpkg --root="$root" -s sinkkit | grep -q "^Status: install ok installed" || fail "dpkg does not list sinkkit as installed"
+dpkg --root="$root" -s sinkkit | grep "^Status: install ok installed" >/dev/null || fail "dpkg does not list sinkkit as installed"
 bin="$root/usr/bin"
 commit=$(git rev-parse --short=10 HEAD)
 for t in skrun skconv; do
@@ -34,12 +34,12 @@ bash -n "$root/usr/share/bash-completion/completions/skrun" || fail "bash comple
 depends=$(dpkg --root="$root" -s sinkkit | sed -n 's/^Depends: //p')
 for b in "$bin/skrun" "$bin/skconv"; do
   for lib in $(readelf -d "$b" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-    path=$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')
+    path=$(ldconfig -p | awk -v l="$lib" '$1 == l && !f {print $NF; f = 1}')
     pkg=""
-    for p in "$path" "$(readlink -f "$path")" "/usr$path"; do pkg=$(dpkg -S "$p" 2>/dev/null | head -1 | cut -d: -f1 | cut -d, -f1) && [ -n "$pkg" ] && break; done
+    for p in "$path" "$(readlink -f "$path")" "/usr$path"; do pkg=$(dpkg -S "$p" 2>/dev/null | sed -n 1p | cut -d: -f1 | cut -d, -f1) && [ -n "$pkg" ] && break; done
     [ -n "$pkg" ] || fail "no package ships $lib"
     case "$pkg" in libopenblas0*) pkg=libopenblas0 ;; esac
-    echo "$depends" | grep -q "\b$pkg\b" || fail "$lib comes from $pkg, which Depends ($depends) does not name"
+    echo "$depends" | grep "\b$pkg\b" >/dev/null || fail "$lib comes from $pkg, which Depends ($depends) does not name"
   done
 done
 "$bin/skconv" quantize --model Fixtures/tiny/llama-f32 --type int8 --output "$work/tiny.skm" >/dev/null 2>&1 || fail "skconv quantize failed"
