@@ -6,7 +6,7 @@ import SKRuntime
 /// RoPE positions for a compacted cache, prefill chunk, KV storage type.
 public struct AttentionSettings: Sendable, Equatable {
     public enum Mode: String, Sendable, CaseIterable { case full, sf }
-    public enum Cache: String, Sendable, CaseIterable { case full, segment, window, h2o }
+    public enum Cache: String, Sendable, CaseIterable { case full, segment, window, h2o, tova }
     /// A token count, or a percentage of a base (the prompt in generation, the window in perplexity).
     public enum Amount: Sendable, Equatable {
         case tokens(Int)
@@ -67,9 +67,9 @@ public struct AttentionSettings: Sendable, Equatable {
         guard (1...Limits.maxChunk).contains(prefillChunk) else { throw SinkKitError(.invalidArgument, "--prefill-chunk must be between 1 and \(Limits.maxChunk) (got \(prefillChunk))") }
         if cache == .segment && mode != .sf { throw SinkKitError(.invalidArgument, "--kv segment needs --attention sf") }
         let c = effectiveCache
-        if (c == .window || c == .h2o) && budget == nil { throw SinkKitError(.invalidArgument, "--kv \(c.rawValue) needs --kv-budget") }
-        if budget != nil && !(c == .window || c == .h2o) {
-            throw SinkKitError(.invalidArgument, "--kv-budget applies to --kv window or h2o (the \(c.rawValue) cache has no budget to set)")
+        if (c == .window || c == .h2o || c == .tova) && budget == nil { throw SinkKitError(.invalidArgument, "--kv \(c.rawValue) needs --kv-budget") }
+        if budget != nil && !(c == .window || c == .h2o || c == .tova) {
+            throw SinkKitError(.invalidArgument, "--kv-budget applies to --kv window, h2o or tova (the \(c.rawValue) cache has no budget to set)")
         }
         if recent != nil && c != .h2o { throw SinkKitError(.invalidArgument, "--recent applies to --kv h2o") }
     }
@@ -90,11 +90,13 @@ public struct AttentionSettings: Sendable, Equatable {
         switch effectiveCache {
         case .full: break
         case .segment: policy = SegmentCache(attention: sf!, heads: c.numHeads, kvHeads: c.numKVHeads)
-        case .window, .h2o:
+        case .window, .h2o, .tova:
             let b = budget!.resolve(base: base)
             guard b > sinks else { throw SinkKitError(.invalidArgument, "--kv-budget \(b) must exceed the \(sinks) sinks") }
             if effectiveCache == .window {
                 policy = WindowCache(budget: b, sinks: sinks)
+            } else if effectiveCache == .tova {
+                policy = TOVACache(budget: b, sinks: sinks)
             } else {
                 let r = recent?.resolve(base: base)
                 if let r, r > b - sinks { throw SinkKitError(.invalidArgument, "--recent \(r) leaves no room in a budget of \(b) with \(sinks) sinks") }

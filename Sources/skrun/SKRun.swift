@@ -99,7 +99,7 @@ struct AttentionOptions: ParsableArguments {
     @Option(help: "Attention: full or sf (SinkLoRA's shifted segments + sinks).", completion: .list(["full", "sf"])) var attention = "full"
     @Option(name: .customLong("sf-group"), help: "SF-Attn segment size G (even; default: a quarter of the trained context, at most the context).") var sfGroup: Int?
     @Option(help: "Sink tokens that every token attends to and no policy evicts.") var sinks = 4
-    @Option(help: "KV cache: full, segment (default with sf), window (sinks + recent) or h2o (sinks + heavy hitters + recent).", completion: .list(["full", "segment", "window", "h2o"])) var kv: String?
+    @Option(help: "KV cache: full, segment (default with sf), window (sinks + recent), h2o (sinks + heavy hitters + recent) or tova (sinks + what the newest query attends to most).", completion: .list(["full", "segment", "window", "h2o", "tova"])) var kv: String?
     @Option(name: .customLong("kv-budget"), help: "Slots per layer and KV head: N tokens or P% (of the prompt in generate, of --ctx in perplexity).") var kvBudget: String?
     @Option(help: "H2O recent window: N or P% (default: half of the budget after the sinks).") var recent: String?
     @Option(help: "RoPE positions for a compacted cache: auto, absolute or cache.", completion: .list(["auto", "absolute", "cache"])) var positions = "auto"
@@ -108,7 +108,7 @@ struct AttentionOptions: ParsableArguments {
 
     func validate() throws {
         guard AttentionSettings.Mode(rawValue: attention) != nil else { throw ValidationError("--attention must be full or sf (got \(attention))") }
-        if let k = kv, AttentionSettings.Cache(rawValue: k) == nil { throw ValidationError("--kv must be full, segment, window or h2o (got \(k))") }
+        if let k = kv, AttentionSettings.Cache(rawValue: k) == nil { throw ValidationError("--kv must be full, segment, window, h2o or tova (got \(k))") }
         guard PositionMode(rawValue: positions) != nil else { throw ValidationError("--positions must be auto, absolute or cache (got \(positions))") }
         if let g = sfGroup {
             try bounded(g, 2...Limits.maxTokens, "--sf-group")

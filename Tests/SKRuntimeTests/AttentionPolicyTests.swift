@@ -35,6 +35,7 @@ final class AttentionPolicyTests: XCTestCase {
         case .segment: p = SegmentCache(attention: sf!, heads: m.config.numHeads, kvHeads: m.config.numKVHeads)
         case .window(let b): p = WindowCache(budget: b, sinks: sinks)
         case .h2o(let b, let r): p = H2OCache(budget: b, sinks: sinks, recent: r)
+        case .tova(let b): p = TOVACache(budget: b, sinks: sinks)
         }
         let s = try Session(model: m, context: 64, threads: 2, attention: AttentionConfig(sf: sf, policy: p, positions: positions, chunk: chunk, kvDType: kv))
         let ref = try ReferenceModel(file: file, sf: sf, policy: policy, sinks: sinks, positions: positions, halfKV: kv == .f16)
@@ -66,6 +67,13 @@ final class AttentionPolicyTests: XCTestCase {
     func testWindowCachePositions() throws { try check(sf: nil, .window(budget: 10), positions: .cache) }
     func testH2O() throws { try check(sf: nil, .h2o(budget: 10, recent: nil)) }
     func testH2OExplicitRecent() throws { try check(sf: nil, .h2o(budget: 12, recent: 3)) }
+    /// TOVA: prefill chunks and decode steps, absolute and cache positions, with SF-Attn, int8 KV.
+    func testTOVA() throws {
+        try check(sf: nil, .tova(budget: 10))
+        try check(sf: nil, .tova(budget: 10), positions: .cache)
+        try check(sf: 8, .tova(budget: 11))
+        try check(sf: nil, .tova(budget: 12), positions: .auto, prefill: 70, chunk: 7, length: 76, kv: .int8, tolerance: 5e-3)
+    }
     func testH2OCachePositions() throws { try check(sf: nil, .h2o(budget: 10, recent: nil), positions: .cache) }
     func testSFWithH2O() throws { try check(sf: 8, .h2o(budget: 10, recent: nil)) }
     func testSFWithWindow() throws { try check(sf: 8, .window(budget: 9), positions: .cache) }
@@ -139,6 +147,12 @@ final class AttentionPolicyTests: XCTestCase {
         var kv: [Float] = [0, 0]
         for p in positions { kv.withUnsafeBufferPointer { h.append(key: $0.baseAddress!, value: $0.baseAddress!, position: p) } }
         return h
+    }
+
+    func testTOVAKeepsSinksNewestAndMostAttended() {
+        // positions 0..9; sinks 2; budget 6 → sinks, 9, then the 3 largest weights (ties → lower position)
+        let keep = TOVACache(budget: 6, sinks: 2).keep(positions: Array(0..<10), weights: [9, 9, 0.1, 0.5, 0.2, 0.5, 0.05, 0.3, 0.3, 0])
+        XCTAssertEqual(keep, [0, 1, 3, 5, 7, 9])
     }
 
     func testH2OKeepsSinksHeavyHittersAndRecent() {

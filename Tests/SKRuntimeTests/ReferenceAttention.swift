@@ -8,7 +8,7 @@ import SKFormat
 /// selection (which positions each layer's KV head still holds, tracked by simple set code written
 /// from docs/ALGORITHMS.md) combined with the explicit mask, then dense softmax attention.
 final class ReferenceModel {
-    enum Policy { case full, segment, window(budget: Int), h2o(budget: Int, recent: Int?) }
+    enum Policy { case full, segment, window(budget: Int), h2o(budget: Int, recent: Int?), tova(budget: Int) }
 
     let c: ModelConfig
     let weights: [String: [Float]]
@@ -25,6 +25,8 @@ final class ReferenceModel {
     var values: [[[Float]]] = []
     var kept: [[[Int]]]            // [layer][kvHead] kept positions, ascending
     var scores: [[[Int: Double]]]  // [layer][kvHead][position]
+    /// TOVA: the newest query's weights, [layer][kvHead][position].
+    var lastWeights: [[[Int: Double]]] = []
     var position = 0
     let rope: Rope
 
@@ -42,6 +44,7 @@ final class ReferenceModel {
         self.positions = positions
         kept = Array(repeating: Array(repeating: [], count: c.numKVHeads), count: c.numLayers)
         scores = Array(repeating: Array(repeating: [:], count: c.numKVHeads), count: c.numLayers)
+        lastWeights = scores
         keys = Array(repeating: [], count: c.numLayers)
         values = keys
         rope = Rope(config: c)
@@ -100,6 +103,7 @@ final class ReferenceModel {
             var attOut = [[Float]](repeating: [Float](repeating: 0, count: c.qDim), count: n)
             for i in 0..<n {
                 let pos = start + i
+                lastWeights[l] = Array(repeating: [:], count: c.numKVHeads)
                 for h in 0..<c.numHeads {
                     let kh = h / group
                     let slots = kept[l][kh]
@@ -120,6 +124,7 @@ final class ReferenceModel {
                         let wgt = e[idx] / sum
                         for d in 0..<hd { attOut[i][h * hd + d] += wgt * values[l][kp][kh * hd + d] }
                         scores[l][kh][kp, default: 0] += Double(wgt)
+                        lastWeights[l][kh][kp, default: 0] += Double(wgt)
                     }
                 }
             }
@@ -169,6 +174,17 @@ final class ReferenceModel {
                 return a != bb ? a > bb : $0 < $1
             }
             keep.formUnion(rest.prefix(heavy))
+            return list.filter { keep.contains($0) }
+        case .tova(let b):
+            // sinks, the newest token, then what the newest query attended to most
+            guard list.count > b else { return list }
+            var keep = Set(list.filter { $0 < sinks })
+            keep.insert(list.last!)
+            let rest = list.filter { !keep.contains($0) }.sorted {
+                let a = lastWeights[l][kh][$0, default: 0], bb = lastWeights[l][kh][$1, default: 0]
+                return a != bb ? a > bb : $0 < $1
+            }
+            keep.formUnion(rest.prefix(b - keep.count))
             return list.filter { keep.contains($0) }
         }
     }

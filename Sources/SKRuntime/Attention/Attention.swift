@@ -100,7 +100,7 @@ extension Session {
                             let o = out + i * qd + head * hd
                             for d in 0..<hd { o[d] = 0 }
                             hc.storage.accumulate(into: o, weights: weights, slots: slots, count: m)
-                            if observes { evictor.observe(layer: l, kvHead: kh, slots: slots, weights: weights, count: m) }
+                            if observes { evictor.observe(layer: l, kvHead: kh, query: pos, slots: slots, weights: weights, count: m) }
                         }
                     }
                 }

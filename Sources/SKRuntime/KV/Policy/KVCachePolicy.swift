@@ -21,11 +21,19 @@ public protocol KVEvictor: AnyObject {
     /// One query's softmax weights over the `count` slots of (layer, kvHead) it read, in slot
     /// order; called before the step's eviction, by one worker per KV head, in a fixed order.
     func observe(layer: Int, kvHead: Int, slots: UnsafePointer<Int>, weights: UnsafePointer<Float>, count: Int)
+    /// The same, with the query's position (TOVA keeps only the newest query's weights).
+    func observe(layer: Int, kvHead: Int, query: Int, slots: UnsafePointer<Int>, weights: UnsafePointer<Float>, count: Int)
     /// Indices (ascending) of the slots to keep after a step; the evictor compacts its own state
     /// to match. `nextPosition` is the position of the next token.
     func keep(_ cache: HeadCache, layer: Int, kvHead: Int, nextPosition: Int) -> [Int]
     /// Forgets everything (a new stream).
     func reset()
+}
+
+extension KVEvictor {
+    public func observe(layer: Int, kvHead: Int, query: Int, slots: UnsafePointer<Int>, weights: UnsafePointer<Float>, count: Int) {
+        observe(layer: layer, kvHead: kvHead, slots: slots, weights: weights, count: count)
+    }
 }
 
 /// A rule that remembers nothing between steps: its keep set depends on the slots' positions only.
