@@ -58,6 +58,72 @@ void sk_kv8_axpy_scalar(float *out, float w, const uint8_t *row, int hd, int blo
     }
 }
 
+
+// int4 KV rows: blocks of `block` elements (32, or the whole vector), each an f16 scale d and
+// block/2 bytes of 4-bit codes (element j low nibble of byte j/2 when j is even, high when odd):
+// d = f16(max|x| / 7), q = round-half-away(x / d) clamped to [-8, 7], stored q + 8; x ≈ d · (c − 8).
+size_t sk_kv4_row_bytes(int hd, int block) { return (size_t)(hd / block) * (size_t)(2 + block / 2); }
+
+void sk_kv4_quantize(const float *x, uint8_t *row, int hd, int block) {
+    for (int b = 0; b < hd / block; b++) {
+        const float *xb = x + b * block;
+        uint8_t *o = row + b * (2 + block / 2);
+        float amax = 0;
+        for (int i = 0; i < block; i++) { float a = fabsf(xb[i]); if (a > amax) amax = a; }
+        uint16_t dh = sk_f32_to_f16_scalar(amax / 7.0f);
+        float d = sk_f16_to_f32(dh);
+        o[0] = (uint8_t)(dh & 0xff); o[1] = (uint8_t)(dh >> 8);
+        float inv = d > 0 ? 1.0f / d : 0.0f;
+        for (int i = 0; i < block; i += 2) {
+            float v0 = roundf(xb[i] * inv), v1 = roundf(xb[i + 1] * inv);
+            v0 = v0 > 7 ? 7 : v0 < -8 ? -8 : v0;
+            v1 = v1 > 7 ? 7 : v1 < -8 ? -8 : v1;
+            o[2 + i / 2] = (uint8_t)((int)v0 + 8) | (uint8_t)(((int)v1 + 8) << 4);
+        }
+    }
+}
+
+void sk_kv4_dequantize(const uint8_t *row, float *out, int hd, int block) {
+    for (int b = 0; b < hd / block; b++) {
+        const uint8_t *p = row + b * (2 + block / 2);
+        float d = h2f(p);
+        for (int i = 0; i < block; i += 2) {
+            out[b * block + i] = d * (float)((p[2 + i / 2] & 15) - 8);
+            out[b * block + i + 1] = d * (float)((p[2 + i / 2] >> 4) - 8);
+        }
+    }
+}
+
+float sk_kv4_dot(const uint8_t *row, const float *q, int hd, int block) {
+    float acc = 0;
+    for (int b = 0; b < hd / block; b++) {
+        const uint8_t *p = row + b * (2 + block / 2);
+        const float *qb = q + b * block;
+        float s = 0;
+        for (int i = 0; i < block; i += 2) s += (float)((p[2 + i / 2] & 15) - 8) * qb[i] + (float)((p[2 + i / 2] >> 4) - 8) * qb[i + 1];
+        acc += h2f(p) * s;
+    }
+    return acc;
+}
+
+void sk_kv4_axpy(float *out, float w, const uint8_t *row, int hd, int block) {
+    for (int b = 0; b < hd / block; b++) {
+        const uint8_t *p = row + b * (2 + block / 2);
+        float wd = w * h2f(p);
+        for (int i = 0; i < block; i += 2) {
+            out[b * block + i] += wd * (float)((p[2 + i / 2] & 15) - 8);
+            out[b * block + i + 1] += wd * (float)((p[2 + i / 2] >> 4) - 8);
+        }
+    }
+}
+
+void sk_kv4_scores(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, float scale, float *out, int hd, int block) {
+    for (int t = 0; t < count; t++) out[t] = sk_kv4_dot(base + (size_t)slots[t] * row_bytes, q, hd, block) * scale;
+}
+void sk_kv4_accumulate(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count, int hd, int block) {
+    for (int t = 0; t < count; t++) sk_kv4_axpy(out, w[t], base + (size_t)slots[t] * row_bytes, hd, block);
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define SK_KV_AVX2 __attribute__((target("avx2,fma,f16c")))

@@ -104,7 +104,7 @@ struct AttentionOptions: ParsableArguments {
     @Option(help: "H2O recent window: N or P% (default: half of the budget after the sinks).") var recent: String?
     @Option(help: "RoPE positions for a compacted cache: auto, absolute or cache.", completion: .list(["auto", "absolute", "cache"])) var positions = "auto"
     @Option(name: .customLong("prefill-chunk"), help: "Prefill chunk for bounded caches.") var prefillChunk = 256
-    @Option(name: .customLong("kv-dtype"), help: "KV cache storage: f32, f16 (half the memory) or int8 (blocks of 32 with an f16 scale: 0.27x f32).", completion: .list(["f32", "f16", "int8"])) var kvDType = "f32"
+    @Option(name: .customLong("kv-dtype"), help: "KV cache storage: f32, f16 (half the memory), int8 (blocks of 32 with an f16 scale: 0.27x f32) or int4 (0.14x f32).", completion: .list(["f32", "f16", "int8", "int4"])) var kvDType = "f32"
 
     func validate() throws {
         guard AttentionSettings.Mode(rawValue: attention) != nil else { throw ValidationError("--attention must be full or sf (got \(attention))") }
@@ -116,7 +116,7 @@ struct AttentionOptions: ParsableArguments {
         }
         try bounded(sinks, 0...Limits.maxChunk, "--sinks")
         try bounded(prefillChunk, 1...Limits.maxChunk, "--prefill-chunk")
-        guard KVDType(rawValue: kvDType) != nil else { throw ValidationError("--kv-dtype must be f32, f16 or int8 (got \(kvDType))") }
+        guard KVDType(rawValue: kvDType) != nil else { throw ValidationError("--kv-dtype must be f32, f16, int8 or int4 (got \(kvDType))") }
         do { try settings().validate() } catch let e as SinkKitError { throw ValidationError(e.message) }
     }
 

@@ -577,6 +577,38 @@ static void test_kv8(void) {
         for (int i = 0; i < hd; i++) expect_close("kv8 accumulate", "dispatch", hd, block, out_b[i], out_a[i]);
     }
     printf("int8 KV rows: %s path checked against scalar\n", sk_kv8_simd() ? "AVX2" : "scalar-only");
+    // int4 KV rows (portable C): error bound, dot and axpy against dequantize-and-multiply, batched calls.
+    for (int c = 0; c < 5; c++) {
+        int hd = hds[c], block = hd % 32 == 0 ? 32 : hd;
+        size_t rb = sk_kv4_row_bytes(hd, block);
+        for (int rep = 0; rep < 50; rep++) {
+            float x[128], q[128], deq[128], out_a[128], out_b[128], sc[1];
+            uint8_t row[160];
+            for (int i = 0; i < hd; i++) { x[i] = (rep % 5 == 0 ? 1e-3f : 1.0f) * gauss(); q[i] = gauss(); out_a[i] = out_b[i] = gauss(); }
+            if (rep == 3) for (int i = 0; i < hd; i++) x[i] = 0;
+            sk_kv4_quantize(x, row, hd, block);
+            sk_kv4_dequantize(row, deq, hd, block);
+            for (int b = 0; b < hd / block; b++) {
+                float amax = 0;
+                for (int i = 0; i < block; i++) amax = fmaxf(amax, fabsf(x[b * block + i]));
+                for (int i = 0; i < block; i++) {
+                    checks++;
+                    if (!(fabsf(deq[b * block + i] - x[b * block + i]) <= amax / 7.0f * 0.5f * 1.002f + 1e-30f)) {
+                        failures++; fprintf(stderr, "FAIL kv4 quantize hd=%d: %g vs %g\n", hd, x[b * block + i], deq[b * block + i]);
+                    }
+                }
+            }
+            double direct = 0;
+            for (int i = 0; i < hd; i++) direct += (double)deq[i] * q[i];
+            expect_close("kv4 dot vs dequantized", "scalar", hd, block, (float)direct, sk_kv4_dot(row, q, hd, block));
+            long slot0 = 0;
+            sk_kv4_scores(row, rb, &slot0, 1, q, 0.5f, sc, hd, block);
+            expect_close("kv4 scores", "scalar", hd, block, (float)direct * 0.5f, sc[0]);
+            float w = (float)uniform();
+            sk_kv4_accumulate(out_a, &w, row, rb, &slot0, 1, hd, block);
+            for (int i = 0; i < hd; i++) expect_close("kv4 axpy vs dequantized", "scalar", hd, block, out_b[i] + w * deq[i], out_a[i]);
+        }
+    }
 }
 
 int main(void) {

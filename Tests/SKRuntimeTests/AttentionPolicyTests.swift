@@ -40,6 +40,7 @@ final class AttentionPolicyTests: XCTestCase {
         let s = try Session(model: m, context: 64, threads: 2, attention: AttentionConfig(sf: sf, policy: p, positions: positions, chunk: chunk, kvDType: kv))
         let ref = try ReferenceModel(file: file, sf: sf, policy: policy, sinks: sinks, positions: positions, halfKV: kv == .f16)
         ref.int8KV = kv == .int8
+        ref.int4KV = kv == .int4
         var steps: [[Int]] = []
         var i = 0
         while i < prefill { steps.append(Array(tokens[i..<min(prefill, i + chunk)])); i += chunk }
@@ -104,6 +105,14 @@ final class AttentionPolicyTests: XCTestCase {
         try check(sf: 8, .segment, kv: .int8, tolerance: 5e-3)
         try check(sf: nil, .window(budget: 10), positions: .cache, kv: .int8, tolerance: 5e-3)
         try check(sf: nil, .h2o(budget: 12, recent: 4), positions: .auto, prefill: 70, chunk: 7, length: 76, kv: .int8, tolerance: 5e-3)
+    }
+
+    /// int4 KV against a reference rounding by the same rule. A key 1e-7 apart before rounding can
+    /// land one code (a seventh of the block's largest value) away, so the logits tolerance is wider.
+    func testInt4KVCache() throws {
+        try check(sf: nil, .full, kv: .int4, tolerance: 0.05)
+        try check(sf: nil, .window(budget: 10), positions: .cache, kv: .int4, tolerance: 0.05)
+        try check(sf: nil, .h2o(budget: 12, recent: 4), kv: .int4, tolerance: 0.05)
     }
 
     /// The int8 cache holds 8.5 bits per element... here head_dim 8 (one block per vector): (2 + 8)

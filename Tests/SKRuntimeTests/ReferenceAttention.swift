@@ -21,6 +21,8 @@ final class ReferenceModel {
     /// Keys and values rounded as an int8 KV cache stores them (each head's vector in blocks of 32,
     /// or whole when shorter: an f16 scale max|x|/127 and codes rounded half away from zero).
     var int8KV = false
+    /// …and as an int4 KV cache (scale max|x|/7, codes rounded half away from zero into [-8, 7]).
+    var int4KV = false
     var keys: [[[Float]]] = []     // [layer][position] (kvDim), rotated at the absolute position
     var values: [[[Float]]] = []
     var kept: [[[Int]]]            // [layer][kvHead] kept positions, ascending
@@ -95,8 +97,8 @@ final class ReferenceModel {
                 q.withUnsafeMutableBufferPointer { rope.apply($0.baseAddress!, heads: c.numHeads, position: start + i) }
                 k.withUnsafeMutableBufferPointer { rope.apply($0.baseAddress!, heads: c.numKVHeads, position: start + i) }
                 let v = matvec(p + "self_attn.v_proj.weight", xb, rows: c.kvDim)
-                keys[l].append(halfKV ? k.map { Float(Float16($0)) } : int8KV ? int8Rounded(k, headDim: c.headDim) : k)
-                values[l].append(halfKV ? v.map { Float(Float16($0)) } : int8KV ? int8Rounded(v, headDim: c.headDim) : v)
+                keys[l].append(halfKV ? k.map { Float(Float16($0)) } : int8KV ? int8Rounded(k, headDim: c.headDim) : int4KV ? int4Rounded(k, headDim: c.headDim) : k)
+                values[l].append(halfKV ? v.map { Float(Float16($0)) } : int8KV ? int8Rounded(v, headDim: c.headDim) : int4KV ? int4Rounded(v, headDim: c.headDim) : v)
                 qs.append(q)
             }
             for kh in 0..<c.numKVHeads { kept[l][kh] += (start..<(start + n)) }
@@ -199,6 +201,19 @@ func int8Rounded(_ x: [Float], headDim: Int) -> [Float] {
         let d = Float(Float16(amax / 127))
         let inv: Float = d > 0 ? 1 / d : 0
         for i in b..<(b + block) { out[i] = d * min(127, max(-127, (x[i] * inv).rounded())) }
+    }
+    return out
+}
+
+/// The int4 KV rule, written out independently of kv_int8.c.
+func int4Rounded(_ x: [Float], headDim: Int) -> [Float] {
+    let block = headDim % 32 == 0 ? 32 : headDim
+    var out = x
+    for b in stride(from: 0, to: x.count, by: block) {
+        let amax = x[b..<(b + block)].map(abs).max()!
+        let d = Float(Float16(amax / 7))
+        let inv: Float = d > 0 ? 1 / d : 0
+        for i in b..<(b + block) { out[i] = d * min(7, max(-8, (x[i] * inv).rounded())) }
     }
     return out
 }

@@ -178,6 +178,15 @@ int sk_kv8_simd(void);
 // A whole head's slots in one call: out[t] = scale · row(slots[t]) · q; out += Σ w[t] · row(slots[t]).
 void sk_kv8_scores(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, float scale, float *out, int hd, int block);
 void sk_kv8_accumulate(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count, int hd, int block);
+// int4 KV rows (same file): blocks of `block` (even) elements, an f16 scale max|x|/7 and 4-bit
+// codes c (x ≈ d·(c − 8); element j in the low nibble of byte j/2 when even, high when odd). Portable C.
+size_t sk_kv4_row_bytes(int hd, int block);
+void sk_kv4_quantize(const float *x, uint8_t *row, int hd, int block);
+void sk_kv4_dequantize(const uint8_t *row, float *out, int hd, int block);
+float sk_kv4_dot(const uint8_t *row, const float *q, int hd, int block);
+void sk_kv4_axpy(float *out, float w, const uint8_t *row, int hd, int block);
+void sk_kv4_scores(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, float scale, float *out, int hd, int block);
+void sk_kv4_accumulate(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count, int hd, int block);
 
 #ifdef __cplusplus
 }

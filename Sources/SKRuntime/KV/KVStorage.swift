@@ -1,9 +1,10 @@
 import SKKernels
 
-/// How a KV cache stores keys and values: f32, f16 (half the memory, llama.cpp's default), or
-/// int8 (blocks of 32 with an f16 scale, Q8_0's rule: 8.5 bits per element, 0.27x f32).
+/// How a KV cache stores keys and values: f32, f16 (half the memory, llama.cpp's default), int8
+/// (blocks of 32 with an f16 scale, Q8_0's rule: 8.5 bits per element, 0.27x f32) or int4 (blocks
+/// of 32, f16 scale max/7, 4-bit codes: 4.5 bits per element).
 public enum KVDType: String, CaseIterable, Sendable {
-    case f32, f16, int8
+    case f32, f16, int8, int4
 
     /// Bytes of one key (or value) vector of `headDim` elements.
     public func rowBytes(headDim: Int) -> Int {
@@ -13,6 +14,9 @@ public enum KVDType: String, CaseIterable, Sendable {
         case .int8:
             let b = Int8KVStorage.block(headDim: headDim)
             return headDim / b * (2 + b)
+        case .int4:
+            let b = Int8KVStorage.block(headDim: headDim)
+            return headDim / b * (2 + b / 2)
         }
     }
 
@@ -21,6 +25,7 @@ public enum KVDType: String, CaseIterable, Sendable {
         case .f32: return F32KVStorage(capacity: capacity, headDim: headDim)
         case .f16: return F16KVStorage(capacity: capacity, headDim: headDim)
         case .int8: return Int8KVStorage(capacity: capacity, headDim: headDim)
+        case .int4: return Int4KVStorage(capacity: capacity, headDim: headDim)
         }
     }
 }
@@ -207,5 +212,50 @@ final class Int8KVStorage: KVStorageBase, KVStorage {
     func read(slot: Int, key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>) {
         sk_kv8_dequantize(k8 + slot * rowBytes, key, Int32(headDim), Int32(block))
         sk_kv8_dequantize(v8 + slot * rowBytes, value, Int32(headDim), Int32(block))
+    }
+}
+
+/// int4 keys and values: blocks of 32 (or the whole vector), an f16 scale and 4-bit codes
+/// (kv_int8.c, portable C only).
+final class Int4KVStorage: KVStorageBase, KVStorage {
+    let block: Int
+    var dtype: KVDType { .int4 }
+    var k4: UnsafeMutablePointer<UInt8> { keys.assumingMemoryBound(to: UInt8.self) }
+    var v4: UnsafeMutablePointer<UInt8> { values.assumingMemoryBound(to: UInt8.self) }
+
+    init(capacity: Int, headDim: Int) {
+        block = Int8KVStorage.block(headDim: headDim)
+        super.init(capacity: capacity, headDim: headDim, rowBytes: KVDType.int4.rowBytes(headDim: headDim))
+    }
+
+    func store(slot: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
+        sk_kv4_quantize(key, k4 + slot * rowBytes, Int32(headDim), Int32(block))
+        sk_kv4_quantize(value, v4 + slot * rowBytes, Int32(headDim), Int32(block))
+    }
+
+    func scores(_ q: UnsafePointer<Float>, slots: UnsafePointer<Int>, count: Int, scale: Float, into out: UnsafeMutablePointer<Float>) {
+        slots.withMemoryRebound(to: CLong.self, capacity: count) {
+            sk_kv4_scores(k4, rowBytes, $0, Int32(count), q, scale, out, Int32(headDim), Int32(block))
+        }
+    }
+
+    func accumulate(into out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>, slots: UnsafePointer<Int>, count: Int) {
+        slots.withMemoryRebound(to: CLong.self, capacity: count) {
+            sk_kv4_accumulate(out, weights, v4, rowBytes, $0, Int32(count), Int32(headDim), Int32(block))
+        }
+    }
+
+    func f32Rows(count: Int, scratch: UnsafeMutablePointer<Float>) -> (keys: UnsafePointer<Float>, values: UnsafePointer<Float>) {
+        let hd = headDim, vals = scratch + count * hd
+        for j in 0..<count {
+            sk_kv4_dequantize(k4 + j * rowBytes, scratch + j * hd, Int32(hd), Int32(block))
+            sk_kv4_dequantize(v4 + j * rowBytes, vals + j * hd, Int32(hd), Int32(block))
+        }
+        return (UnsafePointer(scratch), UnsafePointer(vals))
+    }
+
+    func read(slot: Int, key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>) {
+        sk_kv4_dequantize(k4 + slot * rowBytes, key, Int32(headDim), Int32(block))
+        sk_kv4_dequantize(v4 + slot * rowBytes, value, Int32(headDim), Int32(block))
     }
 }

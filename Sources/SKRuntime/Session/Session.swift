@@ -43,6 +43,9 @@ public final class Session {
         let c = model.config
         guard context > 0 else { throw SinkKitError(.invalidArgument, "context must be positive") }
         var attention = attention
+        if attention.kvDType == .int4 && c.headDim % 2 != 0 {
+            throw SinkKitError(.invalidArgument, "--kv-dtype int4 needs an even head dimension (this model's is \(c.headDim))")
+        }
         if let w = c.slidingWindow {
             // Sliding-window attention (Mistral): the mask lets position p read keys p-w+1...p
             // (attention kernels), and, with the default full cache, the cache keeps only the last
