@@ -2,6 +2,7 @@ import Foundation
 import SKCore
 import SKFormat
 import SKGGUF
+import SKMerge
 import SKModel
 import SKTokenizer
 
@@ -159,14 +160,20 @@ public enum GGUFExporter {
 
     /// tokenizer.ggml.* from the SKM tokenizer: byte-level BPE with one of the pre-tokenizers
     /// llama.cpp names (GGUFTokenizer); the added tokens as control (special) or user-defined.
-    static func tokenizerEntries(_ f: SKMFile, path: String) throws -> [(String, GGUFWriter.Value)] {
-        let spec = try TokenizerSpec(metadata: f.metadata, path: path)
+    /// The `tokenizer.ggml.pre` name the tokenizer is exported under; refused when it has none.
+    static func exportablePre(_ spec: TokenizerSpec, path: String) throws -> String {
         guard spec.normalizerJSON == "null", !spec.byteFallback else {
             throw SinkKitError(.refused, "\(path): the tokenizer has a normalizer or byte fallback (SentencePiece-style), which SinkKit does not export to GGUF yet")
         }
         guard let pre = GGUFTokenizer.preName(preTokenizerJSON: spec.preTokenizerJSON) else {
             throw SinkKitError(.refused, "\(path): the tokenizer's pre-tokenizer is none of those llama.cpp names (smollm, gpt-2, llama-bpe, qwen2, deepseek-llm, deepseek-coder, falcon); not exported")
         }
+        return pre
+    }
+
+    static func tokenizerEntries(_ f: SKMFile, path: String) throws -> [(String, GGUFWriter.Value)] {
+        let spec = try TokenizerSpec(metadata: f.metadata, path: path)
+        let pre = try exportablePre(spec, path: path)
         var types = [Int32](repeating: 1, count: spec.vocab.count)
         if let added = try StrictJSON.parse(Data(spec.addedTokensJSON.utf8), path: "added_tokens") as? [[String: Any]] {
             for a in added {
@@ -203,6 +210,20 @@ extension SKMConverter {
     /// the output (removed afterwards, and on SIGINT/SIGTERM/SIGHUP), then exported.
     public func runToGGUF(progress: QuantizeProgress? = nil) throws -> (QuantizeReport, GGUFExporter.Report) {
         let target = try OutputTarget(job.output, kind: .file, inputs: job.mergeJob.inputPaths, force: job.force)
+        // What GGUF cannot hold is refused before any work: blocks other than 32, a tokenizer
+        // without a llama.cpp pre-tokenizer name.
+        if let g = job.group, g != 32 {
+            throw SinkKitError(.invalidArgument, "--group \(g): GGUF's Q8_0/Q4_0/Q4_1/Q5_0 blocks hold 32 weights; use --group 32 (the default) for a .gguf output")
+        }
+        let plan = try MergePlan(job: job.mergeJob)
+        let spec: TokenizerSpec
+        if let g = plan.gguf, plan.tokenizerDirectory == job.modelDirectory {
+            spec = try GGUFTokenizer.spec(g.gguf)
+        } else {
+            let entries = try TokenizerMetadata.entries(directory: plan.tokenizerDirectory)
+            spec = try TokenizerSpec(metadata: Dictionary(entries, uniquingKeysWith: { a, _ in a }), path: plan.tokenizerDirectory)
+        }
+        _ = try GGUFExporter.exportablePre(spec, path: plan.tokenizerDirectory)
         let tmp = try target.makeTemporary()
         defer {
             try? FileManager.default.removeItem(atPath: tmp)

@@ -149,13 +149,22 @@ final class SKConvQuantizeCLITests: XCTestCase {
     }
 
     func testOutputNamedForAnotherFormatIsRefused() throws {
-        for name in ["model.gguf", "model.safetensors", "model.BIN"] {
+        for name in ["model.onnx", "model.safetensors", "model.BIN"] {
             let out = Fixture.scratch() + "/" + name
             let r = try skconv("quantize", "--model", Fixture.base("llama-f32"), "--type", "int8", "--output", out)
             XCTAssertEqual(r.status, 2, name)
             XCTAssertTrue(r.stderr.contains("writes an SKM file"), r.stderr)
             XCTAssertFalse(FileManager.default.fileExists(atPath: out))
         }
+        // .gguf is GGUF out: refused before any work when the model cannot be written as GGUF (the
+        // tiny fixture's tokenizer has no pre-tokenizer llama.cpp names), nothing left behind.
+        let dir = Fixture.scratch()
+        let r = try skconv("quantize", "--model", Fixture.base("llama-f32"), "--type", "int8", "--output", dir + "/model.gguf")
+        XCTAssertEqual(r.status, 3, r.stderr)
+        XCTAssertTrue(r.stderr.contains("pre-tokenizer") && !r.stderr.contains("quantize 1/"), r.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [])
+        let g = try skconv("quantize", "--model", Fixture.base("llama-f32"), "--type", "int8", "--group", "64", "--output", dir + "/model.gguf")
+        XCTAssertNotEqual(g.status, 0)
     }
 
     /// Not on a terminal, progress is periodic lines with the time left (interval from the
