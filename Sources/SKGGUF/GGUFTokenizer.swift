@@ -84,6 +84,83 @@ public enum GGUFTokenizer {
         return nil
     }
 
+    /// What both tokenizer models share: the vocabulary, each token's type, the special tokens.
+    struct Vocabulary {
+        var tokens: [String] = []
+        var types: [Int] = []
+        var bos, eos, pad, unk: Int?
+        var addBos = false, addEos = false
+    }
+
+    static func vocabulary(_ g: GGUFFile, defaultAddBos: Bool) throws -> Vocabulary {
+        let path = g.path
+        func meta(_ k: String) -> GGUFFile.Value? { g.metadata["tokenizer.ggml." + k] }
+        guard let tokenValues = meta("tokens")?.array, !tokenValues.isEmpty else {
+            throw SinkKitError(.config, "\(path): tokenizer.ggml.tokens is missing or not an array")
+        }
+        var v = Vocabulary()
+        v.tokens.reserveCapacity(tokenValues.count)
+        for (i, t) in tokenValues.enumerated() {
+            guard let s = t.string else { throw SinkKitError(.config, "\(path): tokenizer.ggml.tokens[\(i)] is not a string") }
+            v.tokens.append(s)
+        }
+        v.types = [Int](repeating: TokenType.normal.rawValue, count: v.tokens.count)
+        if let tv = meta("token_type") {
+            guard let a = tv.array, a.count == v.tokens.count else {
+                throw SinkKitError(.config, "\(path): tokenizer.ggml.token_type must be an array of \(v.tokens.count) integers")
+            }
+            for (i, x) in a.enumerated() {
+                guard let t = x.int, (1...6).contains(t) else { throw SinkKitError(.config, "\(path): tokenizer.ggml.token_type[\(i)] is not a token type (1 to 6)") }
+                v.types[i] = t
+            }
+        }
+        func tokenId(_ k: String) throws -> Int? {
+            guard let x = meta(k) else { return nil }
+            guard let id = x.int, id >= 0, id < v.tokens.count else {
+                throw SinkKitError(.config, "\(path): tokenizer.ggml.\(k) is not a token id below \(v.tokens.count)")
+            }
+            return id
+        }
+        v.bos = try tokenId("bos_token_id"); v.eos = try tokenId("eos_token_id")
+        v.pad = try tokenId("padding_token_id"); v.unk = try tokenId("unknown_token_id")
+        v.addBos = meta("add_bos_token")?.bool ?? defaultAddBos
+        v.addEos = meta("add_eos_token")?.bool ?? false
+        return v
+    }
+
+    /// Added tokens (tokenizer.json's `added_tokens`), special tokens, the post-processor (a
+    /// TemplateProcessing with BOS/EOS when they are added, else `otherwise`) and the chat template.
+    static func finish(_ spec: inout TokenizerSpec, _ v: Vocabulary, _ g: GGUFFile, specialTypes: Set<Int>, otherwise: String) throws {
+        var added: [[String: Any]] = []
+        for (i, t) in v.types.enumerated() where specialTypes.contains(t) || t == TokenType.userDefined.rawValue {
+            let special = t != TokenType.userDefined.rawValue
+            added.append(["id": i, "content": v.tokens[i], "single_word": false, "lstrip": false, "rstrip": false,
+                          "normalized": !special, "special": special])
+        }
+        spec.addedTokensJSON = try JSONWriter.string(added)
+        // Encoding follows the post-processor: a leading BOS (and a trailing EOS) as a template.
+        if (v.addBos && v.bos != nil) || (v.addEos && v.eos != nil) {
+            var single: [[String: Any]] = [], special: [String: Any] = [:]
+            func piece(_ id: Int) -> [String: Any] {
+                special[v.tokens[id]] = ["id": v.tokens[id], "ids": [id], "tokens": [v.tokens[id]]] as [String: Any]
+                return ["SpecialToken": ["id": v.tokens[id], "type_id": 0] as [String: Any]]
+            }
+            if v.addBos, let b = v.bos { single.append(piece(b)) }
+            single.append(["Sequence": ["id": "A", "type_id": 0] as [String: Any]])
+            if v.addEos, let e = v.eos { single.append(piece(e)) }
+            spec.postProcessorJSON = try JSONWriter.string(["type": "TemplateProcessing", "single": single, "pair": single, "special_tokens": special] as [String: Any])
+        } else {
+            spec.postProcessorJSON = otherwise
+        }
+        spec.bosToken = v.bos.map { v.tokens[$0] } ?? ""
+        spec.eosToken = v.eos.map { v.tokens[$0] } ?? ""
+        spec.padToken = v.pad.map { v.tokens[$0] } ?? ""
+        spec.unkTokenText = v.unk.map { v.tokens[$0] } ?? ""
+        spec.addBosToken = v.addBos
+        spec.addEosToken = v.addEos
+        spec.chatTemplate = g.metadata["tokenizer.chat_template"]?.string ?? ""
+    }
+
     public static func spec(_ g: GGUFFile) throws -> TokenizerSpec {
         let path = g.path
         func meta(_ k: String) -> GGUFFile.Value? { g.metadata["tokenizer.ggml." + k] }
@@ -98,84 +175,28 @@ public enum GGUFTokenizer {
         guard let preTree = preTokenizer(pre) else {
             throw SinkKitError(.refused, "\(path): tokenizer.ggml.pre \"\(pre)\" is not supported (expected one of \(supportedPre)); convert from the Hugging Face directory instead")
         }
-        guard let tokenValues = meta("tokens")?.array, !tokenValues.isEmpty else {
-            throw SinkKitError(.config, "\(path): tokenizer.ggml.tokens is missing or not an array")
-        }
-        var vocab: [String] = []
-        vocab.reserveCapacity(tokenValues.count)
-        for (i, v) in tokenValues.enumerated() {
-            guard let s = v.string else { throw SinkKitError(.config, "\(path): tokenizer.ggml.tokens[\(i)] is not a string") }
-            vocab.append(s)
-        }
-        var types = [Int](repeating: TokenType.normal.rawValue, count: vocab.count)
-        if let tv = meta("token_type") {
-            guard let a = tv.array, a.count == vocab.count else {
-                throw SinkKitError(.config, "\(path): tokenizer.ggml.token_type must be an array of \(vocab.count) integers")
-            }
-            for (i, v) in a.enumerated() {
-                guard let t = v.int, (1...6).contains(t) else { throw SinkKitError(.config, "\(path): tokenizer.ggml.token_type[\(i)] is not a token type (1 to 6)") }
-                types[i] = t
-            }
-        }
+        let v = try vocabulary(g, defaultAddBos: false)
         var merges: [String] = []
         if let mv = meta("merges") {
             guard let a = mv.array else { throw SinkKitError(.config, "\(path): tokenizer.ggml.merges is not an array") }
             merges.reserveCapacity(a.count)
-            for (i, v) in a.enumerated() {
-                guard let s = v.string else { throw SinkKitError(.config, "\(path): tokenizer.ggml.merges[\(i)] is not a string") }
+            for (i, x) in a.enumerated() {
+                guard let s = x.string else { throw SinkKitError(.config, "\(path): tokenizer.ggml.merges[\(i)] is not a string") }
                 merges.append(s)
             }
         }
-        func tokenId(_ k: String) throws -> Int? {
-            guard let v = meta(k) else { return nil }
-            guard let id = v.int, id >= 0, id < vocab.count else {
-                throw SinkKitError(.config, "\(path): tokenizer.ggml.\(k) is not a token id below \(vocab.count)")
-            }
-            return id
-        }
-        let bos = try tokenId("bos_token_id"), eos = try tokenId("eos_token_id")
-        let pad = try tokenId("padding_token_id"), unk = try tokenId("unknown_token_id")
-        let addBos = meta("add_bos_token")?.bool ?? false
-        let addEos = meta("add_eos_token")?.bool ?? false
         if let sp = meta("add_space_prefix")?.bool, sp {
             throw SinkKitError(.refused, "\(path): tokenizer.ggml.add_space_prefix is true, which byte-level BPE tokenizers do not use; this file is not supported")
         }
-
-        // Control and user-defined tokens are the tokenizer.json's added tokens (special and not).
-        var added: [[String: Any]] = []
-        for (i, t) in types.enumerated() where t == TokenType.control.rawValue || t == TokenType.userDefined.rawValue {
-            let special = t == TokenType.control.rawValue
-            added.append(["id": i, "content": vocab[i], "single_word": false, "lstrip": false, "rstrip": false,
-                          "normalized": !special, "special": special])
-        }
-        var spec = TokenizerSpec(vocab: vocab, merges: merges)
+        var spec = TokenizerSpec(vocab: v.tokens, merges: merges)
         // llama.cpp (and Llama 3's tokenizer.json) take a pre-token that is itself in the
         // vocabulary whole, without merging.
         spec.ignoreMerges = ["llama-bpe", "llama3", "llama-v3"].contains(pre)
-        spec.addedTokensJSON = try JSONWriter.string(added)
         spec.preTokenizerJSON = try JSONWriter.string(preTree)
         spec.decoderJSON = try JSONWriter.string(["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true] as [String: Any])
-        // Encoding follows the post-processor: a leading BOS (and a trailing EOS) as a template.
-        if (addBos && bos != nil) || (addEos && eos != nil) {
-            var single: [[String: Any]] = [], special: [String: Any] = [:]
-            func piece(_ id: Int) -> [String: Any] {
-                special[vocab[id]] = ["id": vocab[id], "ids": [id], "tokens": [vocab[id]]] as [String: Any]
-                return ["SpecialToken": ["id": vocab[id], "type_id": 0] as [String: Any]]
-            }
-            if addBos, let b = bos { single.append(piece(b)) }
-            single.append(["Sequence": ["id": "A", "type_id": 0] as [String: Any]])
-            if addEos, let e = eos { single.append(piece(e)) }
-            spec.postProcessorJSON = try JSONWriter.string(["type": "TemplateProcessing", "single": single, "pair": single, "special_tokens": special] as [String: Any])
-        } else {
-            spec.postProcessorJSON = try JSONWriter.string(["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": true] as [String: Any])
-        }
-        spec.bosToken = bos.map { vocab[$0] } ?? ""
-        spec.eosToken = eos.map { vocab[$0] } ?? ""
-        spec.padToken = pad.map { vocab[$0] } ?? ""
-        spec.unkTokenText = unk.map { vocab[$0] } ?? ""
-        spec.addBosToken = addBos
-        spec.addEosToken = addEos
-        spec.chatTemplate = g.metadata["tokenizer.chat_template"]?.string ?? ""
+        // Control and user-defined tokens are the tokenizer.json's added tokens (special and not).
+        try finish(&spec, v, g, specialTypes: [TokenType.control.rawValue],
+                   otherwise: try JSONWriter.string(["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": true] as [String: Any]))
         return spec
     }
 
@@ -188,36 +209,21 @@ public enum GGUFTokenizer {
     static func sentencePiece(_ g: GGUFFile) throws -> TokenizerSpec {
         let path = g.path
         func meta(_ k: String) -> GGUFFile.Value? { g.metadata["tokenizer.ggml." + k] }
-        guard let tokenValues = meta("tokens")?.array, !tokenValues.isEmpty else {
-            throw SinkKitError(.config, "\(path): tokenizer.ggml.tokens is missing or not an array")
-        }
-        var vocab: [String] = []
-        for (i, v) in tokenValues.enumerated() {
-            guard let s = v.string else { throw SinkKitError(.config, "\(path): tokenizer.ggml.tokens[\(i)] is not a string") }
-            vocab.append(s)
-        }
-        guard let sv = meta("scores")?.array, sv.count == vocab.count else {
-            throw SinkKitError(.config, "\(path): tokenizer.ggml.scores must be an array of \(vocab.count) numbers for a SentencePiece vocabulary")
+        let v = try vocabulary(g, defaultAddBos: true)
+        guard let sv = meta("scores")?.array, sv.count == v.tokens.count else {
+            throw SinkKitError(.config, "\(path): tokenizer.ggml.scores must be an array of \(v.tokens.count) numbers for a SentencePiece vocabulary")
         }
         var scores: [Double] = []
-        for (i, v) in sv.enumerated() {
-            guard let d = v.double, d.isFinite else { throw SinkKitError(.config, "\(path): tokenizer.ggml.scores[\(i)] is not a finite number") }
+        for (i, x) in sv.enumerated() {
+            guard let d = x.double, d.isFinite else { throw SinkKitError(.config, "\(path): tokenizer.ggml.scores[\(i)] is not a finite number") }
             scores.append(d)
         }
-        var types = [Int](repeating: TokenType.normal.rawValue, count: vocab.count)
-        if let a = meta("token_type")?.array {
-            guard a.count == vocab.count else { throw SinkKitError(.config, "\(path): tokenizer.ggml.token_type must have \(vocab.count) entries") }
-            for (i, v) in a.enumerated() {
-                guard let t = v.int, (1...6).contains(t) else { throw SinkKitError(.config, "\(path): tokenizer.ggml.token_type[\(i)] is not a token type (1 to 6)") }
-                types[i] = t
-            }
-        }
         var ids: [String: Int] = [:]
-        for (i, t) in vocab.enumerated() where ids[t] == nil { ids[t] = i }
+        for (i, t) in v.tokens.enumerated() where ids[t] == nil { ids[t] = i }
         // Merges: (left, right, score of the merged piece), in vocabulary order and, within a
         // piece, by the ids of its halves; then a stable sort by score, highest first.
         var merges: [(l: Int, r: Int, score: Double)] = []
-        for (id, piece) in vocab.enumerated() where types[id] == TokenType.normal.rawValue || types[id] == TokenType.userDefined.rawValue {
+        for (id, piece) in v.tokens.enumerated() where v.types[id] == TokenType.normal.rawValue || v.types[id] == TokenType.userDefined.rawValue {
             let chars = Array(piece)
             guard chars.count >= 2, !piece.contains(" ") else { continue }
             var local: [(Int, Int)] = []
@@ -230,17 +236,10 @@ public enum GGUFTokenizer {
         let order = merges.indices.sorted { a, b in
             merges[a].score != merges[b].score ? merges[a].score > merges[b].score : a < b
         }
-        var spec = TokenizerSpec(vocab: vocab, merges: order.map { vocab[merges[$0].l] + " " + vocab[merges[$0].r] })
+        var spec = TokenizerSpec(vocab: v.tokens, merges: order.map { v.tokens[merges[$0].l] + " " + v.tokens[merges[$0].r] })
         spec.byteFallback = true
         spec.fuseUnk = true
-        func tokenId(_ k: String) throws -> Int? {
-            guard let v = meta(k) else { return nil }
-            guard let id = v.int, id >= 0, id < vocab.count else { throw SinkKitError(.config, "\(path): tokenizer.ggml.\(k) is not a token id below \(vocab.count)") }
-            return id
-        }
-        let bos = try tokenId("bos_token_id"), eos = try tokenId("eos_token_id")
-        let pad = try tokenId("padding_token_id"), unk = try tokenId("unknown_token_id")
-        spec.unkToken = unk.map { vocab[$0] } ?? ""
+        spec.unkToken = v.unk.map { v.tokens[$0] } ?? ""
         let addPrefix = meta("add_space_prefix")?.bool ?? true
         let replace: [String: Any] = ["type": "Replace", "pattern": ["String": " "] as [String: Any], "content": "\u{2581}"]
         spec.normalizerJSON = try JSONWriter.string(addPrefix
@@ -251,33 +250,7 @@ public enum GGUFTokenizer {
         ]
         if addPrefix { decoders.append(["type": "Strip", "content": " ", "start": 1, "stop": 0]) }
         spec.decoderJSON = try JSONWriter.string(["type": "Sequence", "decoders": decoders] as [String: Any])
-        var added: [[String: Any]] = []
-        for (i, t) in types.enumerated() where t == TokenType.control.rawValue || t == TokenType.userDefined.rawValue || t == TokenType.unknown.rawValue {
-            let special = t != TokenType.userDefined.rawValue
-            added.append(["id": i, "content": vocab[i], "single_word": false, "lstrip": false, "rstrip": false,
-                          "normalized": !special, "special": special])
-        }
-        spec.addedTokensJSON = try JSONWriter.string(added)
-        let addBos = meta("add_bos_token")?.bool ?? true
-        let addEos = meta("add_eos_token")?.bool ?? false
-        if (addBos && bos != nil) || (addEos && eos != nil) {
-            var single: [[String: Any]] = [], special: [String: Any] = [:]
-            func piece(_ id: Int) -> [String: Any] {
-                special[vocab[id]] = ["id": vocab[id], "ids": [id], "tokens": [vocab[id]]] as [String: Any]
-                return ["SpecialToken": ["id": vocab[id], "type_id": 0] as [String: Any]]
-            }
-            if addBos, let b = bos { single.append(piece(b)) }
-            single.append(["Sequence": ["id": "A", "type_id": 0] as [String: Any]])
-            if addEos, let e = eos { single.append(piece(e)) }
-            spec.postProcessorJSON = try JSONWriter.string(["type": "TemplateProcessing", "single": single, "pair": single, "special_tokens": special] as [String: Any])
-        }
-        spec.bosToken = bos.map { vocab[$0] } ?? ""
-        spec.eosToken = eos.map { vocab[$0] } ?? ""
-        spec.padToken = pad.map { vocab[$0] } ?? ""
-        spec.unkTokenText = spec.unkToken
-        spec.addBosToken = addBos
-        spec.addEosToken = addEos
-        spec.chatTemplate = g.metadata["tokenizer.chat_template"]?.string ?? ""
+        try finish(&spec, v, g, specialTypes: [TokenType.control.rawValue, TokenType.unknown.rawValue], otherwise: "null")
         return spec
     }
 }

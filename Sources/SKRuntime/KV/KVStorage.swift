@@ -12,10 +12,10 @@ public enum KVDType: String, CaseIterable, Sendable {
         case .f32: return 4 * headDim
         case .f16: return 2 * headDim
         case .int8:
-            let b = Int8KVStorage.block(headDim: headDim)
+            let b = BlockKVStorage.block(headDim: headDim)
             return headDim / b * (2 + b)
         case .int4:
-            let b = Int8KVStorage.block(headDim: headDim)
+            let b = BlockKVStorage.block(headDim: headDim)
             return headDim / b * (2 + b / 2)
         }
     }
@@ -24,8 +24,7 @@ public enum KVDType: String, CaseIterable, Sendable {
         switch self {
         case .f32: return F32KVStorage(capacity: capacity, headDim: headDim)
         case .f16: return F16KVStorage(capacity: capacity, headDim: headDim)
-        case .int8: return Int8KVStorage(capacity: capacity, headDim: headDim)
-        case .int4: return Int4KVStorage(capacity: capacity, headDim: headDim)
+        case .int8, .int4: return BlockKVStorage(dtype: self, capacity: capacity, headDim: headDim)
         }
     }
 }
@@ -167,95 +166,63 @@ final class F16KVStorage: KVStorageBase, KVStorage {
     }
 }
 
-/// int8 keys and values: each vector as blocks of 32 (or one block when the head is not a multiple
-/// of 32), an f16 scale and int8 codes (kv_int8.c). Dot products and the value accumulation
-/// decode on the fly (AVX2 or scalar kernels); f32 rows are decoded for sgemm.
-final class Int8KVStorage: KVStorageBase, KVStorage {
+/// Block-quantized keys and values (int8, int4: kv_int8.c): each vector as blocks of 32 elements
+/// (or one block when the head is not a multiple of 32) with an f16 scale. Dot products and the
+/// value accumulation read the codes directly, a whole head's slots per call; f32 rows are decoded
+/// for sgemm. The two types differ only in their kernels.
+final class BlockKVStorage: KVStorageBase, KVStorage {
+    typealias Quantize = @convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<UInt8>?, Int32, Int32) -> Void
+    typealias Dequantize = @convention(c) (UnsafePointer<UInt8>?, UnsafeMutablePointer<Float>?, Int32, Int32) -> Void
+    typealias Scores = @convention(c) (UnsafePointer<UInt8>?, Int, UnsafePointer<CLong>?, Int32, UnsafePointer<Float>?, Float, UnsafeMutablePointer<Float>?, Int32, Int32) -> Void
+    typealias Accumulate = @convention(c) (UnsafeMutablePointer<Float>?, UnsafePointer<Float>?, UnsafePointer<UInt8>?, Int, UnsafePointer<CLong>?, Int32, Int32, Int32) -> Void
+
+    let dtype: KVDType
     let block: Int
-    var dtype: KVDType { .int8 }
-    var k8: UnsafeMutablePointer<UInt8> { keys.assumingMemoryBound(to: UInt8.self) }
-    var v8: UnsafeMutablePointer<UInt8> { values.assumingMemoryBound(to: UInt8.self) }
+    let quantize: Quantize, dequantize: Dequantize, scoresKernel: Scores, accumulateKernel: Accumulate
+    var kq: UnsafeMutablePointer<UInt8> { keys.assumingMemoryBound(to: UInt8.self) }
+    var vq: UnsafeMutablePointer<UInt8> { values.assumingMemoryBound(to: UInt8.self) }
 
     static func block(headDim: Int) -> Int { headDim % 32 == 0 ? 32 : headDim }
 
-    init(capacity: Int, headDim: Int) {
+    init(dtype: KVDType, capacity: Int, headDim: Int) {
+        self.dtype = dtype
         block = Self.block(headDim: headDim)
-        super.init(capacity: capacity, headDim: headDim, rowBytes: KVDType.int8.rowBytes(headDim: headDim))
+        if dtype == .int4 {
+            (quantize, dequantize, scoresKernel, accumulateKernel) = (sk_kv4_quantize, sk_kv4_dequantize, sk_kv4_scores, sk_kv4_accumulate)
+        } else {
+            (quantize, dequantize, scoresKernel, accumulateKernel) = (sk_kv8_quantize, sk_kv8_dequantize, sk_kv8_scores, sk_kv8_accumulate)
+        }
+        super.init(capacity: capacity, headDim: headDim, rowBytes: dtype.rowBytes(headDim: headDim))
     }
 
     func store(slot: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
-        sk_kv8_quantize(key, k8 + slot * rowBytes, Int32(headDim), Int32(block))
-        sk_kv8_quantize(value, v8 + slot * rowBytes, Int32(headDim), Int32(block))
+        quantize(key, kq + slot * rowBytes, Int32(headDim), Int32(block))
+        quantize(value, vq + slot * rowBytes, Int32(headDim), Int32(block))
     }
 
     func scores(_ q: UnsafePointer<Float>, slots: UnsafePointer<Int>, count: Int, scale: Float, into out: UnsafeMutablePointer<Float>) {
         slots.withMemoryRebound(to: CLong.self, capacity: count) {
-            sk_kv8_scores(k8, rowBytes, $0, Int32(count), q, scale, out, Int32(headDim), Int32(block))
+            scoresKernel(kq, rowBytes, $0, Int32(count), q, scale, out, Int32(headDim), Int32(block))
         }
     }
 
     func accumulate(into out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>, slots: UnsafePointer<Int>, count: Int) {
         slots.withMemoryRebound(to: CLong.self, capacity: count) {
-            sk_kv8_accumulate(out, weights, v8, rowBytes, $0, Int32(count), Int32(headDim), Int32(block))
+            accumulateKernel(out, weights, vq, rowBytes, $0, Int32(count), Int32(headDim), Int32(block))
         }
     }
 
     func f32Rows(count: Int, scratch: UnsafeMutablePointer<Float>) -> (keys: UnsafePointer<Float>, values: UnsafePointer<Float>) {
         let hd = headDim, vals = scratch + count * hd
         for j in 0..<count {
-            sk_kv8_dequantize(k8 + j * rowBytes, scratch + j * hd, Int32(hd), Int32(block))
-            sk_kv8_dequantize(v8 + j * rowBytes, vals + j * hd, Int32(hd), Int32(block))
+            dequantize(kq + j * rowBytes, scratch + j * hd, Int32(hd), Int32(block))
+            dequantize(vq + j * rowBytes, vals + j * hd, Int32(hd), Int32(block))
         }
         return (UnsafePointer(scratch), UnsafePointer(vals))
     }
 
     func read(slot: Int, key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>) {
-        sk_kv8_dequantize(k8 + slot * rowBytes, key, Int32(headDim), Int32(block))
-        sk_kv8_dequantize(v8 + slot * rowBytes, value, Int32(headDim), Int32(block))
-    }
-}
-
-/// int4 keys and values: blocks of 32 (or the whole vector), an f16 scale and 4-bit codes
-/// (kv_int8.c, portable C only).
-final class Int4KVStorage: KVStorageBase, KVStorage {
-    let block: Int
-    var dtype: KVDType { .int4 }
-    var k4: UnsafeMutablePointer<UInt8> { keys.assumingMemoryBound(to: UInt8.self) }
-    var v4: UnsafeMutablePointer<UInt8> { values.assumingMemoryBound(to: UInt8.self) }
-
-    init(capacity: Int, headDim: Int) {
-        block = Int8KVStorage.block(headDim: headDim)
-        super.init(capacity: capacity, headDim: headDim, rowBytes: KVDType.int4.rowBytes(headDim: headDim))
-    }
-
-    func store(slot: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
-        sk_kv4_quantize(key, k4 + slot * rowBytes, Int32(headDim), Int32(block))
-        sk_kv4_quantize(value, v4 + slot * rowBytes, Int32(headDim), Int32(block))
-    }
-
-    func scores(_ q: UnsafePointer<Float>, slots: UnsafePointer<Int>, count: Int, scale: Float, into out: UnsafeMutablePointer<Float>) {
-        slots.withMemoryRebound(to: CLong.self, capacity: count) {
-            sk_kv4_scores(k4, rowBytes, $0, Int32(count), q, scale, out, Int32(headDim), Int32(block))
-        }
-    }
-
-    func accumulate(into out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>, slots: UnsafePointer<Int>, count: Int) {
-        slots.withMemoryRebound(to: CLong.self, capacity: count) {
-            sk_kv4_accumulate(out, weights, v4, rowBytes, $0, Int32(count), Int32(headDim), Int32(block))
-        }
-    }
-
-    func f32Rows(count: Int, scratch: UnsafeMutablePointer<Float>) -> (keys: UnsafePointer<Float>, values: UnsafePointer<Float>) {
-        let hd = headDim, vals = scratch + count * hd
-        for j in 0..<count {
-            sk_kv4_dequantize(k4 + j * rowBytes, scratch + j * hd, Int32(hd), Int32(block))
-            sk_kv4_dequantize(v4 + j * rowBytes, vals + j * hd, Int32(hd), Int32(block))
-        }
-        return (UnsafePointer(scratch), UnsafePointer(vals))
-    }
-
-    func read(slot: Int, key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>) {
-        sk_kv4_dequantize(k4 + slot * rowBytes, key, Int32(headDim), Int32(block))
-        sk_kv4_dequantize(v4 + slot * rowBytes, value, Int32(headDim), Int32(block))
+        dequantize(kq + slot * rowBytes, key, Int32(headDim), Int32(block))
+        dequantize(vq + slot * rowBytes, value, Int32(headDim), Int32(block))
     }
 }
