@@ -89,7 +89,7 @@ let package = Package(
         .testTarget(name: "SKTokenizerTests", dependencies: ["SKCore", "SKFormat", "SKConvert", "SKRuntime", "SKTokenizer", "SKTestSupport"]),
         .testTarget(name: "SKRuntimeTests", dependencies: ["SKCore", "SKModel", "SKConvert", "SKRuntime", "SKSafetensors", "SKFormat", "SKTestSupport"]),
         .testTarget(name: "SKRunTests", dependencies: ["skrun", "skconv", "SKRuntime", "SKTestSupport"]),
-        .testTarget(name: "SKQualityTests", dependencies: ["skconv", "skrun", "SKCore", "SKQuant", "SKRuntime", "SKSafetensors", "SKConvert", "SKFormat", "SKTestSupport"]),
+        .testTarget(name: "SKQualityTests", dependencies: ["skconv", "skrun", "SKCore", "SKQuant", "SKRuntime", "SKEngine", "SKServer", "SKSafetensors", "SKConvert", "SKFormat", "SKTestSupport"]),
         .testTarget(name: "SKHostileInputTests", dependencies: ["skconv", "skrun", "SKCore", "SKFormat", "SKTestSupport"]),
         .testTarget(name: "SKConvTests", dependencies: ["skconv", "SKCore", "SKSafetensors", "SKFormat", "SKTestSupport"]),
     ],

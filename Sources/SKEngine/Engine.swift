@@ -31,6 +31,30 @@ public final class Engine: @unchecked Sendable {
     /// A LoRA fine-tune every session applies at run time (`skrun --lora`), or nil.
     public let adapter: LoRAAdapter?
 
+    /// The adapter at other scales, made on first use (at most `maxLoRAScales`).
+    private var scaledAdapters: [Float: LoRAAdapter] = [:]
+    private let scaledLock = Lock()
+    public static let maxLoRAScales = 8
+
+    /// The adapter a generation runs with: the loaded one (`loraScale` nil or equal to its scale),
+    /// none (scale 0), or the loaded adapter at another scale.
+    public func adapter(for p: GenerationParameters) throws -> LoRAAdapter? {
+        guard let s = p.loraScale else { return adapter }
+        guard let base = adapter else {
+            throw SinkKitError(.invalidArgument, "lora: no LoRA adapter is loaded (start the engine with one: skrun serve --lora FILE)")
+        }
+        if s == 0 { return nil }
+        if s == base.scale { return base }
+        scaledLock.lock(); defer { scaledLock.unlock() }
+        if let a = scaledAdapters[s] { return a }
+        guard scaledAdapters.count < Self.maxLoRAScales else {
+            throw SinkKitError(.invalidArgument, "lora: at most \(Self.maxLoRAScales) distinct adapter scales are kept; scale \(s) would be another")
+        }
+        let a = try LoRAAdapter(path: base.path, model: model, scale: s)
+        scaledAdapters[s] = a
+        return a
+    }
+
     /// Prompts keep their activations in f32 for quantized weights (`--precise-prompts`).
     public let preciseActivations: Bool
 

@@ -44,9 +44,11 @@ public final class EngineSession: @unchecked Sendable {
     /// The prompt's token ids.
     public func tokens(for input: GenerationInput) throws -> [Int] { try engine.tokens(for: input) }
 
-    /// How many leading prompt tokens the cache can keep for `ids` (what prompt reuse would skip).
-    public func reusablePrefix(_ ids: [Int]) -> Int {
+    /// How many leading prompt tokens the cache can keep for `ids` (what prompt reuse would skip);
+    /// none when the cache was computed with another adapter than `adapter`.
+    public func reusablePrefix(_ ids: [Int], adapter: LoRAAdapter?? = .none) -> Int {
         lock.lock(); defer { lock.unlock() }
+        if case .some(let a) = adapter, a !== session.adapter { return 0 }
         return reusable(ids)
     }
 
@@ -78,7 +80,13 @@ public final class EngineSession: @unchecked Sendable {
 
     /// Keeps the longest prefix of `ids` the cache can reuse (rolling a full cache back, or
     /// emptying a bounded one that cannot); returns how many prompt tokens are already in it.
-    func prepare(for ids: [Int]) throws -> Int {
+    func prepare(for ids: [Int], adapter: LoRAAdapter?) throws -> Int {
+        if adapter !== session.adapter {
+            // the cached keys and values were computed with other weights
+            session.reset()
+            fed = []
+            session.adapter = adapter
+        }
         let keep = reusable(ids)
         if keep < fed.count {
             if session.context != nil && keep > 0 {

@@ -53,7 +53,7 @@ public final class Generation {
         matcher = StopMatcher(p.stop)
         history = ids
         stops = es.engine.stopTokens
-        next = try es.prepare(for: p.cachePrompt ? ids : [])   // (-n 0 still evaluates the prompt, as llama.cpp does)
+        next = try es.prepare(for: p.cachePrompt ? ids : [], adapter: try es.engine.adapter(for: p))   // (-n 0 still evaluates the prompt, as llama.cpp does)
         result.reusedTokens = next
     }
 

@@ -17,6 +17,9 @@ public struct GenerationParameters: Sendable, Equatable {
     /// Off: the prompt is computed from scratch, so the output is exactly a fresh session's (a
     /// reused prefix was computed in other chunks, which can move the last bits of the logits).
     public var cachePrompt = true
+    /// The scale of the engine's run-time LoRA adapter for this generation (llama-server's
+    /// per-request `lora`): nil keeps the adapter as loaded, 0 runs the base model.
+    public var loraScale: Float?
 
     public init(maxTokens: Int? = nil, temperature: Float = 0.8, topK: Int = 40, topP: Float = 0.95, minP: Float = 0.05,
                 repeatPenalty: Float = 1.0, seed: UInt64 = 42, stop: [String] = [], ignoreEOS: Bool = false) {

@@ -45,6 +45,8 @@ public final class Scheduler: @unchecked Sendable {
         let cancelled = CancelFlag()
         var generation: Generation?
         var slot = -1
+        /// The run-time adapter this request runs with (slots holding another one reuse nothing).
+        var adapter: LoRAAdapter?
         init(ids: [Int], parameters: GenerationParameters, continuation: AsyncThrowingStream<GenerationEvent, Error>.Continuation) {
             self.ids = ids
             self.parameters = parameters
@@ -90,9 +92,11 @@ public final class Scheduler: @unchecked Sendable {
 
     /// Queues a generation; its events arrive on the stream (stopping to read it cancels it).
     public func submit(tokens ids: [Int], _ p: GenerationParameters) throws -> AsyncThrowingStream<GenerationEvent, Error> {
+        let adapter = try engine.adapter(for: p)   // refused here (no adapter loaded, too many scales), not in the loop
         var job: Job?
         let stream = AsyncThrowingStream<GenerationEvent, Error> { c in
             let j = Job(ids: ids, parameters: p, continuation: c)
+            j.adapter = adapter
             c.onTermination = { [weak self] _ in
                 j.cancelled.set()
                 self?.wake()
@@ -146,7 +150,9 @@ public final class Scheduler: @unchecked Sendable {
                 let j = queue.removeFirst()
                 if j.cancelled.isSet { j.continuation.finish(); continue }
                 let free = slots.indices.filter { !busy.contains($0) }
-                j.slot = j.parameters.cachePrompt ? free.max { slots[$0].reusablePrefix(j.ids) < slots[$1].reusablePrefix(j.ids) }! : free[0]
+                j.slot = j.parameters.cachePrompt
+                    ? free.max { slots[$0].reusablePrefix(j.ids, adapter: j.adapter) < slots[$1].reusablePrefix(j.ids, adapter: j.adapter) }!
+                    : free[0]
                 busy.insert(j.slot)
                 admitted.append(j)
             }

@@ -114,6 +114,24 @@ struct CompletionRequest: Sendable {
         default: throw APIError.invalid("stop must be a non-empty string or an array of up to 4 non-empty strings", param: "stop")
         }
         p.cachePrompt = try bool("cache_prompt") ?? true   // llama-server's name
+        // llama-server's per-request adapters: [{"id": 0, "scale": s}]; an adapter the list does
+        // not name runs at scale 0 (so [] is the base model). SinkKit serves one adapter, id 0.
+        if let l = d["lora"], !(l is JSONNull) {
+            guard let list = l as? [Any], list.count <= 1 else {
+                throw APIError.invalid("lora must be an array of at most one {\"id\": 0, \"scale\": number} (this server loads one adapter)", param: "lora")
+            }
+            p.loraScale = 0
+            if let e = list.first {
+                guard let o = e as? [String: Any], let id = (o["id"] as? JSONNumber)?.intValue, let sc = o["scale"] as? JSONNumber else {
+                    throw APIError.invalid("lora entries must be objects with an integer id and a number scale", param: "lora")
+                }
+                guard id == 0 else { throw APIError.invalid("lora: adapter id \(id) is not loaded (this server has adapter 0 only)", param: "lora") }
+                guard sc.doubleValue.isFinite, abs(sc.doubleValue) <= 100 else {
+                    throw APIError.invalid("lora: scale must be a finite number of magnitude at most 100", param: "lora")
+                }
+                p.loraScale = Float(sc.doubleValue)
+            }
+        }
         stream = try bool("stream") ?? false
         if let o = d["stream_options"], !(o is JSONNull) {
             guard let o = o as? [String: Any] else { throw APIError.invalid("stream_options must be an object", param: "stream_options") }

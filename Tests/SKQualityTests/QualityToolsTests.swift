@@ -1,6 +1,8 @@
 import Foundation
 import SKConvert
 import SKCore
+import SKEngine
+@testable import SKServer
 import SKFormat
 import SKQuant
 import SKRuntime
@@ -120,6 +122,56 @@ final class QualityToolsTests: XCTestCase {
         let a = Fixture.scratch() + "/plain.skm"
         _ = try skconv(["adapter", "--base", Fixture.base("llama-f32"), "--adapter", Fixture.adapter("plain"), "--output", a])
         XCTAssertThrowsError(try LoRAAdapter(path: a, model: try LlamaModel(path: try Executable.realModelSKM("int8"))))
+    }
+
+    /// Per-request LoRA (llama-server's `lora` field): on one engine with an adapter loaded, scale 0
+    /// generates what the base model does, the loaded scale what the merged model does, another
+    /// scale what the adapter made at that scale does; a session switching adapter recomputes its
+    /// prompt instead of reusing keys computed with other weights.
+    func testPerRequestLoRA() throws {
+        let a = Fixture.scratch() + "/plain.skm"
+        let r = try skconv(["adapter", "--base", Fixture.base("llama-f32"), "--adapter", Fixture.adapter("plain"), "--output", a, "--matrix-type", "f32"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let plain = try tinySKM("llama-f32", "f32")
+        let merged = try tinySKM("llama-f32", "f32", adapter: ["--adapter", Fixture.adapter("plain")])
+        let engine = try Engine(modelPath: plain, threads: 2, lora: a)
+        var p = GenerationParameters(maxTokens: 10, temperature: 0, ignoreEOS: true)
+        let input = GenerationInput.tokens([1, 17, 42, 99, 5, 64, 3])
+        func run(_ e: Engine, _ p: GenerationParameters) throws -> [Int] { try e.makeSession(context: 64).generate(input, p).tokens }
+        let base = try run(try Engine(modelPath: plain, threads: 2), p)
+        let withLoRA = try run(try Engine(modelPath: merged, threads: 2), p)
+        XCTAssertNotEqual(base, withLoRA, "the adapter changes the greedy tokens (the test can fail)")
+        XCTAssertEqual(try run(engine, p), withLoRA, "as loaded")
+        p.loraScale = 0
+        XCTAssertEqual(try run(engine, p), base, "scale 0")
+        p.loraScale = 1
+        XCTAssertEqual(try run(engine, p), withLoRA, "the loaded scale")
+        p.loraScale = 0.5
+        let half = try run(try Engine(modelPath: plain, threads: 2, lora: a, loraScale: 0.5), GenerationParameters(maxTokens: 10, temperature: 0, ignoreEOS: true))
+        XCTAssertEqual(try run(engine, p), half, "another scale")
+        // One session, adapter switched between requests: no reuse of the other weights' keys.
+        let s = try engine.makeSession(context: 64)
+        var q = GenerationParameters(maxTokens: 10, temperature: 0, ignoreEOS: true)
+        q.loraScale = 0
+        XCTAssertEqual(try s.generate(input, q).tokens, base)
+        q.loraScale = nil
+        let again = try s.generate(input, q)
+        XCTAssertEqual(again.tokens, withLoRA)
+        XCTAssertEqual(again.reusedTokens, 0)
+        XCTAssertGreaterThan(try s.generate(input, q).reusedTokens, 0, "same adapter: the prompt is reused")
+        // No adapter loaded: refused.
+        q.loraScale = 1
+        XCTAssertThrowsError(try run(try Engine(modelPath: plain, threads: 2), q)) { XCTAssertTrue("\($0)".contains("no LoRA adapter is loaded"), "\($0)") }
+        // The request field.
+        func parse(_ json: String) throws -> GenerationParameters {
+            try CompletionRequest(body: Data(json.utf8), kind: .completion, defaultMaxTokens: 8).parameters
+        }
+        XCTAssertNil(try parse(#"{"prompt": "hi"}"#).loraScale)
+        XCTAssertEqual(try parse(#"{"prompt": "hi", "lora": []}"#).loraScale, 0)
+        XCTAssertEqual(try parse(#"{"prompt": "hi", "lora": [{"id": 0, "scale": 0.25}]}"#).loraScale, 0.25)
+        for bad in [#"{"id": 1, "scale": 1}"#, #"{"id": 0}"#, #"{"id": 0, "scale": 1e9}"#] {
+            XCTAssertThrowsError(try parse(#"{"prompt": "hi", "lora": ["# + bad + "]}"), bad)
+        }
     }
 
     /// KL divergence of a model from itself is 0 with full top-1 agreement; int8 from f32 is small.
