@@ -43,7 +43,7 @@ let package = Package(
         // Floor 2: safetensors reader/writer, shards, restricted torch-pickle reader.
         .target(name: "SKSafetensors", dependencies: ["SKCore"]),
         // Floor 2: quantizers (scalar reference twins, error statistics).
-        .target(name: "SKQuant", dependencies: ["SKCore", "SKKernels", "SKSafetensors"]),
+        .target(name: "SKQuant", dependencies: ["SKCore", "SKKernels", "SKSafetensors", "SKGGUF"]),
         // Floor 2: the SKM file format: writer, mapped reader, checksums, zstd sections.
         .target(name: "SKFormat", dependencies: ["SKCore", "CZstd"]),
         // Floor 3: PEFT / LongLoRA merge.
@@ -82,7 +82,7 @@ let package = Package(
         .target(name: "SKTestSupport", path: "Tests/SKTestSupport"),
         .testTarget(name: "SKCoreTests", dependencies: ["SKCore", "SKModel", "SKTestSupport"]),
         .testTarget(name: "SKSafetensorsTests", dependencies: ["SKCore", "SKSafetensors", "SKTestSupport"]),
-        .testTarget(name: "SKGGUFTests", dependencies: ["SKCore", "SKGGUF", "SKMerge", "SKSafetensors", "SKConvert", "SKFormat", "SKTokenizer", "SKTestSupport"]),
+        .testTarget(name: "SKGGUFTests", dependencies: ["SKCore", "SKGGUF", "SKMerge", "SKQuant", "SKSafetensors", "SKConvert", "SKFormat", "SKTokenizer", "SKTestSupport"]),
         .testTarget(name: "SKMergeTests", dependencies: ["SKCore", "SKModel", "SKSafetensors", "SKMerge", "SKTestSupport"]),
         .testTarget(name: "SKQuantTests", dependencies: ["SKCore", "SKQuant", "SKSafetensors", "SKTestSupport"]),
         .testTarget(name: "SKFormatTests", dependencies: ["SKCore", "SKQuant", "SKFormat", "SKConvert", "SKMerge", "SKSafetensors", "SKTestSupport"]),

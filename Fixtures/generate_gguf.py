@@ -14,6 +14,10 @@ Writes Fixtures/gguf/:
       (q/k rows permuted for its RoPE, llama.cpp tensor names, tokenizer.ggml.* from tokenizer.json),
       its matrices in several block types; the expected file holds what SinkKit must read back:
       each stored tensor dequantized by gguf and un-permuted, under transformers' names.
+  tiny-imatrix.gguf + tiny-imatrix-expected.safetensors
+      an importance matrix in llama-imatrix's GGUF form for the tiny model (NAME.in_sum2, NAME.counts
+      per linear weight, general.type "imatrix"), and the mean squares SinkKit must read from it
+      (in_sum2 / counts, transformers' names)
   unsupported-arch.gguf   general.architecture "gemma9" (refused by name)
   unsupported-type.gguf   a Q2_K tensor (refused by type)
 """
@@ -163,6 +167,30 @@ def tiny_fixture():
     save_file(expected, str(OUT / "tiny-llama-expected.safetensors"))
 
 
+def imatrix_fixture():
+    st = load_file(str(TINY / "model.safetensors"))
+    w = gguf.GGUFWriter(str(OUT / "tiny-imatrix.gguf"), "llama")
+    w.add_type("imatrix")
+    w.add_array("imatrix.datasets", ["calibration.txt"])
+    w.add_uint32("imatrix.chunk_count", 3)
+    w.add_uint32("imatrix.chunk_size", 16)
+    names = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
+             "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+    expected = {}
+    for name, x in st.items():
+        if ".layers." not in name or x.ndim != 2:
+            continue
+        _, _, layer, rest = name.split(".", 3)
+        g = f"blk.{layer}.{names[rest[:-len('.weight')]]}.weight"
+        sums = (rng.random(x.shape[1]) * 100).astype(np.float32)
+        count = np.array([48.0], dtype=np.float32)
+        w.add_tensor(g + ".in_sum2", sums)
+        w.add_tensor(g + ".counts", count)
+        expected[name] = (sums / count[0]).astype(np.float32)
+    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+    save_file(expected, str(OUT / "tiny-imatrix-expected.safetensors"))
+
+
 def refused_fixtures():
     w = gguf.GGUFWriter(str(OUT / "unsupported-arch.gguf"), "gemma9")
     w.add_block_count(1)
@@ -179,5 +207,6 @@ if __name__ == "__main__":
     types_fixture()
     tiny_fixture()
     refused_fixtures()
+    imatrix_fixture()
     for p in sorted(OUT.iterdir()):
         print(p.relative_to(HERE), p.stat().st_size)

@@ -22,24 +22,8 @@ public enum GGUFExporter {
         public var notes: [String] = []
     }
 
-    static let perLayer = ["input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
-                           "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-                           "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
-                           "mlp.down_proj": "ffn_down"]
-
     /// llama.cpp's name of a transformers tensor name (llama architecture).
-    static func ggufName(_ name: String) -> String? {
-        switch name {
-        case LlamaTensors.embed: return "token_embd.weight"
-        case LlamaTensors.finalNorm: return "output_norm.weight"
-        case LlamaTensors.lmHead: return "output.weight"
-        default:
-            let p = name.split(separator: ".", maxSplits: 3).map(String.init)
-            guard p.count == 4, p[0] == "model", p[1] == "layers", let l = Int(p[2]), p[3].hasSuffix(".weight"),
-                  let m = perLayer[String(p[3].dropLast(7))] else { return nil }
-            return "blk.\(l).\(m).weight"
-        }
-    }
+    static func ggufName(_ name: String) -> String? { GGUFNames.llamaCpp(name) }
 
     /// ggml type and llama.cpp's file type (LLAMA_FTYPE_*) of an SKM tensor type.
     static func ggmlType(_ t: QuantType, group: Int) -> (type: Int32, ftype: UInt32, name: String)? {

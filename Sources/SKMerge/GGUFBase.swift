@@ -91,30 +91,17 @@ public final class GGUFBase: TensorSource {
         }
 
         // Tensor names: llama.cpp's for the llama architecture -> transformers'.
-        let perLayer = ["attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
-                        "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
-                        "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
-                        "ffn_down": "mlp.down_proj"]
         var map: [String: (GGUFFile.Tensor, TensorInfo, Int?)] = [:], names: [String] = []
         for t in g.tensors {
-            let hf: String
-            var permuteHeads: Int?
-            switch t.name {
-            case "token_embd.weight": hf = LlamaTensors.embed
-            case "output_norm.weight": hf = LlamaTensors.finalNorm
-            case "output.weight": hf = LlamaTensors.lmHead
-            case "rope_freqs.weight":
+            if t.name == "rope_freqs.weight" {
                 throw SinkKitError(.refused, "\(path): rope_freqs.weight (llama3 RoPE frequency factors) is not supported yet; convert from the Hugging Face directory instead")
-            default:
-                let parts = t.name.split(separator: ".", omittingEmptySubsequences: false)
-                guard parts.count == 4, parts[0] == "blk", let layer = Int(parts[1]), layer >= 0, layer < layers,
-                      let module = perLayer[String(parts[2])], parts[3] == "weight" else {
-                    throw SinkKitError(.shapeMismatch, "\(path): tensor \(t.name) is not part of a llama model with \(layers) layers; SinkKit would not read it")
-                }
-                hf = "model.layers.\(layer).\(module).weight"
-                if parts[2] == "attn_q" { permuteHeads = heads }
-                if parts[2] == "attn_k" { permuteHeads = kvHeads }
             }
+            guard let hf = GGUFNames.transformers(t.name), !hf.hasPrefix("model.layers.") || Int(hf.split(separator: ".")[2])! < layers else {
+                throw SinkKitError(.shapeMismatch, "\(path): tensor \(t.name) is not part of a llama model with \(layers) layers; SinkKit would not read it")
+            }
+            var permuteHeads: Int?
+            if t.name.hasSuffix(".attn_q.weight") { permuteHeads = heads }
+            if t.name.hasSuffix(".attn_k.weight") { permuteHeads = kvHeads }
             let dtype: DType = t.type == 1 ? .F16 : t.type == 30 ? .BF16 : .F32
             let info = TensorInfo(name: hf, dtype: dtype, shape: t.shape, elementCount: t.elementCount, byteCount: t.elementCount * dtype.size)
             if let h = permuteHeads, t.shape.count != 2 || t.shape[0] != h * headDim {

@@ -6,6 +6,7 @@ import SKCore
 import SKFormat
 import SKGGUF
 import SKMerge
+import SKQuant
 import SKSafetensors
 import SKTokenizer
 
@@ -182,6 +183,22 @@ final class GGUFTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("pre-tokenizer"), "\($0)")
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+    }
+
+    /// llama.cpp's importance matrices (llama-imatrix's GGUF form) are read as mean squares
+    /// (in_sum2 / counts) under transformers' names, and quantize uses them.
+    func testLlamaCppImportanceMatrix() throws {
+        let m = try ImportanceMatrix(path: Self.dir + "/tiny-imatrix.gguf")
+        let expected = try SafetensorsFile(path: Self.dir + "/tiny-imatrix-expected.safetensors")
+        XCTAssertEqual(Set(m.values.keys), Set(expected.tensorNames))
+        for n in expected.tensorNames { XCTAssertEqual(m.values[n], try expected.loadF32(n).data, n) }
+        XCTAssertTrue(m.provenance.contains("llama.cpp") && m.provenance.contains("calibration.txt"), m.provenance)
+        var job = QuantizeJob(modelDirectory: Fixture.base("llama-f32"), type: .int4Sym, output: Fixture.scratch() + "/i.skm")
+        job.imatrix = Self.dir + "/tiny-imatrix.gguf"
+        let r = try SKMConverter(job: job).run()
+        XCTAssertEqual(r.imatrixTensors, 14)
+        // A GGUF model is not an importance matrix.
+        XCTAssertThrowsError(try ImportanceMatrix(path: Self.dir + "/tiny-llama.gguf")) { XCTAssertTrue("\($0)".contains("not an importance matrix"), "\($0)") }
     }
 
     func testTokenizerFromMetadata() throws {
