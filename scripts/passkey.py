@@ -8,7 +8,9 @@ tokens. Every KV configuration sees the same prompts.
 
     python3 scripts/passkey.py [--model FILE.skm] [--tokens 2048] [--trials 2] [--budget 20]
 
-Writes docs/measurements/passkey.{json,md}: accuracy by depth for each configuration.
+Writes docs/measurements/passkey.{json,md}: accuracy by depth for each configuration. Bounded
+caches run with the default 256-token prefill chunks (evicting while the prompt streams in) and,
+for H2O and TOVA, with the whole prompt in one chunk (compressed once, after the question).
 """
 import argparse, json, random, re, subprocess, tempfile
 from pathlib import Path
@@ -51,6 +53,10 @@ def main():
         f"h2o {a.budget}%": ["--kv", "h2o", "--kv-budget", str(budget)],
         f"tova {a.budget}%": ["--kv", "tova", "--kv-budget", str(budget)],
         f"h2o {a.budget}% int8 KV": ["--kv", "h2o", "--kv-budget", str(budget), "--kv-dtype", "int8"],
+        # The whole prompt prefilled in one chunk, then compressed to the budget: the question's
+        # attention (TOVA: the last query's) decides what stays, as SnapKV does.
+        f"h2o {a.budget}%, prompt whole": ["--kv", "h2o", "--kv-budget", str(budget), "--prefill-chunk", str(a.tokens + 256)],
+        f"tova {a.budget}%, prompt whole": ["--kv", "tova", "--kv-budget", str(budget), "--prefill-chunk", str(a.tokens + 256)],
     }
     depths = [0.1, 0.3, 0.5, 0.7, 0.9]
     rng = random.Random(20261130)
