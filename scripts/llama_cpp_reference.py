@@ -41,12 +41,9 @@ SAMPLES = ["Hello world", "  leading spaces and\ttabs\n\n\nnewlines", "Digits 12
            "MixedCASE words, punctuation!? (brackets) [and] {braces} — dashes… ellipsis"]
 
 
-def write_f32_gguf(src, dst):
-    """Same dequantized weights, llama.cpp's own layout (still permuted), every tensor F32."""
+def copy_gguf_metadata(r, w):
+    """Every metadata entry of GGUFReader `r` into GGUFWriter `w` (the file type set to ALL_F32)."""
     import gguf
-    from gguf.quants import dequantize
-    r = gguf.GGUFReader(str(src))
-    w = gguf.GGUFWriter(str(dst), arch=r.fields["general.architecture"].contents())
     for k, f in r.fields.items():
         if k.startswith("GGUF.") or k == "general.architecture":
             continue
@@ -56,6 +53,15 @@ def write_f32_gguf(src, dst):
         vtype = f.types[0]
         sub = f.types[1] if vtype == gguf.GGUFValueType.ARRAY and len(f.types) > 1 else None
         w.add_key_value(k, val, vtype, sub_type=sub)
+
+
+def write_f32_gguf(src, dst):
+    """Same dequantized weights, llama.cpp's own layout (still permuted), every tensor F32."""
+    import gguf
+    from gguf.quants import dequantize
+    r = gguf.GGUFReader(str(src))
+    w = gguf.GGUFWriter(str(dst), arch=r.fields["general.architecture"].contents())
+    copy_gguf_metadata(r, w)
     for t in r.tensors:
         a = dequantize(t.data, t.tensor_type).astype(np.float32).reshape([int(x) for x in reversed(t.shape)])
         w.add_tensor(t.name, a)

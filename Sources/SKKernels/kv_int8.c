@@ -10,18 +10,23 @@
 
 static inline float h2f(const uint8_t *p) { return sk_f16_to_f32((uint16_t)(p[0] | (p[1] << 8))); }
 
+// Writes a block's f16 scale d = f16(max|x| / qmax) at o[0..1] and returns 1 / f32(d) (0 for a zero block).
+static float put_scale(const float *xb, int block, float qmax, uint8_t *o) {
+    float amax = 0;
+    for (int i = 0; i < block; i++) { float a = fabsf(xb[i]); if (a > amax) amax = a; }
+    uint16_t dh = sk_f32_to_f16_scalar(amax / qmax);
+    float d = sk_f16_to_f32(dh);
+    o[0] = (uint8_t)(dh & 0xff); o[1] = (uint8_t)(dh >> 8);
+    return d > 0 ? 1.0f / d : 0.0f;
+}
+
 size_t sk_kv8_row_bytes(int hd, int block) { return (size_t)(hd / block) * (size_t)(2 + block); }
 
 void sk_kv8_quantize(const float *x, uint8_t *row, int hd, int block) {
     for (int b = 0; b < hd / block; b++) {
         const float *xb = x + b * block;
         uint8_t *o = row + b * (2 + block);
-        float amax = 0;
-        for (int i = 0; i < block; i++) { float a = fabsf(xb[i]); if (a > amax) amax = a; }
-        uint16_t dh = sk_f32_to_f16_scalar(amax / 127.0f);
-        float d = sk_f16_to_f32(dh);
-        o[0] = (uint8_t)(dh & 0xff); o[1] = (uint8_t)(dh >> 8);
-        float inv = d > 0 ? 1.0f / d : 0.0f;
+        float inv = put_scale(xb, block, 127.0f, o);
         for (int i = 0; i < block; i++) {
             float v = roundf(xb[i] * inv);
             if (v > 127) v = 127;
@@ -68,12 +73,7 @@ void sk_kv4_quantize(const float *x, uint8_t *row, int hd, int block) {
     for (int b = 0; b < hd / block; b++) {
         const float *xb = x + b * block;
         uint8_t *o = row + b * (2 + block / 2);
-        float amax = 0;
-        for (int i = 0; i < block; i++) { float a = fabsf(xb[i]); if (a > amax) amax = a; }
-        uint16_t dh = sk_f32_to_f16_scalar(amax / 7.0f);
-        float d = sk_f16_to_f32(dh);
-        o[0] = (uint8_t)(dh & 0xff); o[1] = (uint8_t)(dh >> 8);
-        float inv = d > 0 ? 1.0f / d : 0.0f;
+        float inv = put_scale(xb, block, 7.0f, o);
         for (int i = 0; i < block; i += 2) {
             float v0 = roundf(xb[i] * inv), v1 = roundf(xb[i + 1] * inv);
             v0 = v0 > 7 ? 7 : v0 < -8 ? -8 : v0;

@@ -122,63 +122,37 @@ public final class GGUFBase: TensorSource {
     /// config.json's text.
     public func configJSON() throws -> String { try JSONWriter.string(config, pretty: true) }
 
-    /// transformers' row of llama.cpp's row for a q/k projection: llama.cpp stores each head's
-    /// rows as (pair p, half i) interleaved — row h·D + 2p + i — where transformers has h·D + i·D/2 + p.
-    @inline(__always) static func ggufRow(ofHF r: Int, headDim d: Int) -> Int {
-        let h = r / d, w = r % d, half = d / 2
-        return h * d + 2 * (w % half) + w / half
-    }
-
     public func loadF32(_ name: String) throws -> Tensor {
         guard let e = byName[name] else { throw SinkKitError(.shapeMismatch, "\(gguf.path): tensor \(name) is missing") }
         let data = try gguf.dequantize(e.tensor)
         guard e.heads != nil else { return Tensor(shape: e.info.shape, data: data) }
         let rows = e.info.shape[0], cols = e.info.shape[1]
         var out = [Float](repeating: 0, count: data.count)
-        for r in 0..<rows {
-            let src = Self.ggufRow(ofHF: r, headDim: headDim) * cols
-            for c in 0..<cols { out[r * cols + c] = data[src + c] }
+        data.withUnsafeBytes { src in
+            out.withUnsafeMutableBytes { dst in
+                GGMLBlocks.copyQKRows(from: src.baseAddress!, to: dst.baseAddress!, rows: rows, rowBytes: cols * 4, headDim: headDim, toLlamaCpp: false)
+            }
         }
         return Tensor(shape: e.info.shape, data: out)
     }
 
     /// The tensor's stored blocks as SKM blocks of `type` at `group`, when the ggml block layout
-    /// holds the same values (Q8_0 as int8, Q4_0 as int4-sym, Q4_1 as int4, Q5_0 as int5-sym, all
-    /// at group 32): the bytes are carried over (Q5_0's high bits moved after its nibbles), never
-    /// re-quantized; q/k rows are reordered whole. nil when the layouts differ.
+    /// holds the same values (`GGMLBlocks`: Q8_0 as int8, Q4_0 as int4-sym, Q4_1 as int4, Q5_0 as
+    /// int5-sym, all at group 32): the bytes are carried over (Q5_0's high bits moved after its
+    /// nibbles), never re-quantized; q/k rows are reordered whole. nil when the layouts differ.
     public func carriedBlocks(_ name: String, type: QuantType, group: Int) throws -> [UInt8]? {
-        guard group == 32, let e = byName[name], e.info.shape.count == 2 else { return nil }
-        let expected: QuantType
-        switch e.tensor.type {
-        case 8: expected = .int8
-        case 2: expected = .int4Sym
-        case 3: expected = .int4
-        case 6: expected = .int5Sym
-        default: return nil
-        }
-        guard type == expected else { return nil }
+        guard group == 32, let e = byName[name], e.info.shape.count == 2, GGMLBlocks.skmType(ofGGML: e.tensor.type) == type else { return nil }
         let rows = e.info.shape[0], cols = e.info.shape[1]
         let raw = try gguf.rawBytes(e.tensor)
         defer { gguf.release(e.tensor) }
         let rowBytes = raw.count / rows
         guard rowBytes * rows == raw.count, type.byteCount(rows: rows, cols: cols, group: group) == raw.count else { return nil }
-        var out = [UInt8](repeating: 0, count: raw.count)
+        var out = e.heads == nil ? Array(raw) : [UInt8](repeating: 0, count: raw.count)
         out.withUnsafeMutableBytes { dst in
-            for r in 0..<rows {
-                let src = (e.heads != nil ? Self.ggufRow(ofHF: r, headDim: headDim) : r) * rowBytes
-                dst.baseAddress!.advanced(by: r * rowBytes).copyMemory(from: raw.baseAddress!.advanced(by: src), byteCount: rowBytes)
+            if e.heads != nil {
+                GGMLBlocks.copyQKRows(from: raw.baseAddress!, to: dst.baseAddress!, rows: rows, rowBytes: rowBytes, headDim: headDim, toLlamaCpp: false)
             }
-            if type == .int5Sym {
-                // ggml Q5_0: d, qh (u32, little-endian: bit j is element j's fifth bit), qs[16];
-                // SKM int5-sym: d, qs[16], qh[4] with the same bits (bit j%8 of byte j/8).
-                let blocks = raw.count / 22
-                for b in 0..<blocks {
-                    let p = dst.baseAddress!.advanced(by: b * 22).assumingMemoryBound(to: UInt8.self)
-                    let qh = (p[2], p[3], p[4], p[5])
-                    for j in 0..<16 { p[2 + j] = p[6 + j] }
-                    p[18] = qh.0; p[19] = qh.1; p[20] = qh.2; p[21] = qh.3
-                }
-            }
+            if type == .int5Sym { GGMLBlocks.q5_0ToInt5Sym(dst) }
         }
         return out
     }

@@ -192,28 +192,19 @@ final class ReferenceModel {
     }
 }
 
-/// The int8 KV rule, written out independently of kv_int8.c.
-func int8Rounded(_ x: [Float], headDim: Int) -> [Float] {
+/// The int8 and int4 KV rules, written out independently of kv_int8.c: each head's vector in
+/// blocks of 32 (or whole when shorter), d = f16(max|x| / qmax), codes rounded half away from zero
+/// into [qmin, qmax].
+func blockRounded(_ x: [Float], headDim: Int, qmin: Float, qmax: Float) -> [Float] {
     let block = headDim % 32 == 0 ? 32 : headDim
     var out = x
     for b in stride(from: 0, to: x.count, by: block) {
         let amax = x[b..<(b + block)].map(abs).max()!
-        let d = Float(Float16(amax / 127))
+        let d = Float(Float16(amax / qmax))
         let inv: Float = d > 0 ? 1 / d : 0
-        for i in b..<(b + block) { out[i] = d * min(127, max(-127, (x[i] * inv).rounded())) }
+        for i in b..<(b + block) { out[i] = d * min(qmax, max(qmin, (x[i] * inv).rounded())) }
     }
     return out
 }
-
-/// The int4 KV rule, written out independently of kv_int8.c.
-func int4Rounded(_ x: [Float], headDim: Int) -> [Float] {
-    let block = headDim % 32 == 0 ? 32 : headDim
-    var out = x
-    for b in stride(from: 0, to: x.count, by: block) {
-        let amax = x[b..<(b + block)].map(abs).max()!
-        let d = Float(Float16(amax / 7))
-        let inv: Float = d > 0 ? 1 / d : 0
-        for i in b..<(b + block) { out[i] = d * min(7, max(-8, (x[i] * inv).rounded())) }
-    }
-    return out
-}
+func int8Rounded(_ x: [Float], headDim: Int) -> [Float] { blockRounded(x, headDim: headDim, qmin: -127, qmax: 127) }
+func int4Rounded(_ x: [Float], headDim: Int) -> [Float] { blockRounded(x, headDim: headDim, qmin: -8, qmax: 7) }

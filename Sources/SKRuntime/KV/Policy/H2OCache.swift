@@ -32,37 +32,54 @@ public struct H2OCache: KVCachePolicy {
     }
 }
 
-/// H2O's memory: the attention each slot of each (layer, KV head) has received so far. One box
-/// per (layer, KV head): workers observing different KV heads never write the same memory.
+/// Per-slot attention weights of one (layer, KV head), in the cache's slot order: what H2O
+/// accumulates and what TOVA keeps of the newest query. One box per (layer, KV head): workers
+/// observing different KV heads never write the same memory.
+class SlotScores {
+    var values: [Double] = []
+
+    /// Adds `weights` at `slots` (ascending; slots past the end start at zero).
+    func add(slots: UnsafePointer<Int>, weights: UnsafePointer<Float>, count: Int) {
+        guard count > 0 else { return }
+        pad(to: slots[count - 1] + 1)
+        values.withUnsafeMutableBufferPointer { s in
+            for t in 0..<count { s[slots[t]] += Double(weights[t]) }
+        }
+    }
+
+    func pad(to n: Int) {
+        if values.count < n { values += Array(repeating: 0, count: n - values.count) }
+    }
+
+    /// Keeps the values of the kept slots (the cache compacts the same way).
+    func compact(_ keep: [Int]) {
+        let v = values
+        values = keep.map { v[$0] }
+    }
+}
+
+/// H2O's memory: the attention each slot of each (layer, KV head) has received so far.
 final class H2OEvictor: KVEvictor {
-    final class Scores { var values: [Double] = [] }
     let rule: H2OCache
-    /// [layer][kvHead] → scores in the cache's slot order; the arrays of boxes never change.
-    let scores: [[Scores]]
+    /// [layer][kvHead]; the arrays of boxes never change.
+    let scores: [[SlotScores]]
 
     init(rule: H2OCache, layers: Int, kvHeads: Int) {
         self.rule = rule
-        scores = (0..<layers).map { _ in (0..<kvHeads).map { _ in Scores() } }
+        scores = (0..<layers).map { _ in (0..<kvHeads).map { _ in SlotScores() } }
     }
 
     var observesAttention: Bool { true }
 
     func observe(layer: Int, kvHead: Int, slots: UnsafePointer<Int>, weights: UnsafePointer<Float>, count: Int) {
-        guard count > 0 else { return }
-        let box = scores[layer][kvHead]
-        let need = slots[count - 1] + 1   // slots ascend: new slots start at zero
-        if box.values.count < need { box.values += Array(repeating: 0, count: need - box.values.count) }
-        box.values.withUnsafeMutableBufferPointer { s in
-            for t in 0..<count { s[slots[t]] += Double(weights[t]) }
-        }
+        scores[layer][kvHead].add(slots: slots, weights: weights, count: count)
     }
 
     func keep(_ cache: HeadCache, layer: Int, kvHead: Int, nextPosition: Int) -> [Int] {
         let box = scores[layer][kvHead]
-        if box.values.count < cache.count { box.values += Array(repeating: 0, count: cache.count - box.values.count) }
-        let s = box.values
-        let keep = rule.keep(positions: cache.positions, scores: s)
-        box.values = keep.map { s[$0] }
+        box.pad(to: cache.count)
+        let keep = rule.keep(positions: cache.positions, scores: box.values)
+        box.compact(keep)
         return keep
     }
 

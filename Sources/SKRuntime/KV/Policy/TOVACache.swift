@@ -28,9 +28,9 @@ public struct TOVACache: KVCachePolicy {
 }
 
 /// TOVA's memory: the newest query's weights over each (layer, KV head)'s slots (one box each,
-/// written by one worker).
+/// written by one worker), and which query they are.
 final class TOVAEvictor: KVEvictor {
-    final class Last { var query = -1; var values: [Double] = [] }
+    final class Last: SlotScores { var query = -1 }
     let rule: TOVACache
     let last: [[Last]]
 
@@ -51,20 +51,14 @@ final class TOVAEvictor: KVEvictor {
             box.query = query
             box.values.removeAll(keepingCapacity: true)
         }
-        guard count > 0 else { return }
-        let need = slots[count - 1] + 1
-        if box.values.count < need { box.values += Array(repeating: 0, count: need - box.values.count) }
-        box.values.withUnsafeMutableBufferPointer { s in
-            for t in 0..<count { s[slots[t]] += Double(weights[t]) }
-        }
+        box.add(slots: slots, weights: weights, count: count)
     }
 
     func keep(_ cache: HeadCache, layer: Int, kvHead: Int, nextPosition: Int) -> [Int] {
         let box = last[layer][kvHead]
-        if box.values.count < cache.count { box.values += Array(repeating: 0, count: cache.count - box.values.count) }
+        box.pad(to: cache.count)
         let keep = rule.keep(positions: cache.positions, weights: Array(box.values.prefix(cache.count)))
-        let v = box.values
-        box.values = keep.map { v[$0] }
+        box.compact(keep)
         return keep
     }
 
