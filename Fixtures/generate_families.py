@@ -5,9 +5,12 @@ reference logits and a PEFT LoRA merged by PEFT (run by hand; outputs committed)
     Fixtures/tiny/qwen2-f32/      Qwen2ForCausalLM (q/k/v biases, untied head)
     Fixtures/tiny/mistral-f32/    MistralForCausalLM with sliding_window 4 (shorter than the
                                   12 reference tokens, so the window changes the logits)
+    Fixtures/tiny/qwen3-f32/      Qwen3ForCausalLM (per-head q/k RMSNorm; head_dim 16, so the
+                                  attention width 64 differs from hidden_size 32)
     Fixtures/tiny/expected/logits-families.safetensors   logits at every position (eager attention)
     Fixtures/tiny/adapters/qwen2-lora/                   PEFT LoRA on q/k/v/o/gate/up/down
     Fixtures/tiny/expected/qwen2-lora.safetensors        its merge_and_unload() result
+    Fixtures/tiny/adapters/qwen3-lora/, expected/qwen3-lora.safetensors   the same for Qwen3
 
 Same shapes, seed convention and tokens as Fixtures/generate_fixtures.py.
 """
@@ -17,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch
 from safetensors.torch import save_file
-from transformers import MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM
+from transformers import MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
 import generate_fixtures as g
 
 OUT = g.OUT
@@ -47,6 +50,7 @@ def main():
     models = {
         "qwen2-f32": randomize(Qwen2ForCausalLM(Qwen2Config(**COMMON, use_sliding_window=False, attn_implementation="eager")), g.SEED + 11),
         "mistral-f32": randomize(MistralForCausalLM(MistralConfig(**COMMON, sliding_window=4, head_dim=8, attn_implementation="eager")), g.SEED + 12),
+        "qwen3-f32": randomize(Qwen3ForCausalLM(Qwen3Config(**COMMON, head_dim=16, use_sliding_window=False, attn_implementation="eager")), g.SEED + 14),
     }
     logits = {}
     for name, m in models.items():
@@ -61,16 +65,17 @@ def main():
     save_file(logits, OUT / "expected" / "logits-families.safetensors", metadata={"tokens": json.dumps(g.LOGIT_TOKENS)})
 
     from peft import LoraConfig, get_peft_model
-    torch.manual_seed(g.SEED + 13)
-    base = Qwen2ForCausalLM.from_pretrained(OUT / "qwen2-f32")
-    cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-                     init_lora_weights=False)
-    pm = get_peft_model(base, cfg)
-    d = OUT / "adapters" / "qwen2-lora"
-    shutil.rmtree(d, ignore_errors=True)
-    pm.save_pretrained(d)
-    merged = pm.merge_and_unload()
-    save_file({k: v.detach().contiguous() for k, v in merged.state_dict().items()}, OUT / "expected" / "qwen2-lora.safetensors")
+    for name, cls, seed in (("qwen2", Qwen2ForCausalLM, g.SEED + 13), ("qwen3", Qwen3ForCausalLM, g.SEED + 15)):
+        torch.manual_seed(seed)
+        base = cls.from_pretrained(OUT / f"{name}-f32")
+        cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+                         init_lora_weights=False)
+        pm = get_peft_model(base, cfg)
+        d = OUT / "adapters" / f"{name}-lora"
+        shutil.rmtree(d, ignore_errors=True)
+        pm.save_pretrained(d)
+        merged = pm.merge_and_unload()
+        save_file({k: v.detach().contiguous() for k, v in merged.state_dict().items()}, OUT / "expected" / f"{name}-lora.safetensors")
     print("wrote", list(models), d)
 
 

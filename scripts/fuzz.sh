@@ -29,6 +29,9 @@ for t in "${targets[@]}"; do
   cp -r "Fixtures/fuzz/corpus/$seeds/." "$work/"
   [ -d "Fixtures/fuzz/regressions/$t" ] && cp -r "Fixtures/fuzz/regressions/$t/." "$work/"
   case "$t" in pickle|zip) cp Fixtures/hostile/*.bin "$work/" ;; esac
+  # real chat templates as extra seeds when scripts/test_chat_templates.py has fetched them
+  tdir="${SINKKIT_CACHE:-$HOME/.cache/sinkkit}/llama-templates"
+  if [ "$t" = template ] && [ -d "$tdir" ]; then cp "$tdir"/*.jinja "$work/" 2>/dev/null || true; fi
   limit=(-max_total_time="$seconds")
   [ -n "${FUZZ_RUNS:-}" ] && limit=(-runs="$FUZZ_RUNS")
   log="$art/$t.log"

@@ -10,7 +10,8 @@ tokens. Every KV configuration sees the same prompts.
 
 Writes docs/measurements/passkey.{json,md}: accuracy by depth for each configuration. Bounded
 caches run with the default 256-token prefill chunks (evicting while the prompt streams in) and,
-for H2O and TOVA, with the whole prompt in one chunk (compressed once, after the question).
+for H2O, TOVA, SnapKV, PyramidKV and Ada-KV, with the whole prompt in one chunk (compressed once,
+after the question: SnapKV's setting).
 """
 import argparse, json, random, re, subprocess, tempfile
 from pathlib import Path
@@ -40,6 +41,8 @@ def main():
     ap.add_argument("--trials", type=int, default=2)
     ap.add_argument("--budget", type=int, default=20, help="percent of the prompt for bounded caches")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "measurements")
+    ap.add_argument("--only", help="run only the configurations whose name contains this text; the others' results are kept "
+                                   "from the existing passkey.json (same tokens, trials and budget)")
     a = ap.parse_args()
     b = bin_dir()
     if not a.model.exists():
@@ -54,15 +57,28 @@ def main():
         f"tova {a.budget}%": ["--kv", "tova", "--kv-budget", str(budget)],
         f"h2o {a.budget}% int8 KV": ["--kv", "h2o", "--kv-budget", str(budget), "--kv-dtype", "int8"],
         # The whole prompt prefilled in one chunk, then compressed to the budget: the question's
-        # attention (TOVA: the last query's) decides what stays, as SnapKV does.
+        # attention (TOVA: the last query's; SnapKV: the last 32 queries') decides what stays.
         f"h2o {a.budget}%, prompt whole": ["--kv", "h2o", "--kv-budget", str(budget), "--prefill-chunk", str(a.tokens + 256)],
         f"tova {a.budget}%, prompt whole": ["--kv", "tova", "--kv-budget", str(budget), "--prefill-chunk", str(a.tokens + 256)],
+        f"snapkv {a.budget}%": ["--kv", "snapkv", "--kv-budget", str(budget)],
+        f"snapkv {a.budget}%, prompt whole": ["--kv", "snapkv", "--kv-budget", str(budget), "--prefill-chunk", str(a.tokens + 256)],
+        f"pyramidkv {a.budget}%, prompt whole": ["--kv", "pyramidkv", "--kv-budget", str(budget), "--prefill-chunk", str(a.tokens + 256)],
+        f"adakv {a.budget}%, prompt whole": ["--kv", "adakv", "--kv-budget", str(budget), "--prefill-chunk", str(a.tokens + 256)],
+        f"snapkv {a.budget}%, prompt whole, int4 KV": ["--kv", "snapkv", "--kv-budget", str(budget), "--prefill-chunk", str(a.tokens + 256), "--kv-dtype", "int4"],
+        f"snapkv 5%, prompt whole": ["--kv", "snapkv", "--kv-budget", str(a.tokens * 5 // 100), "--prefill-chunk", str(a.tokens + 256)],
     }
     depths = [0.1, 0.3, 0.5, 0.7, 0.9]
     rng = random.Random(20261130)
     words = int(a.tokens * 0.72)
     cases = [(d, rng.randrange(10000, 99999)) for d in depths for _ in range(a.trials)]
     results = {c: {str(d): 0 for d in depths} for c in configs}
+    kept = {}
+    if a.only:
+        prev = json.loads((a.out / "passkey.json").read_text())
+        assert (prev["tokens"], prev["trials"], prev["budget_percent"]) == (a.tokens, a.trials, a.budget), "--only needs the same settings"
+        kept = {c: r for c, r in prev["results"].items() if c in configs and a.only not in c}
+        configs = {c: f for c, f in configs.items() if c not in kept}
+        results.update(kept)
     with tempfile.TemporaryDirectory() as tmp:
         for i, (d, key) in enumerate(cases):
             f = Path(tmp) / f"p{i}.txt"

@@ -21,6 +21,9 @@ bash scripts/test-deb.sh
 # llama.cpp's own tokenizer tests (models/ggml-vocab-*.gguf with their .inp/.out pairs from the
 # llama-cpp-python sdist, fetched once) through skrun tokenize.
 python3 scripts/test_llama_vocab.py
+# Real chat templates (llama.cpp's models/templates from the same sdist) rendered by skrun template
+# byte for byte like transformers' apply_chat_template (transformers installed on first use).
+python3 scripts/test_chat_templates.py
 # The side-by-side benchmark harness in its quick smoke mode (no timing is checked; llama.cpp
 # only if already built, which CI never does).
 python3 scripts/bench_vs_llama_cpp.py --smoke --out "$(mktemp -d)" >/dev/null

@@ -6,7 +6,20 @@ import SKRuntime
 /// RoPE positions for a compacted cache, prefill chunk, KV storage type.
 public struct AttentionSettings: Sendable, Equatable {
     public enum Mode: String, Sendable, CaseIterable { case full, sf }
-    public enum Cache: String, Sendable, CaseIterable { case full, segment, window, h2o, tova }
+    public enum Cache: String, Sendable, CaseIterable {
+        case full, segment, window, h2o, tova, snapkv, pyramidkv, adakv
+        /// Policies that need `--kv-budget`.
+        public var hasBudget: Bool { self != .full && self != .segment }
+        /// SnapKV and its budget allocations.
+        var allocation: KVBudgetAllocation? {
+            switch self {
+            case .snapkv: return .uniform
+            case .pyramidkv: return .pyramid
+            case .adakv: return .adaptive
+            default: return nil
+            }
+        }
+    }
     /// A token count, or a percentage of a base (the prompt in generation, the window in perplexity).
     public enum Amount: Sendable, Equatable {
         case tokens(Int)
@@ -44,6 +57,8 @@ public struct AttentionSettings: Sendable, Equatable {
     public var budget: Amount?
     /// H2O's recent window (nil: half of the budget after the sinks).
     public var recent: Amount?
+    /// SnapKV's observation window (nil: 32, less for small budgets).
+    public var snapWindow: Int?
     public var positions: PositionMode = .auto
     public var prefillChunk = 256
     public var kvDType: KVDType = .f32
@@ -67,11 +82,15 @@ public struct AttentionSettings: Sendable, Equatable {
         guard (1...Limits.maxChunk).contains(prefillChunk) else { throw SinkKitError(.invalidArgument, "--prefill-chunk must be between 1 and \(Limits.maxChunk) (got \(prefillChunk))") }
         if cache == .segment && mode != .sf { throw SinkKitError(.invalidArgument, "--kv segment needs --attention sf") }
         let c = effectiveCache
-        if (c == .window || c == .h2o || c == .tova) && budget == nil { throw SinkKitError(.invalidArgument, "--kv \(c.rawValue) needs --kv-budget") }
-        if budget != nil && !(c == .window || c == .h2o || c == .tova) {
-            throw SinkKitError(.invalidArgument, "--kv-budget applies to --kv window, h2o or tova (the \(c.rawValue) cache has no budget to set)")
+        if c.hasBudget && budget == nil { throw SinkKitError(.invalidArgument, "--kv \(c.rawValue) needs --kv-budget") }
+        if budget != nil && !c.hasBudget {
+            throw SinkKitError(.invalidArgument, "--kv-budget applies to --kv window, h2o, tova, snapkv, pyramidkv or adakv (the \(c.rawValue) cache has no budget to set)")
         }
         if recent != nil && c != .h2o { throw SinkKitError(.invalidArgument, "--recent applies to --kv h2o") }
+        if let w = snapWindow {
+            guard c.allocation != nil else { throw SinkKitError(.invalidArgument, "--snap-window applies to --kv snapkv, pyramidkv or adakv") }
+            guard (1...Limits.maxChunk).contains(w) else { throw SinkKitError(.invalidArgument, "--snap-window must be between 1 and \(Limits.maxChunk) (got \(w))") }
+        }
     }
 
     /// The session's attention configuration; `base` is what percentages refer to.
@@ -90,10 +109,12 @@ public struct AttentionSettings: Sendable, Equatable {
         switch effectiveCache {
         case .full: break
         case .segment: policy = SegmentCache(attention: sf!, heads: c.numHeads, kvHeads: c.numKVHeads)
-        case .window, .h2o, .tova:
+        case .window, .h2o, .tova, .snapkv, .pyramidkv, .adakv:
             let b = budget!.resolve(base: base)
             guard b > sinks else { throw SinkKitError(.invalidArgument, "--kv-budget \(b) must exceed the \(sinks) sinks") }
-            if effectiveCache == .window {
+            if let allocation = effectiveCache.allocation {
+                policy = try SnapKVCache(budget: b, sinks: sinks, window: snapWindow, allocation: allocation, layers: c.numLayers)
+            } else if effectiveCache == .window {
                 policy = WindowCache(budget: b, sinks: sinks)
             } else if effectiveCache == .tova {
                 policy = TOVACache(budget: b, sinks: sinks)

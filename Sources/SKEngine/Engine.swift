@@ -84,7 +84,7 @@ public final class Engine: @unchecked Sendable {
             throw SinkKitError(.invalidArgument, "--ctx must be between 1 and \(Limits.maxTokens) (got \(ctx))")
         }
         let cfg = try attention.config(model: config, context: ctx, base: percentBase ?? ctx)
-        try runtime.checkContextFits(cfg.policy.budget.map { min($0, ctx) + cfg.chunk } ?? ctx, dtype: cfg.kvDType)
+        try runtime.checkContextFits(cfg.policy.headCapacity.map { min($0, ctx) + cfg.chunk } ?? ctx, dtype: cfg.kvDType)
         let s = try Session(model: model, context: ctx, threads: threads ?? defaultThreads, attention: cfg)
         s.adapter = adapter
         s.preciseActivations = preciseActivations

@@ -67,6 +67,20 @@ void sk_kv8_axpy_scalar(float *out, float w, const uint8_t *row, int hd, int blo
 // int4 KV rows: blocks of `block` elements (32, or the whole vector), each an f16 scale d and
 // block/2 bytes of 4-bit codes (element j low nibble of byte j/2 when j is even, high when odd):
 // d = f16(max|x| / 7), q = round-half-away(x / d) clamped to [-8, 7], stored q + 8; x ≈ d · (c − 8).
+void sk_fwht(float *x, int n) {
+    for (int h = 1; h < n; h *= 2) {
+        for (int i = 0; i < n; i += 2 * h) {
+            for (int j = i; j < i + h; j++) {
+                float a = x[j], b = x[j + h];
+                x[j] = a + b;
+                x[j + h] = a - b;
+            }
+        }
+    }
+    float s = 1.0f / sqrtf((float)n);
+    for (int i = 0; i < n; i++) x[i] *= s;
+}
+
 size_t sk_kv4_row_bytes(int hd, int block) { return (size_t)(hd / block) * (size_t)(2 + block / 2); }
 
 void sk_kv4_quantize(const float *x, uint8_t *row, int hd, int block) {
@@ -94,7 +108,7 @@ void sk_kv4_dequantize(const uint8_t *row, float *out, int hd, int block) {
     }
 }
 
-float sk_kv4_dot(const uint8_t *row, const float *q, int hd, int block) {
+float sk_kv4_dot_scalar(const uint8_t *row, const float *q, int hd, int block) {
     float acc = 0;
     for (int b = 0; b < hd / block; b++) {
         const uint8_t *p = row + b * (2 + block / 2);
@@ -106,7 +120,7 @@ float sk_kv4_dot(const uint8_t *row, const float *q, int hd, int block) {
     return acc;
 }
 
-void sk_kv4_axpy(float *out, float w, const uint8_t *row, int hd, int block) {
+void sk_kv4_axpy_scalar(float *out, float w, const uint8_t *row, int hd, int block) {
     for (int b = 0; b < hd / block; b++) {
         const uint8_t *p = row + b * (2 + block / 2);
         float wd = w * h2f(p);
@@ -115,13 +129,6 @@ void sk_kv4_axpy(float *out, float w, const uint8_t *row, int hd, int block) {
             out[b * block + i + 1] += wd * (float)((p[2 + i / 2] >> 4) - 8);
         }
     }
-}
-
-void sk_kv4_scores(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, float scale, float *out, int hd, int block) {
-    for (int t = 0; t < count; t++) out[t] = sk_kv4_dot(base + (size_t)slots[t] * row_bytes, q, hd, block) * scale;
-}
-void sk_kv4_accumulate(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count, int hd, int block) {
-    for (int t = 0; t < count; t++) sk_kv4_axpy(out, w[t], base + (size_t)slots[t] * row_bytes, hd, block);
 }
 
 #if defined(__x86_64__)
@@ -228,8 +235,130 @@ void sk_kv8_accumulate(float *out, const float *w, const uint8_t *base, size_t r
     if (use_avx2()) { accumulate_avx2(out, w, base, row_bytes, slots, count, hd, block); return; }
     for (int t = 0; t < count; t++) sk_kv8_axpy_scalar(out, w[t], base + (size_t)slots[t] * row_bytes, hd, block);
 }
+
+// int4: eight codes (4 bytes, element j in the low nibble of byte j/2 when even, high when odd) as floats c − 8.
+static SK_KV_AVX2 inline __m256 load4x8(const uint8_t *p) {
+    int32_t w;
+    memcpy(&w, p, 4);
+    __m128i b = _mm_cvtsi32_si128(w);
+    b = _mm_unpacklo_epi8(b, b);                                   // b0 b0 b1 b1 b2 b2 b3 b3
+    __m256i v = _mm256_srlv_epi32(_mm256_cvtepu8_epi32(b), _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4));
+    v = _mm256_sub_epi32(_mm256_and_si256(v, _mm256_set1_epi32(15)), _mm256_set1_epi32(8));
+    return _mm256_cvtepi32_ps(v);
+}
+
+static SK_KV_AVX2 float dot4_avx2(const uint8_t *row, const float *q, int hd, int block) {
+    if (block % 8) return sk_kv4_dot_scalar(row, q, hd, block);
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < hd / block; b++) {
+        const uint8_t *p = row + b * (2 + block / 2);
+        const float *qb = q + b * block;
+        __m256 s = _mm256_setzero_ps();
+        for (int i = 0; i < block; i += 8) s = _mm256_fmadd_ps(load4x8(p + 2 + i / 2), _mm256_loadu_ps(qb + i), s);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f_f16c(p)), s, acc);
+    }
+    return hsum(acc);
+}
+
+static SK_KV_AVX2 void axpy4_avx2(float *out, float w, const uint8_t *row, int hd, int block) {
+    if (block % 8) { sk_kv4_axpy_scalar(out, w, row, hd, block); return; }
+    for (int b = 0; b < hd / block; b++) {
+        const uint8_t *p = row + b * (2 + block / 2);
+        __m256 wd = _mm256_set1_ps(w * h2f_f16c(p));
+        for (int i = 0; i < block; i += 8) {
+            float *o = out + b * block + i;
+            _mm256_storeu_ps(o, _mm256_fmadd_ps(wd, load4x8(p + 2 + i / 2), _mm256_loadu_ps(o)));
+        }
+    }
+}
+
+float sk_kv4_dot_simd(const uint8_t *row, const float *q, int hd, int block) { return dot4_avx2(row, q, hd, block); }
+void sk_kv4_axpy_simd(float *out, float w, const uint8_t *row, int hd, int block) { axpy4_avx2(out, w, row, hd, block); }
+float sk_kv4_dot(const uint8_t *row, const float *q, int hd, int block) {
+    return use_avx2() ? dot4_avx2(row, q, hd, block) : sk_kv4_dot_scalar(row, q, hd, block);
+}
+void sk_kv4_axpy(float *out, float w, const uint8_t *row, int hd, int block) {
+    if (use_avx2()) axpy4_avx2(out, w, row, hd, block); else sk_kv4_axpy_scalar(out, w, row, hd, block);
+}
+#elif defined(__aarch64__)
+// NEON: codes widened to f32 (8 -> 16 -> 32 bits), fused multiply-add; blocks not a multiple of 8 use the scalar loops.
+#include <arm_neon.h>
+
+static inline float32x4x2_t widen8(int8x8_t c) {
+    int16x8_t h = vmovl_s8(c);
+    float32x4x2_t r = {{vcvtq_f32_s32(vmovl_s16(vget_low_s16(h))), vcvtq_f32_s32(vmovl_s16(vget_high_s16(h)))}};
+    return r;
+}
+// int4: eight codes from 4 bytes as c − 8 (low nibble first).
+static inline int8x8_t codes4x8(const uint8_t *p) {
+    uint8_t b[8];
+    for (int k = 0; k < 4; k++) { b[2 * k] = p[k] & 15; b[2 * k + 1] = p[k] >> 4; }
+    return vsub_s8(vreinterpret_s8_u8(vld1_u8(b)), vdup_n_s8(8));
+}
+static inline int8x8_t codes8x8(const uint8_t *p) { return vld1_s8((const int8_t *)p); }
+
+#define SK_KV_NEON_DOT(name, codes, rowbytes, step, scalar)                                        \
+    static float name(const uint8_t *row, const float *q, int hd, int block) {                     \
+        if (block % 8) return scalar(row, q, hd, block);                                           \
+        float acc = 0;                                                                             \
+        for (int b = 0; b < hd / block; b++) {                                                     \
+            const uint8_t *p = row + b * (rowbytes);                                               \
+            const float *qb = q + b * block;                                                       \
+            float32x4_t s0 = vdupq_n_f32(0), s1 = vdupq_n_f32(0);                                  \
+            for (int i = 0; i < block; i += 8) {                                                   \
+                float32x4x2_t c = widen8(codes(p + 2 + i / (step)));                               \
+                s0 = vfmaq_f32(s0, c.val[0], vld1q_f32(qb + i));                                   \
+                s1 = vfmaq_f32(s1, c.val[1], vld1q_f32(qb + i + 4));                               \
+            }                                                                                      \
+            acc += h2f(p) * vaddvq_f32(vaddq_f32(s0, s1));                                         \
+        }                                                                                          \
+        return acc;                                                                                \
+    }
+#define SK_KV_NEON_AXPY(name, codes, rowbytes, step, scalar)                                       \
+    static void name(float *out, float w, const uint8_t *row, int hd, int block) {                 \
+        if (block % 8) { scalar(out, w, row, hd, block); return; }                                 \
+        for (int b = 0; b < hd / block; b++) {                                                     \
+            const uint8_t *p = row + b * (rowbytes);                                               \
+            float32x4_t wd = vdupq_n_f32(w * h2f(p));                                              \
+            for (int i = 0; i < block; i += 8) {                                                   \
+                float32x4x2_t c = widen8(codes(p + 2 + i / (step)));                               \
+                float *o = out + b * block + i;                                                    \
+                vst1q_f32(o, vfmaq_f32(vld1q_f32(o), wd, c.val[0]));                               \
+                vst1q_f32(o + 4, vfmaq_f32(vld1q_f32(o + 4), wd, c.val[1]));                       \
+            }                                                                                      \
+        }                                                                                          \
+    }
+SK_KV_NEON_DOT(dot8_neon, codes8x8, 2 + block, 1, sk_kv8_dot_scalar)
+SK_KV_NEON_AXPY(axpy8_neon, codes8x8, 2 + block, 1, sk_kv8_axpy_scalar)
+SK_KV_NEON_DOT(dot4_neon, codes4x8, 2 + block / 2, 2, sk_kv4_dot_scalar)
+SK_KV_NEON_AXPY(axpy4_neon, codes4x8, 2 + block / 2, 2, sk_kv4_axpy_scalar)
+
+static int use_neon(void) { return sk_kernels_forced() != SK_FORCE_SCALAR; }
+int sk_kv8_simd(void) { return 1; }
+float sk_kv8_dot_simd(const uint8_t *row, const float *q, int hd, int block) { return dot8_neon(row, q, hd, block); }
+void sk_kv8_axpy_simd(float *out, float w, const uint8_t *row, int hd, int block) { axpy8_neon(out, w, row, hd, block); }
+float sk_kv8_dot(const uint8_t *row, const float *q, int hd, int block) {
+    return use_neon() ? dot8_neon(row, q, hd, block) : sk_kv8_dot_scalar(row, q, hd, block);
+}
+void sk_kv8_axpy(float *out, float w, const uint8_t *row, int hd, int block) {
+    if (use_neon()) axpy8_neon(out, w, row, hd, block); else sk_kv8_axpy_scalar(out, w, row, hd, block);
+}
+void sk_kv8_scores(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, float scale, float *out, int hd, int block) {
+    for (int t = 0; t < count; t++) out[t] = sk_kv8_dot(base + (size_t)slots[t] * row_bytes, q, hd, block) * scale;
+}
+void sk_kv8_accumulate(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count, int hd, int block) {
+    for (int t = 0; t < count; t++) sk_kv8_axpy(out, w[t], base + (size_t)slots[t] * row_bytes, hd, block);
+}
+float sk_kv4_dot_simd(const uint8_t *row, const float *q, int hd, int block) { return dot4_neon(row, q, hd, block); }
+void sk_kv4_axpy_simd(float *out, float w, const uint8_t *row, int hd, int block) { axpy4_neon(out, w, row, hd, block); }
+float sk_kv4_dot(const uint8_t *row, const float *q, int hd, int block) {
+    return use_neon() ? dot4_neon(row, q, hd, block) : sk_kv4_dot_scalar(row, q, hd, block);
+}
+void sk_kv4_axpy(float *out, float w, const uint8_t *row, int hd, int block) {
+    if (use_neon()) axpy4_neon(out, w, row, hd, block); else sk_kv4_axpy_scalar(out, w, row, hd, block);
+}
 #else
-// No SIMD path on this architecture yet (NEON: the scalar loops, which the compiler vectorizes).
+// No SIMD path on this architecture: the scalar loops.
 float sk_kv8_dot_simd(const uint8_t *row, const float *q, int hd, int block) { return sk_kv8_dot_scalar(row, q, hd, block); }
 void sk_kv8_axpy_simd(float *out, float w, const uint8_t *row, int hd, int block) { sk_kv8_axpy_scalar(out, w, row, hd, block); }
 int sk_kv8_simd(void) { return 0; }
@@ -241,4 +370,16 @@ void sk_kv8_scores(const uint8_t *base, size_t row_bytes, const long *slots, int
 void sk_kv8_accumulate(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count, int hd, int block) {
     for (int t = 0; t < count; t++) sk_kv8_axpy_scalar(out, w[t], base + (size_t)slots[t] * row_bytes, hd, block);
 }
+float sk_kv4_dot_simd(const uint8_t *row, const float *q, int hd, int block) { return sk_kv4_dot_scalar(row, q, hd, block); }
+void sk_kv4_axpy_simd(float *out, float w, const uint8_t *row, int hd, int block) { sk_kv4_axpy_scalar(out, w, row, hd, block); }
+float sk_kv4_dot(const uint8_t *row, const float *q, int hd, int block) { return sk_kv4_dot_scalar(row, q, hd, block); }
+void sk_kv4_axpy(float *out, float w, const uint8_t *row, int hd, int block) { sk_kv4_axpy_scalar(out, w, row, hd, block); }
 #endif
+
+// int4 batched calls: the row kernels above (AVX2, NEON or scalar by the CPU).
+void sk_kv4_scores(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, float scale, float *out, int hd, int block) {
+    for (int t = 0; t < count; t++) out[t] = sk_kv4_dot(base + (size_t)slots[t] * row_bytes, q, hd, block) * scale;
+}
+void sk_kv4_accumulate(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count, int hd, int block) {
+    for (int t = 0; t < count; t++) sk_kv4_axpy(out, w[t], base + (size_t)slots[t] * row_bytes, hd, block);
+}

@@ -52,6 +52,7 @@ extension LlamaConfig {
             if let o = s.originalMaxPositionEmbeddings { m.append(("llama.rope_scaling.original_max_position_embeddings", .int(Int64(o)))) }
         }
         if let w = slidingWindow { m.append(("llama.sliding_window", .int(Int64(w)))) }
+        if qkNorm { m.append(("llama.qk_norm", .bool(true))) }
         return m
     }
 

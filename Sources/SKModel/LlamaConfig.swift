@@ -35,7 +35,9 @@ public struct LlamaConfig {
     public var raw: [String: Any]
     public let path: String
 
-    public var modelType: String
+    public var modelType: String { family.modelType }
+    /// The model family (`model_type`): what its block adds to LLaMA's (Families/).
+    public var family: ModelFamily
     public var hiddenSize: Int
     public var intermediateSize: Int
     public var numHiddenLayers: Int
@@ -55,9 +57,12 @@ public struct LlamaConfig {
     /// Sliding-window attention span (Mistral's `sliding_window`): each query reads only the
     /// keys of the last `slidingWindow` positions. nil: full attention.
     public var slidingWindow: Int?
+    /// Qwen3's per-head RMSNorm of queries and keys (`self_attn.q_norm` / `k_norm`, over one head's
+    /// `head_dim` elements, before RoPE).
+    public var qkNorm: Bool { family.qkNorm }
 
     /// Architectures whose weights follow the LLaMA layout.
-    public static let supportedModelTypes: Set<String> = ["llama", "mistral", "qwen2"]
+    public static var supportedModelTypes: Set<String> { Set(ModelFamily.all.map(\.modelType)) }
 
     public init(path: String) throws {
         try self.init(data: try InputFile.read(path, limit: Limits.maxJSONFileBytes), path: path)
@@ -115,10 +120,11 @@ public struct LlamaConfig {
             guard v <= max else { throw SinkKitError(.config, "\(path): \(key) \(v) is larger than any model SinkKit runs (at most \(max))") }
             return v
         }
-        modelType = f.model_type ?? ""
-        guard Self.supportedModelTypes.contains(modelType) else {
-            throw SinkKitError(.config, "\(path): model_type \"\(modelType)\" is not a LLaMA-family model (expected one of \(Self.supportedModelTypes.sorted().joined(separator: ", ")))")
+        let type = f.model_type ?? ""
+        guard let family = ModelFamily.named(type) else {
+            throw SinkKitError(.config, "\(path): model_type \"\(type)\" is not a LLaMA-family model (expected one of \(Self.supportedModelTypes.sorted().joined(separator: ", ")))")
         }
+        self.family = family
         hiddenSize = try required(f.hidden_size, "hidden_size", max: Limits.maxHiddenSize)
         intermediateSize = try required(f.intermediate_size, "intermediate_size", max: Limits.maxIntermediateSize)
         numHiddenLayers = try required(f.num_hidden_layers, "num_hidden_layers", max: Limits.maxLayers)
@@ -147,7 +153,7 @@ public struct LlamaConfig {
             throw SinkKitError(.config, "\(path): rope_theta must be a finite number above 1, found \(ropeTheta)")
         }
         tieWordEmbeddings = f.tie_word_embeddings ?? false
-        attentionBias = f.attention_bias ?? (modelType == "qwen2")
+        attentionBias = f.attention_bias ?? family.defaultAttentionBias
         mlpBias = f.mlp_bias ?? false
         bosTokenId = f.bos_token_id
         switch f.eos_token_id {
@@ -172,10 +178,13 @@ public struct LlamaConfig {
         if let p = f.partial_rotary_factor, p != 1 {
             throw SinkKitError(.config, "\(path): partial_rotary_factor \(p) is not supported (RoPE over the whole head only)")
         }
-        if modelType == "qwen2", f.use_sliding_window == true {
-            throw SinkKitError(.config, "\(path): use_sliding_window (Qwen2's per-layer sliding window) is not supported")
+        if family.slidingWindow == .refusedWhenEnabled, f.use_sliding_window == true {
+            throw SinkKitError(.config, "\(path): use_sliding_window (\(family.name)'s per-layer sliding window) is not supported")
         }
-        if modelType == "mistral", let w = f.sliding_window {
+        if let types = raw["layer_types"] as? [Any], let other = types.first(where: { ($0 as? String) != "full_attention" }) {
+            throw SinkKitError(.config, "\(path): layer_types has a \(String(describing: other).prefix(40)) layer; only full_attention layers are supported")
+        }
+        if family.slidingWindow == .everyLayer, let w = f.sliding_window {
             slidingWindow = try required(w, "sliding_window", max: Limits.maxPositions)
         } else {
             slidingWindow = nil

@@ -18,11 +18,15 @@ public enum LlamaTensors {
             s[p + "self_attn.k_proj.weight"] = [c.kvDim, c.hiddenSize]
             s[p + "self_attn.v_proj.weight"] = [c.kvDim, c.hiddenSize]
             s[p + "self_attn.o_proj.weight"] = [c.hiddenSize, c.qDim]
+            if c.qkNorm {
+                s[p + "self_attn.q_norm.weight"] = [c.headDim]
+                s[p + "self_attn.k_norm.weight"] = [c.headDim]
+            }
             if c.attentionBias {
                 s[p + "self_attn.q_proj.bias"] = [c.qDim]
                 s[p + "self_attn.k_proj.bias"] = [c.kvDim]
                 s[p + "self_attn.v_proj.bias"] = [c.kvDim]
-                if c.modelType != "qwen2" { s[p + "self_attn.o_proj.bias"] = [c.hiddenSize] }
+                if c.family.outputBias { s[p + "self_attn.o_proj.bias"] = [c.hiddenSize] }
             }
             s[p + "mlp.gate_proj.weight"] = [c.intermediateSize, c.hiddenSize]
             s[p + "mlp.up_proj.weight"] = [c.intermediateSize, c.hiddenSize]

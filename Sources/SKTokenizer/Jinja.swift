@@ -8,15 +8,20 @@ import Glibc
 #endif
 import SKCore
 
-/// A small Jinja subset, enough for the chat templates of SmolLM2, Llama-2, Llama-3 and Qwen2,
-/// with the environment transformers uses (`trim_blocks=True, lstrip_blocks=True`):
-/// text, `{{ }}`, `{% if/elif/else %}`, `{% for x in … %}` with `loop.*`, `{% set %}`, comments,
-/// `-` whitespace control; literals, names, `.attr`, `[key]`, slices, `+ - * / % ~`, comparisons,
-/// `and/or/not`, `in`, `is (not) defined/none/string`, `a if c else b`, filters (trim, length,
-/// upper, lower, string) and the methods strip/lstrip/rstrip/upper/lower/startswith/endswith/title.
+/// A Jinja subset, enough for the chat templates of SmolLM2/3, Llama 2/3.x, Qwen2/2.5/3, Phi-3.5,
+/// Gemma 2 and Mistral (scripts/test_chat_templates.py renders llama.cpp's collection of real
+/// templates against transformers), with the environment transformers uses (`trim_blocks=True,
+/// lstrip_blocks=True`, `raise_exception`, `strftime_now`, `namespace`, `tojson`):
+/// text, `{{ }}`, `{% if/elif/else %}`, `{% for x[, y] in … [if …] %}` with `loop.*` and Jinja's
+/// per-iteration scoping, `{% set x = … %}` / `{% set ns.x = … %}`, comments, `-` whitespace
+/// control; literals, names, `.attr`, `[key]`, slices with steps, `+ - * / // % ~`, comparisons,
+/// `and/or/not`, `in`, tests (`is defined/none/string/…`), `a if c else b`, calls and filters
+/// with keyword arguments, and the string, list and dict methods templates use.
 public indirect enum JValue: Equatable {
     case string(String), int(Int), double(Double), bool(Bool), none, undefined
     case list([JValue]), dict([String: JValue])
+    /// `namespace(...)`: the one mutable value (`{% set ns.x = … %}` inside a loop is seen after it).
+    case namespace(JNamespace)
 
     var truthy: Bool {
         switch self {
@@ -27,6 +32,7 @@ public indirect enum JValue: Equatable {
         case .none, .undefined: return false
         case .list(let l): return !l.isEmpty
         case .dict(let d): return !d.isEmpty
+        case .namespace: return true
         }
     }
 
@@ -40,10 +46,17 @@ public indirect enum JValue: Equatable {
         case .undefined: return ""
         case .list(let l): return "[" + l.map { $0.repr }.joined(separator: ", ") + "]"
         case .dict(let d): return "{" + d.keys.sorted().map { "'\($0)': \(d[$0]!.repr)" }.joined(separator: ", ") + "}"
+        case .namespace(let n): return "<Namespace " + JValue.dict(n.values).text + ">"
         }
     }
 
     var repr: String { if case .string(let s) = self { return "'\(s)'" }; return text }
+}
+
+public final class JNamespace: Equatable {
+    var values: [String: JValue]
+    init(_ values: [String: JValue]) { self.values = values }
+    public static func == (a: JNamespace, b: JNamespace) -> Bool { a === b }
 }
 
 public struct JinjaError: Error, CustomStringConvertible {
@@ -64,6 +77,27 @@ final class RenderBudget {
         guard steps <= Self.maxSteps else { throw JinjaError(description: "the template takes more than \(Self.maxSteps) steps") }
     }
 
+    /// Values nest at most this deep (a list in a list …): printing, comparing and freeing them
+    /// recurse once per level, so a template that nests in a loop stops with an error instead of
+    /// overflowing the stack; a namespace that contains itself is refused the same way.
+    static let maxNesting = 64
+
+    /// `v` if it nests at most `maxNesting` deep (each node visited costs a step).
+    func nested(_ v: JValue) throws -> JValue {
+        func depth(_ x: JValue, _ level: Int) throws -> Int {
+            guard level <= Self.maxNesting else { throw JinjaError(description: "values nested more than \(Self.maxNesting) deep") }
+            try step()
+            switch x {
+            case .list(let l): return 1 + (try l.map { try depth($0, level + 1) }.max() ?? 0)
+            case .dict(let d): return 1 + (try d.values.map { try depth($0, level + 1) }.max() ?? 0)
+            case .namespace(let n): return 1 + (try n.values.values.map { try depth($0, level + 1) }.max() ?? 0)
+            default: return 0
+            }
+        }
+        _ = try depth(v, 0)
+        return v
+    }
+
     func sized(_ s: String) throws -> String {
         guard s.utf8.count <= Self.maxBytes else { throw JinjaError(description: "the template builds a string of more than \(Self.maxBytes) bytes") }
         return s
@@ -79,8 +113,10 @@ public final class JinjaTemplate {
         case text(String)
         case output(Expr)
         case ifChain([(Expr?, [Node])])
-        case forLoop(String, Expr, [Node])
-        case set(String, Expr)
+        /// `for a[, b] in xs [if cond]`
+        case forLoop([String], Expr, Expr?, [Node])
+        /// `set name = …` or `set ns.attr = …`
+        case set(String, String?, Expr)
     }
 
     let nodes: [Node]
@@ -122,7 +158,17 @@ public final class JinjaTemplate {
                 let leftTrim = j < s.count && s[j] == "-"
                 if leftTrim || (j < s.count && s[j] == "+") { j += 1 }
                 var end = j
-                while end + 1 < s.count && !(s[end] == close && s[end + 1] == "}") { end += 1 }
+                var quote: Unicode.Scalar? = nil   // inside an expression's string literal ("}}" is text there)
+                while end + 1 < s.count {
+                    if let q = quote {
+                        if s[end] == "\\" { end += 1 } else if s[end] == q { quote = nil }
+                    } else if kind != "#" && (s[end] == "'" || s[end] == "\"") {
+                        quote = s[end]
+                    } else if s[end] == close && s[end + 1] == "}" {
+                        break
+                    }
+                    end += 1
+                }
                 guard end + 1 < s.count else { throw JinjaError(description: "unclosed tag in template") }
                 var innerEnd = end
                 let rightTrim = innerEnd > j && s[innerEnd - 1] == "-"
@@ -178,15 +224,19 @@ public final class JinjaTemplate {
                 case "for":
                     let rest = st.dropFirst(3)
                     guard let inRange = rest.firstRange(of: " in ") else { throw JinjaError(description: "bad for: \(st)") }
-                    let name = rest[..<inRange.lowerBound].trimmingWhitespace()
-                    let iter = try Self.expr(String(rest[inRange.upperBound...]))
+                    let names = rest[..<inRange.lowerBound].split(separator: ",").map { $0.trimmingWhitespace() }
+                    guard !names.isEmpty, names.allSatisfy(Self.isName) else { throw JinjaError(description: "bad for target: \(st.prefix(60))") }
+                    var p2 = try ExprParser(String(rest[inRange.upperBound...]))
+                    let (iter, cond) = try p2.parseForIterable()
                     let body = try parseBlock(p, &i, until: ["endfor"], depth: depth + 1)
                     i += 1
-                    nodes.append(.forLoop(name, iter, body))
+                    nodes.append(.forLoop(names, iter, cond, body))
                 case "set":
                     let rest = st.dropFirst(3)
                     guard let eq = rest.firstIndex(of: "=") else { throw JinjaError(description: "bad set: \(st)") }
-                    nodes.append(.set(rest[..<eq].trimmingWhitespace(), try Self.expr(String(rest[rest.index(after: eq)...]))))
+                    let target = rest[..<eq].trimmingWhitespace().split(separator: ".", maxSplits: 1).map(String.init)
+                    guard !target.isEmpty, target.allSatisfy(Self.isName) else { throw JinjaError(description: "bad set target: \(st.prefix(60))") }
+                    nodes.append(.set(target[0], target.count > 1 ? target[1] : nil, try Self.expr(String(rest[rest.index(after: eq)...]))))
                 default:
                     throw JinjaError(description: "unsupported template statement: \(word)")
                 }
@@ -194,6 +244,11 @@ public final class JinjaTemplate {
         }
         if !until.isEmpty { throw JinjaError(description: "template block not closed (expected \(until.sorted().joined(separator: "/")))") }
         return nodes
+    }
+
+    static func isName(_ s: String) -> Bool {
+        guard let f = s.unicodeScalars.first, f.properties.isAlphabetic || f == "_" else { return false }
+        return s.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || $0 == "_" || ("0"..."9").contains($0) }
     }
 
     static func expr(_ src: String) throws -> Expr {
@@ -217,24 +272,54 @@ public final class JinjaTemplate {
             switch n {
             case .text(let t): out += t
             case .output(let e): out += try e.eval(scope, budget).text
-            case .set(let name, let e): scope[name] = try e.eval(scope, budget)
+            case .set(let name, nil, let e): scope[name] = try e.eval(scope, budget)
+            case .set(let name, let attr?, let e):
+                guard case .namespace(let ns) = scope[name] ?? .undefined else { throw JinjaError(description: "set \(name).\(attr): \(name) is not a namespace") }
+                let old = ns.values[attr]
+                ns.values[attr] = try e.eval(scope, budget)
+                do { _ = try budget.nested(.namespace(ns)) } catch {
+                    ns.values[attr] = old   // (a cycle would outlive the render)
+                    throw error
+                }
             case .ifChain(let chain):
                 for (cond, body) in chain where try cond?.eval(scope, budget).truthy ?? true {
                     try run(body, &scope, &out, budget)
                     break
                 }
-            case .forLoop(let name, let iter, let body):
-                guard case .list(let items) = try iter.eval(scope, budget) else { throw JinjaError(description: "for over a non-list") }
-                let saved = (scope[name], scope["loop"])
-                for (k, item) in items.enumerated() {
-                    scope[name] = item
-                    scope["loop"] = .dict(["index0": .int(k), "index": .int(k + 1), "first": .bool(k == 0),
-                                           "last": .bool(k == items.count - 1), "length": .int(items.count),
-                                           "revindex": .int(items.count - k), "revindex0": .int(items.count - k - 1)])
-                    try run(body, &scope, &out, budget)
+            case .forLoop(let names, let iter, let cond, let body):
+                // Jinja's scoping: each iteration starts from the enclosing scope (a `set` in the
+                // body lasts one iteration and is gone after the loop; namespaces are shared).
+                var all: [JValue]
+                switch try iter.eval(scope, budget) {
+                case .list(let l): all = l
+                case .dict(let d): all = d.keys.sorted().map { .string($0) }
+                case .string(let str): all = str.map { .string(String($0)) }
+                default: throw JinjaError(description: "for over a non-list")
                 }
-                scope[name] = saved.0
-                scope["loop"] = saved.1
+                func bind(_ item: JValue, into sc: inout [String: JValue]) throws {
+                    if names.count == 1 { sc[names[0]] = item; return }
+                    guard case .list(let parts) = item, parts.count == names.count else {
+                        throw JinjaError(description: "cannot unpack \(item.repr.prefix(40)) into \(names.count) names")
+                    }
+                    for (n, v) in zip(names, parts) { sc[n] = v }
+                }
+                var items: [JValue] = []
+                for item in all {
+                    guard let cond else { items.append(item); continue }
+                    var sc = scope
+                    try bind(item, into: &sc)
+                    if try cond.eval(sc, budget).truthy { items.append(item) }
+                }
+                for (k, item) in items.enumerated() {
+                    var inner = scope
+                    try bind(item, into: &inner)
+                    inner["loop"] = .dict(["index0": .int(k), "index": .int(k + 1), "first": .bool(k == 0),
+                                           "last": .bool(k == items.count - 1), "length": .int(items.count),
+                                           "revindex": .int(items.count - k), "revindex0": .int(items.count - k - 1),
+                                           "previtem": k > 0 ? items[k - 1] : .undefined,
+                                           "nextitem": k + 1 < items.count ? items[k + 1] : .undefined])
+                    try run(body, &inner, &out, budget)
+                }
             }
         }
     }

@@ -62,6 +62,7 @@ struct Perplexity: ParsableCommand {
                                         "kernels": session.kernelName, "attention": attn.attention, "kv": session.attention.policy.name,
                                         "positions": attn.positions, "scoring": stream.map { "stream, \($0) token(s) per decode step" } ?? "batch"]
                 if let b = session.attention.policy.budget { d["kv_budget"] = b }
+                d["kv_dtype"] = session.cache.dtype.rawValue
                 if let kl = r.klMean {
                     d["kl_mean"] = kl; d["kl_p99"] = r.klP99!; d["top1_agreement"] = r.top1Agreement!; d["base_ppl"] = r.basePPL!
                 }

@@ -20,7 +20,7 @@ struct SKRun: ParsableCommand {
         commandName: "skrun",
         abstract: "Run an SKM model on the CPU: generate text, chat, serve an OpenAI-compatible API, measure perplexity, benchmark, tokenize.",
         version: SinkKitVersion.description,
-        subcommands: [Generate.self, Serve.self, Perplexity.self, Bench.self, Tokenize.self],
+        subcommands: [Generate.self, Serve.self, Perplexity.self, Bench.self, Tokenize.self, Template.self],
         defaultSubcommand: Generate.self)
 }
 
@@ -99,16 +99,17 @@ struct AttentionOptions: ParsableArguments {
     @Option(help: "Attention: full or sf (SinkLoRA's shifted segments + sinks).", completion: .list(["full", "sf"])) var attention = "full"
     @Option(name: .customLong("sf-group"), help: "SF-Attn segment size G (even; default: a quarter of the trained context, at most the context).") var sfGroup: Int?
     @Option(help: "Sink tokens that every token attends to and no policy evicts.") var sinks = 4
-    @Option(help: "KV cache: full, segment (default with sf), window (sinks + recent), h2o (sinks + heavy hitters + recent) or tova (sinks + what the newest query attends to most).", completion: .list(["full", "segment", "window", "h2o", "tova"])) var kv: String?
+    @Option(help: "KV cache: full, segment (default with sf), window (sinks + recent), h2o (sinks + heavy hitters + recent), tova (sinks + what the newest query attends to most), snapkv (compressed by the last queries' attention), pyramidkv (snapkv, more budget in lower layers) or adakv (snapkv, a layer's budget shared by its heads).", completion: .list(AttentionSettings.Cache.allCases.map(\.rawValue))) var kv: String?
     @Option(name: .customLong("kv-budget"), help: "Slots per layer and KV head: N tokens or P% (of the prompt in generate, of --ctx in perplexity).") var kvBudget: String?
     @Option(help: "H2O recent window: N or P% (default: half of the budget after the sinks).") var recent: String?
+    @Option(name: .customLong("snap-window"), help: "SnapKV observation window: the last N queries score the cache (default 32, less for small budgets).") var snapWindow: Int?
     @Option(help: "RoPE positions for a compacted cache: auto, absolute or cache.", completion: .list(["auto", "absolute", "cache"])) var positions = "auto"
     @Option(name: .customLong("prefill-chunk"), help: "Prefill chunk for bounded caches.") var prefillChunk = 256
     @Option(name: .customLong("kv-dtype"), help: "KV cache storage: f32, f16 (half the memory), int8 (blocks of 32 with an f16 scale: 0.27x f32) or int4 (0.14x f32).", completion: .list(["f32", "f16", "int8", "int4"])) var kvDType = "f32"
 
     func validate() throws {
         guard AttentionSettings.Mode(rawValue: attention) != nil else { throw ValidationError("--attention must be full or sf (got \(attention))") }
-        if let k = kv, AttentionSettings.Cache(rawValue: k) == nil { throw ValidationError("--kv must be full, segment, window, h2o or tova (got \(k))") }
+        if let k = kv, AttentionSettings.Cache(rawValue: k) == nil { throw ValidationError("--kv must be one of \(AttentionSettings.Cache.allCases.map(\.rawValue).joined(separator: ", ")) (got \(k))") }
         guard PositionMode(rawValue: positions) != nil else { throw ValidationError("--positions must be auto, absolute or cache (got \(positions))") }
         if let g = sfGroup {
             try bounded(g, 2...Limits.maxTokens, "--sf-group")
@@ -127,6 +128,7 @@ struct AttentionOptions: ParsableArguments {
         s.sinks = sinks
         s.cache = kv.flatMap { AttentionSettings.Cache(rawValue: $0) }
         s.budget = try kvBudget.map { try AttentionSettings.Amount(parsing: $0, flag: "--kv-budget") }
+        s.snapWindow = snapWindow
         s.recent = try recent.map { try AttentionSettings.Amount(parsing: $0, flag: "--recent") }
         s.positions = PositionMode(rawValue: positions) ?? .auto
         s.prefillChunk = prefillChunk

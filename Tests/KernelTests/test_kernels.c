@@ -576,8 +576,12 @@ static void test_kv8(void) {
         for (int t = 0; t < 7; t++) sk_kv8_axpy_scalar(out_b, w[t], rows + slots[t] * rb, hd, block);
         for (int i = 0; i < hd; i++) expect_close("kv8 accumulate", "dispatch", hd, block, out_b[i], out_a[i]);
     }
+#if defined(__aarch64__)
+    printf("int8 KV rows: %s path checked against scalar\n", "NEON");
+#else
     printf("int8 KV rows: %s path checked against scalar\n", sk_kv8_simd() ? "AVX2" : "scalar-only");
-    // int4 KV rows (portable C): error bound, dot and axpy against dequantize-and-multiply, batched calls.
+#endif
+    // int4 KV rows: error bound, dot and axpy against dequantize-and-multiply, the SIMD path against the scalar one, batched calls.
     for (int c = 0; c < 5; c++) {
         int hd = hds[c], block = hd % 32 == 0 ? 32 : hd;
         size_t rb = sk_kv4_row_bytes(hd, block);
@@ -600,7 +604,16 @@ static void test_kv8(void) {
             }
             double direct = 0;
             for (int i = 0; i < hd; i++) direct += (double)deq[i] * q[i];
-            expect_close("kv4 dot vs dequantized", "scalar", hd, block, (float)direct, sk_kv4_dot(row, q, hd, block));
+            float ds = sk_kv4_dot_scalar(row, q, hd, block);
+            expect_close("kv4 dot vs dequantized", "scalar", hd, block, (float)direct, ds);
+            expect_close("kv4 dot", "simd", hd, block, ds, sk_kv4_dot_simd(row, q, hd, block));
+            {
+                float ys[128], yv[128], w2 = (float)uniform();
+                for (int i = 0; i < hd; i++) ys[i] = yv[i] = gauss();
+                sk_kv4_axpy_scalar(ys, w2, row, hd, block);
+                sk_kv4_axpy_simd(yv, w2, row, hd, block);
+                for (int i = 0; i < hd; i++) expect_close("kv4 axpy", "simd", hd, block, ys[i], yv[i]);
+            }
             long slot0 = 0;
             sk_kv4_scores(row, rb, &slot0, 1, q, 0.5f, sc, hd, block);
             expect_close("kv4 scores", "scalar", hd, block, (float)direct * 0.5f, sc[0]);
@@ -608,6 +621,20 @@ static void test_kv8(void) {
             sk_kv4_accumulate(out_a, &w, row, rb, &slot0, 1, hd, block);
             for (int i = 0; i < hd; i++) expect_close("kv4 axpy vs dequantized", "scalar", hd, block, out_b[i] + w * deq[i], out_a[i]);
         }
+    }
+    // The Walsh-Hadamard rotation of int4 KV rows: the Sylvester matrix (−1)^popcount(i&j)/√n
+    // times x, and its own inverse.
+    for (int n = 1; n <= 128; n *= 2) {
+        float x[128], y[128];
+        for (int i = 0; i < n; i++) x[i] = y[i] = gauss();
+        sk_fwht(y, n);
+        for (int i = 0; i < n; i++) {
+            double want = 0;
+            for (int j = 0; j < n; j++) want += (__builtin_popcount(i & j) % 2 ? -1.0 : 1.0) * x[j];
+            expect_close("fwht vs Sylvester matrix", "scalar", n, n, (float)(want / sqrt((double)n)), y[i]);
+        }
+        sk_fwht(y, n);
+        for (int i = 0; i < n; i++) expect_close("fwht twice", "scalar", n, n, x[i], y[i]);
     }
 }
 

@@ -478,8 +478,14 @@ final class HostileInputCatalogueTests: XCTestCase {
         template("500 nested not", "nested more than 64 deep", "{{ " + String(repeating: "not ", count: 500) + "1 }}"),
         template("50,000 nested ifs", "template blocks nested more than 64 deep", String(repeating: "{% if true %}", count: 50_000) + "x" + String(repeating: "{% endif %}", count: 50_000)),
         template("an expression of 50,000 terms", "of more than 2000 tokens", "{{ " + Array(repeating: "1", count: 50_000).joined(separator: " + ") + " }}"),
-        template("a string doubled in a loop", "builds a string of more than", "{% set s = 'xxxxxxxx' %}{% set l = [1,2,3,4,5,6] %}{% for a in l %}{% for b in l %}{% set s = s ~ s %}{% endfor %}{% endfor %}{{ s }}"),
-        template("a list doubled in a loop", "a list of more than", "{% set s = [1] %}{% set l = [1,2,3,4,5,6] %}{% for a in l %}{% for b in l %}{% set s = s + s %}{% endfor %}{% endfor %}{{ s|length }}"),
+        // (a loop's `set` lasts one iteration, as in Jinja: growth across iterations needs a namespace)
+        template("a string doubled in a loop", "builds a string of more than", "{% set ns = namespace(s='xxxxxxxx') %}{% set l = [1,2,3,4,5,6] %}{% for a in l %}{% for b in l %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{% endfor %}{{ ns.s }}"),
+        template("a list doubled in a loop", "a list of more than", "{% set ns = namespace(s=[1]) %}{% set l = [1,2,3,4,5,6] %}{% for a in l %}{% for b in l %}{% set ns.s = ns.s + ns.s %}{% endfor %}{% endfor %}{{ ns.s|length }}"),
+        template("a range of 2^40 items", "a range of more than", "{{ range(1099511627776)|length }}"),
+        template("a list nested 300,000 deep in a loop", "values nested more than 64 deep", "{% set ns = namespace(x=[]) %}{% for i in range(300000) %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x }}"),
+        template("a namespace containing itself", "values nested more than 64 deep", "{% set ns = namespace(x=1) %}{% set ns.x = ns %}{{ ns }}"),
+        template("namespaces chained 300,000 deep", "values nested more than 64 deep", "{% set ns = namespace(x=1) %}{% for i in range(300000) %}{% set ns.x = namespace(a=ns.x) %}{% endfor %}{{ ns }}"),
+        template("tojson nested 100 deep", "nested more than 64 deep", "{% set ns = namespace(x=[]) %}{% for i in range(100) %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x|tojson }}"),
         template("nested loops without end", "takes more than 10000000 steps", "{% set l = [1,2,3,4,5,6,7,8,9,10] %}" + String(repeating: "{% for a in l %}", count: 10) + "x" + String(repeating: "{% endfor %}", count: 10)),
         template("modulo of Int.min by -1", "integer overflow", "{{ (-9223372036854775807 - 1) % -1 }}"),
     ]

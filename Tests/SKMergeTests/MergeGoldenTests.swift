@@ -58,6 +58,12 @@ final class MergeGoldenTests: XCTestCase {
         XCTAssertEqual(r.loraModulesMerged, 14)
         try assertMatches(d, expected: "qwen2-lora")
     }
+    /// Qwen3 (per-head q/k norms carried over untouched).
+    func testQwen3LoRA() throws {
+        let (d, r) = try merge(base: "qwen3-f32", adapters: ["qwen3-lora"])
+        XCTAssertEqual(r.loraModulesMerged, 14)
+        try assertMatches(d, expected: "qwen3-lora")
+    }
     func testTwoAdaptersInOrder() throws {
         try assertMatches(try merge(base: "llama-f32", adapters: ["plain", "second"]).0, expected: "plain+second")
     }

@@ -36,11 +36,13 @@ final class AttentionPolicyTests: XCTestCase {
         case .window(let b): p = WindowCache(budget: b, sinks: sinks)
         case .h2o(let b, let r): p = H2OCache(budget: b, sinks: sinks, recent: r)
         case .tova(let b): p = TOVACache(budget: b, sinks: sinks)
+        case .snap(let b, let w, let a): p = try SnapKVCache(budget: b, sinks: sinks, window: w, allocation: a, layers: m.config.numLayers)
         }
         let s = try Session(model: m, context: 64, threads: 2, attention: AttentionConfig(sf: sf, policy: p, positions: positions, chunk: chunk, kvDType: kv))
         let ref = try ReferenceModel(file: file, sf: sf, policy: policy, sinks: sinks, positions: positions, halfKV: kv == .f16)
         ref.int8KV = kv == .int8
         ref.int4KV = kv == .int4
+        if let snap = p as? SnapKVCache { ref.layerBudgets = snap.layerBudgets }
         var steps: [[Int]] = []
         var i = 0
         while i < prefill { steps.append(Array(tokens[i..<min(prefill, i + chunk)])); i += chunk }
@@ -50,7 +52,11 @@ final class AttentionPolicyTests: XCTestCase {
             let got = try s.forward(stepTokens, logitsFor: Array(0..<stepTokens.count))
             let want = ref.step(stepTokens).flatMap { $0 }
             for k in 0..<got.count { worst = max(worst, abs(got[k] - want[k])) }
-            if let b = p.budget { XCTAssertLessThanOrEqual(s.cache.maxSlots, b, "budget exceeded", line: line) }
+            if let b = p.headCapacity { XCTAssertLessThanOrEqual(s.cache.maxSlots, b, "budget exceeded", line: line) }
+            if let b = p.budget {
+                let slots = (0..<m.config.numLayers).flatMap { l in (0..<m.config.numKVHeads).map { s.cache.head(layer: l, kvHead: $0).count } }
+                XCTAssertLessThanOrEqual(slots.reduce(0, +), b * slots.count, "mean budget exceeded", line: line)
+            }
             for l in 0..<m.config.numLayers {
                 for kh in 0..<m.config.numKVHeads {
                     XCTAssertEqual(s.cache.head(layer: l, kvHead: kh).positions, ref.kept[l][kh], "layer \(l) KV head \(kh) holds other positions", line: line)
@@ -74,6 +80,71 @@ final class AttentionPolicyTests: XCTestCase {
         try check(sf: nil, .tova(budget: 10), positions: .cache)
         try check(sf: 8, .tova(budget: 11))
         try check(sf: nil, .tova(budget: 12), positions: .auto, prefill: 70, chunk: 7, length: 76, kv: .int8, tolerance: 5e-3)
+    }
+    /// SnapKV and its budget splits: prefill chunks and decode steps, positions, SF-Attn, int8 KV,
+    /// and a chunk longer than the window (only its last queries score).
+    func testSnapKV() throws {
+        try check(sf: nil, .snap(budget: 12, window: 2, allocation: .uniform))
+        try check(sf: nil, .snap(budget: 12, window: 3, allocation: .uniform), positions: .cache)
+        try check(sf: 8, .snap(budget: 11, window: 2, allocation: .uniform))
+        try check(sf: nil, .snap(budget: 14, window: 3, allocation: .uniform), positions: .auto, prefill: 70, chunk: 9, length: 76, kv: .int8, tolerance: 5e-3)
+    }
+    func testPyramidKV() throws {
+        try check(sf: nil, .snap(budget: 12, window: 2, allocation: .pyramid))
+        try check(sf: nil, .snap(budget: 10, window: 2, allocation: .pyramid), prefill: 20, chunk: 10, kv: .f16, tolerance: 2e-3)
+    }
+    func testAdaKV() throws {
+        try check(sf: nil, .snap(budget: 12, window: 2, allocation: .adaptive))
+        try check(sf: nil, .snap(budget: 9, window: 1, allocation: .adaptive), positions: .cache, prefill: 30, chunk: 6)
+        try check(sf: 8, .snap(budget: 13, window: 2, allocation: .adaptive), kv: .int4, tolerance: 5e-2)
+        try check(sf: nil, .snap(budget: 30, window: 2, allocation: .adaptive), prefill: 40, chunk: 8, length: 76)
+    }
+    /// Ada-KV really gives heads different budgets on this model (else the test above proves little).
+    func testAdaKVSplitsUnevenly() throws {
+        let m = try LlamaModel(path: try model())
+        let p = try SnapKVCache(budget: 12, sinks: 2, window: 2, allocation: .adaptive, layers: m.config.numLayers)
+        let s = try Session(model: m, context: 64, threads: 1, attention: AttentionConfig(sf: nil, policy: p, positions: .absolute, chunk: 5))
+        for t in tokens { _ = try s.forward([t], logitsFor: [0]) }
+        let counts = (0..<m.config.numLayers).flatMap { l in (0..<m.config.numKVHeads).map { s.cache.head(layer: l, kvHead: $0).count } }
+        XCTAssertGreaterThan(Set(counts).count, 1, "every head holds \(counts)")
+    }
+    /// PyramidKV's budgets: linear from 2B − B/β down to B/β (raised to the minimum), summing to L·B.
+    func testPyramidBudgets() {
+        XCTAssertEqual(KVBudgetAllocation.pyramid.layerBudgets(mean: 400, layers: 5, minimum: 10), [780, 590, 400, 210, 20])
+        XCTAssertEqual(KVBudgetAllocation.pyramid.layerBudgets(mean: 400, layers: 5, minimum: 100), [700, 550, 400, 250, 100])
+        let b = KVBudgetAllocation.pyramid.layerBudgets(mean: 101, layers: 30, minimum: 69)
+        XCTAssertEqual(b.reduce(0, +), 30 * 101)
+        XCTAssertEqual(b.last, 69)
+        XCTAssertEqual(b.first, 133)
+        XCTAssertEqual(b, b.sorted(by: >))
+        XCTAssertEqual(KVBudgetAllocation.uniform.layerBudgets(mean: 50, layers: 3, minimum: 9), [50, 50, 50])
+        XCTAssertEqual(KVBudgetAllocation.pyramid.layerBudgets(mean: 50, layers: 1, minimum: 9), [50])
+    }
+    /// SnapKV's rule on a hand-made head: sinks, the newest window, then max-pooled scores.
+    func testSnapKVRule() throws {
+        let p = try SnapKVCache(budget: 9, sinks: 1, window: 2, layers: 1)
+        // 12 slots; slot 9 (score 5) pools onto 6...9 (kernel 7: ±3); slot 2 (score 4) onto 1...5
+        let scores: [Double] = [0, 0, 4, 0, 0, 0, 0, 0, 0, 5, 0, 0]
+        XCTAssertEqual(SnapKVCache.pooled(Array(scores[0..<10])), [4, 4, 4, 4, 4, 4, 5, 5, 5, 5])
+        let keep = p.keep(positions: [Array(0..<12)], scores: [scores], layerBudget: 9)!
+        // target 7: sink 0, newest 10 and 11, then the 4 best of 1...9: 6, 7, 8, 9 (pooled 5)
+        XCTAssertEqual(keep, [[0, 6, 7, 8, 9, 10, 11]])
+        // with a tie for the last place, the lower position wins
+        let tied = p.keep(positions: [Array(0..<12)], scores: [[0, 0, 5, 0, 0, 0, 0, 0, 0, 5, 0, 0]], layerBudget: 9)!
+        XCTAssertEqual(tied, [[0, 1, 2, 3, 4, 10, 11]])
+        XCTAssertNil(p.keep(positions: [Array(0..<9)], scores: [Array(scores[0..<9])], layerBudget: 9), "within the budget: no compression")
+        XCTAssertThrowsError(try SnapKVCache(budget: 5, sinks: 1, window: 2, layers: 1), "budget below sinks + 2·window + 1")
+    }
+    /// Ada-KV's rule: the layer's share goes to the head that scores high, after each head's floor.
+    func testAdaKVRule() throws {
+        let p = try SnapKVCache(budget: 9, sinks: 1, window: 1, allocation: .adaptive, layers: 1)
+        let hot = [0] + [Double](repeating: 9, count: 18) + [0]
+        var cold = [Double](repeating: 0, count: 20)
+        cold[18] = 1
+        let keep = p.keep(positions: [Array(0..<20), Array(0..<20)], scores: [hot, cold], layerBudget: 9)!
+        // target 8 per head: each keeps sink 0 and the newest (19); floors: Int(0.2·6) = 1 each
+        // (head 0: slot 1; head 1: slot 15, the first pooled 1); the other 10 all go to head 0
+        XCTAssertEqual(keep, [[0] + Array(1...11) + [19], [0, 15, 19]])
     }
     func testH2OCachePositions() throws { try check(sf: nil, .h2o(budget: 10, recent: nil), positions: .cache) }
     func testSFWithH2O() throws { try check(sf: 8, .h2o(budget: 10, recent: nil)) }

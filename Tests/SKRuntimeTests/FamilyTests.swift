@@ -37,6 +37,25 @@ final class FamilyTests: XCTestCase {
         }
     }
 
+    /// Qwen3: per-head q/k RMSNorm before RoPE, and head_dim 16 with hidden_size 32 (attention 64
+    /// wide); prompt at once and token by token.
+    func testQwen3LogitsMatchTransformers() throws {
+        let (tokens, want) = try reference("qwen3-f32")
+        for (type, tol) in [(QuantType.f32, Float(2e-5)), (.f16, 2e-3), (.int8, 0.08)] {
+            let m = try LlamaModel(path: try skm("qwen3-f32", type))
+            XCTAssertTrue(m.config.qkNorm)
+            XCTAssertEqual(m.config.qDim, 64)
+            let got = try Session(model: m, context: 64, threads: 2).forward(tokens, logitsFor: Array(0..<tokens.count))
+            XCTAssertLessThanOrEqual(relError(got, want), tol, "qwen3 \(type.userName)")
+            if type == .f32 {
+                let s = try Session(model: m, context: 64, threads: 1)
+                var stepped: [Float] = []
+                for t in tokens { stepped += try s.forward([t], logitsFor: [0]) }
+                XCTAssertLessThanOrEqual(relError(stepped, want), 2e-5, "qwen3 token by token")
+            }
+        }
+    }
+
     /// sliding_window 4 over 12 tokens: the prompt at once (blocked attention, masked), and token by
     /// token (decode attention, the cache bounded to the window and evicting), both equal to
     /// transformers; and both differ from the same model without a window (the test can fail).

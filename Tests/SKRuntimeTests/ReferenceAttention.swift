@@ -8,7 +8,11 @@ import SKFormat
 /// selection (which positions each layer's KV head still holds, tracked by simple set code written
 /// from docs/ALGORITHMS.md) combined with the explicit mask, then dense softmax attention.
 final class ReferenceModel {
-    enum Policy { case full, segment, window(budget: Int), h2o(budget: Int, recent: Int?), tova(budget: Int) }
+    enum Policy {
+        case full, segment, window(budget: Int), h2o(budget: Int, recent: Int?), tova(budget: Int)
+        /// SnapKV with its window and budget split (`layerBudgets`: per layer, from KVBudgetAllocation).
+        case snap(budget: Int, window: Int, allocation: KVBudgetAllocation)
+    }
 
     let c: ModelConfig
     let weights: [String: [Float]]
@@ -29,6 +33,9 @@ final class ReferenceModel {
     var scores: [[[Int: Double]]]  // [layer][kvHead][position]
     /// TOVA: the newest query's weights, [layer][kvHead][position].
     var lastWeights: [[[Int: Double]]] = []
+    /// SnapKV: attention from observation-window queries since the layer's last compression.
+    var snapScores: [[[Int: Double]]] = []
+    var layerBudgets: [Int] = []
     var position = 0
     let rope: Rope
 
@@ -47,6 +54,7 @@ final class ReferenceModel {
         kept = Array(repeating: Array(repeating: [], count: c.numKVHeads), count: c.numLayers)
         scores = Array(repeating: Array(repeating: [:], count: c.numKVHeads), count: c.numLayers)
         lastWeights = scores
+        snapScores = scores
         keys = Array(repeating: [], count: c.numLayers)
         values = keys
         rope = Rope(config: c)
@@ -127,10 +135,13 @@ final class ReferenceModel {
                         for d in 0..<hd { attOut[i][h * hd + d] += wgt * values[l][kp][kh * hd + d] }
                         scores[l][kh][kp, default: 0] += Double(wgt)
                         lastWeights[l][kh][kp, default: 0] += Double(wgt)
+                        if case .snap(_, let w, _) = policy, pos >= start + n - w { snapScores[l][kh][kp, default: 0] += Double(wgt) }
                     }
                 }
             }
-            for kh in 0..<c.numKVHeads { kept[l][kh] = evict(l, kh, next: start + n) }
+            if case .snap = policy { snapEvict(l) } else {
+                for kh in 0..<c.numKVHeads { kept[l][kh] = evict(l, kh, next: start + n) }
+            }
             for i in 0..<n {
                 let o = matvec(p + "self_attn.o_proj.weight", attOut[i], rows: c.hiddenSize)
                 for d in 0..<c.hiddenSize { xs[i][d] += o[d] }
@@ -150,11 +161,63 @@ final class ReferenceModel {
         }
     }
 
+    /// SnapKV for one layer (docs/ALGORITHMS.md): when the layer's heads hold more than B each on
+    /// average, each keeps its sinks, its newest W and the best of the rest by the window queries'
+    /// attention max-pooled over 7 neighbours (excluding the newest W), B − W per head on average:
+    /// the same for every head (uniform, pyramid), or shared by the layer's heads after a 20% floor,
+    /// at most 2(B − W) per head (adaptive).
+    func snapEvict(_ l: Int) {
+        guard case .snap(let b0, let w, let allocation) = policy else { return }
+        let b = layerBudgets.isEmpty ? b0 : layerBudgets[l]
+        let heads = c.numKVHeads
+        guard kept[l].map(\.count).reduce(0, +) > heads * b else { return }
+        let target = b - w
+        var keepSets: [Set<Int>] = []
+        var ranked: [[(pos: Int, score: Double)]] = []
+        for kh in 0..<heads {
+            let list = kept[l][kh]
+            let older = Array(list.dropLast(w))
+            var keep = Set(list.filter { $0 < sinks })
+            keep.formUnion(list.suffix(w))
+            keepSets.append(keep)
+            var r: [(pos: Int, score: Double)] = []
+            for (i, p) in older.enumerated() where p >= sinks {
+                var best = -Double.infinity
+                for j in max(0, i - 3)...min(older.count - 1, i + 3) { best = max(best, snapScores[l][kh][older[j], default: 0]) }
+                r.append((p, best))
+            }
+            ranked.append(r.sorted { $0.score != $1.score ? $0.score > $1.score : $0.pos < $1.pos })
+        }
+        switch allocation {
+        case .uniform, .pyramid:
+            for kh in 0..<heads { keepSets[kh].formUnion(ranked[kh].prefix(max(0, target - keepSets[kh].count)).map(\.pos)) }
+        case .adaptive:
+            var left = 0
+            var rest: [(kh: Int, pos: Int, score: Double)] = []
+            for kh in 0..<heads {
+                let share = max(0, target - keepSets[kh].count)
+                let floor = min(ranked[kh].count, Int(0.2 * Double(share)))
+                left += share - floor
+                keepSets[kh].formUnion(ranked[kh].prefix(floor).map(\.pos))
+                rest += ranked[kh].dropFirst(floor).map { (kh, $0.pos, $0.score) }
+            }
+            rest.sort { ($0.score, -$0.pos, -$0.kh) > ($1.score, -$1.pos, -$1.kh) }
+            for item in rest where left > 0 && keepSets[item.kh].count < 2 * target {
+                keepSets[item.kh].insert(item.pos)
+                left -= 1
+            }
+        }
+        for kh in 0..<heads {
+            kept[l][kh] = kept[l][kh].filter { keepSets[kh].contains($0) }
+            snapScores[l][kh] = [:]
+        }
+    }
+
     /// The selection, written directly from docs/ALGORITHMS.md.
     func evict(_ l: Int, _ kh: Int, next: Int) -> [Int] {
         let list = kept[l][kh]
         switch policy {
-        case .full:
+        case .full, .snap:
             return list
         case .segment:
             let group = c.numHeads / c.numKVHeads
@@ -207,4 +270,19 @@ func blockRounded(_ x: [Float], headDim: Int, qmin: Float, qmax: Float) -> [Floa
     return out
 }
 func int8Rounded(_ x: [Float], headDim: Int) -> [Float] { blockRounded(x, headDim: headDim, qmin: -127, qmax: 127) }
-func int4Rounded(_ x: [Float], headDim: Int) -> [Float] { blockRounded(x, headDim: headDim, qmin: -8, qmax: 7) }
+/// int4 rows are stored Walsh-Hadamard rotated when the head is a power of two: each head's vector
+/// times the orthonormal Sylvester matrix H[i][j] = (−1)^popcount(i & j) / √n, rounded, and rotated
+/// back (H is its own inverse).
+func int4Rounded(_ x: [Float], headDim: Int) -> [Float] {
+    guard headDim >= 8, headDim & (headDim - 1) == 0 else { return blockRounded(x, headDim: headDim, qmin: -8, qmax: 7) }
+    func hadamard(_ v: ArraySlice<Float>) -> [Float] {
+        let n = v.count, s = 1 / Float(n).squareRoot(), b = v.startIndex
+        return (0..<n).map { i in (0..<n).reduce(Float(0)) { $0 + ((i & $1).nonzeroBitCount % 2 == 0 ? 1 : -1) * v[b + $1] } * s }
+    }
+    var out: [Float] = []
+    for h in stride(from: 0, to: x.count, by: headDim) {
+        let rounded = blockRounded(hadamard(x[h..<(h + headDim)]), headDim: headDim, qmin: -8, qmax: 7)
+        out += hadamard(rounded[...])
+    }
+    return out
+}

@@ -33,6 +33,53 @@ final class ChatTemplateTests: XCTestCase {
         XCTAssertEqual(checked, 50)
     }
 
+    /// The Jinja the real templates need (namespaces, per-iteration scoping, unpacking, loop filters,
+    /// step slices, keyword arguments, selectattr/map/join/tojson, string methods, tests), each
+    /// expected value rendered by transformers' own Jinja environment (jinja2 3.x, trim_blocks and
+    /// lstrip_blocks, its tojson). Not covered: tuples (rendered as lists) and dicts' insertion order
+    /// (tojson sorts keys).
+    func testJinjaFeaturesAsTransformersRendersThem() throws {
+        let messages: [[String: String]] = [["role": "system", "content": "S"], ["role": "user", "content": "u1"],
+                                            ["role": "assistant", "content": "a1"], ["role": "user", "content": "u2"]]
+        let cases: [String: String] = [
+            "{% set x = 0 %}{% for i in [1,2] %}{{ x }}{% set x = i %}{{ x }}{% endfor %}|{{ x }}":
+                "0102|0",
+            "{% set ns = namespace(a=1, b='q') %}{% for i in [1,2,3] %}{% set ns.a = ns.a + i %}{% endfor %}{{ ns.a }}{{ ns.b }}":
+                "7q",
+            "{% for k, v in [['a', 1], ['b', 2]] %}{{ k }}={{ v }};{% endfor %}":
+                "a=1;b=2;",
+            "{% for m in messages if m.role != 'system' %}{{ loop.index }}:{{ m.role }} {% endfor %}":
+                "1:user 2:assistant 3:user ",
+            "{{ [1,2,3,4,5][::-1] }}{{ 'abcdef'[1:5:2] }}{{ [1,2,3][-2:] }}":
+                "[5, 4, 3, 2, 1]bd[2, 3]",
+            "{{ messages | selectattr('role', 'equalto', 'user') | map(attribute='content') | join(', ') }}":
+                "u1, u2",
+            "{{ messages | rejectattr('role', 'equalto', 'user') | list | length }}":
+                "2",
+            "{{ {'a': 'x\"y', 'b': [1, 2.5, none, true]} | tojson }}":
+                "{\"a\": \"x\\\"y\", \"b\": [1, 2.5, null, true]}",
+            "{{ [1, {'k': 'é'}] | tojson(indent=2) }}":
+                "[\n  1,\n  {\n    \"k\": \"é\"\n  }\n]",
+            "{{ 'a,b,,c'.split(',') }}{{ ' x  y '.split() }}{{ 'aXbX'.replace('X', '-') }}{{ '\\n\\nhi\\n'.lstrip('\\n') }}|{{ 'hi..'.rstrip('.') }}":
+                "['a', 'b', '', 'c']['x', 'y']a-b-hi\n|hi",
+            "{{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ 3 is odd }} {{ 4 is divisibleby 2 }} {{ 'a' is in ['a'] }}":
+                "3 -4 1 True True True",
+            "{{ undefined_thing | default('dflt') }} {{ '' | default('e', true) }} {{ [3,1,3] | unique | list }} {{ range(3) | list }}":
+                "dflt e [3, 1] [0, 1, 2]",
+            "{% for x in [1,2,3] %}{{ loop.previtem }}/{{ loop.nextitem }} {% endfor %}":
+                "/2 1/3 2/ ",
+            "{{ {'role': 'x'}.get('role') }} {{ dict(a=1) }}":
+                "x {'a': 1}",
+            "{{- \"}}\" }}{{ '{%' }}":
+                "}}{%",
+            "{{ 'Hello' is string }} {{ none is none }} {{ strftime_now is defined }} {{ foo is defined }}":
+                "True True True False",
+        ]
+        for (template, want) in cases {
+            XCTAssertEqual(try ChatTemplate.render(template: template, messages: messages, addGenerationPrompt: false, bosToken: "", eosToken: ""), want, template)
+        }
+    }
+
     /// String length and count as jinja2 3.x renders them (values from jinja2.Environment):
     /// `|length` / `|count` are len() in code points, `.count(sub)` is str.count.
     func testStringLengthAndCountAsJinja() throws {

@@ -179,11 +179,20 @@ int sk_kv8_simd(void);
 void sk_kv8_scores(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, float scale, float *out, int hd, int block);
 void sk_kv8_accumulate(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count, int hd, int block);
 // int4 KV rows (same file): blocks of `block` (even) elements, an f16 scale max|x|/7 and 4-bit
-// codes c (x ≈ d·(c − 8); element j in the low nibble of byte j/2 when even, high when odd). Portable C.
+// codes c (x ≈ d·(c − 8); element j in the low nibble of byte j/2 when even, high when odd). AVX2 and
+// NEON paths (sk_kv4_dot/axpy dispatch by CPU) with the portable scalar reference (_scalar).
 size_t sk_kv4_row_bytes(int hd, int block);
+// The orthonormal Walsh-Hadamard transform of x (n a power of two) in place: x <- H x / sqrt(n).
+// Its own inverse. int4 KV rows store H k and H v (outliers spread over the whole head, QuaRot's
+// rotation): q . k = (H q) . (H k), and sum w v = H (sum w H v).
+void sk_fwht(float *x, int n);
 void sk_kv4_quantize(const float *x, uint8_t *row, int hd, int block);
 void sk_kv4_dequantize(const uint8_t *row, float *out, int hd, int block);
 float sk_kv4_dot(const uint8_t *row, const float *q, int hd, int block);
+float sk_kv4_dot_scalar(const uint8_t *row, const float *q, int hd, int block);
+void sk_kv4_axpy_scalar(float *out, float w, const uint8_t *row, int hd, int block);
+float sk_kv4_dot_simd(const uint8_t *row, const float *q, int hd, int block);
+void sk_kv4_axpy_simd(float *out, float w, const uint8_t *row, int hd, int block);
 void sk_kv4_axpy(float *out, float w, const uint8_t *row, int hd, int block);
 void sk_kv4_scores(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, float scale, float *out, int hd, int block);
 void sk_kv4_accumulate(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count, int hd, int block);

@@ -19,7 +19,10 @@ extension Session {
         // "cache" positions: each key moves from its absolute position to its slot once per step
         // and KV head (shared by the group's query heads and the chunk's queries), into scratch.
         let anyCache = usesCache(start + n - 1)
-        let blocked = n >= 2 && !observes
+        // Queries the evictor watches go one at a time; the rest of a chunk through sgemm (SnapKV
+        // watches only a chunk's last queries).
+        let watched = observes ? min(n, evictor.observedQueries ?? n) : 0
+        let blocked = n - watched >= 2
         // f32 rows (the storage's own, or an f16 cache decoded) where sgemm or the rotation needs them.
         if blocked || anyCache { loadF32Rows(layer: l) }
         if anyCache {
@@ -34,7 +37,11 @@ extension Session {
             }
         }
         if blocked {
-            attendBlocked(layer: l, q: q, n: n, start: start, usesCache: usesCache, out: out)
+            attendBlocked(layer: l, q: q, n: n - watched, start: start, after: watched, usesCache: usesCache, out: out)
+            if watched > 0 {
+                let first = n - watched, qd = c.qDim
+                attendDecode(layer: l, q: q + first * qd, n: watched, start: start + first, usesCache: usesCache, out: out + first * qd)
+            }
         } else {
             attendDecode(layer: l, q: q, n: n, start: start, usesCache: usesCache, out: out)
         }

@@ -8,7 +8,8 @@ extension Session {
     /// worker's contiguous share holds whole heads: balanced under the causal mask. Keys and values
     /// are the f32 rows `loadF32Rows` put in `state.kvPointers`.
     /// `usesCache(position)`: whether that query uses "cache" positions (decided by `attend`).
-    func attendBlocked(layer l: Int, q: UnsafePointer<Float>, n: Int, start: Int, usesCache: (Int) -> Bool, out: UnsafeMutablePointer<Float>) {
+    /// `after`: the step's tokens cached after these `n` (attended to separately).
+    func attendBlocked(layer l: Int, q: UnsafePointer<Float>, n: Int, start: Int, after: Int = 0, usesCache: (Int) -> Bool, out: UnsafeMutablePointer<Float>) {
         let c = model.config, hd = c.headDim, qd = c.qDim, group = c.numHeads / c.numKVHeads
         let scale = 1 / Float(hd).squareRoot()
         let sf = attention.sf, kern = kernels, window = c.slidingWindow
@@ -32,13 +33,13 @@ extension Session {
                         return lo
                     }
                     // queries of this block; in cache position mode every query moves to its
-                    // own slot (the chunk's tokens are the last n slots: one shared delta)
+                    // own slot (the step's tokens are the last n + after slots: one shared delta)
                     // (a block straddling the trained context under auto keeps its
                     // absolute rows: delta 0)
                     let cacheMode = usesCache(start + i0 + rows - 1)
                     if cacheMode {
                         for i in i0..<(i0 + rows) {
-                            let delta = usesCache(start + i) ? (hc.count - n) - start : 0
+                            let delta = usesCache(start + i) ? (hc.count - n - after) - start : 0
                             table!.rotate(q + i * qd + head * hd, to: qBuf + (i - i0) * hd, by: delta)
                         }
                     } else {

@@ -178,6 +178,8 @@ final class BlockKVStorage: KVStorageBase, KVStorage {
 
     let dtype: KVDType
     let block: Int
+    /// int4 with a power-of-two head: rows are stored Walsh-Hadamard rotated (sk_fwht).
+    let rotated: Bool
     let quantize: Quantize, dequantize: Dequantize, scoresKernel: Scores, accumulateKernel: Accumulate
     var kq: UnsafeMutablePointer<UInt8> { keys.assumingMemoryBound(to: UInt8.self) }
     var vq: UnsafeMutablePointer<UInt8> { values.assumingMemoryBound(to: UInt8.self) }
@@ -187,6 +189,7 @@ final class BlockKVStorage: KVStorageBase, KVStorage {
     init(dtype: KVDType, capacity: Int, headDim: Int) {
         self.dtype = dtype
         block = Self.block(headDim: headDim)
+        rotated = Self.rotates(dtype: dtype, headDim: headDim)
         if dtype == .int4 {
             (quantize, dequantize, scoresKernel, accumulateKernel) = (sk_kv4_quantize, sk_kv4_dequantize, sk_kv4_scores, sk_kv4_accumulate)
         } else {
@@ -195,34 +198,72 @@ final class BlockKVStorage: KVStorageBase, KVStorage {
         super.init(capacity: capacity, headDim: headDim, rowBytes: dtype.rowBytes(headDim: headDim))
     }
 
+    /// Whether rows of this type and head size are stored rotated: int4 (whose loss the rotation
+    /// cuts most; int8's is already small) with a power-of-two head of at least 8.
+    static func rotates(dtype: KVDType, headDim: Int) -> Bool { dtype == .int4 && headDim >= 8 && headDim & (headDim - 1) == 0 }
+
+    /// `body` on a copy of `x` (headDim floats), rotated.
+    @inline(__always)
+    func withRotated<R>(_ x: UnsafePointer<Float>, _ body: (UnsafePointer<Float>) -> R) -> R {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: headDim) { t in
+            let p = t.baseAddress!
+            p.update(from: x, count: headDim)
+            sk_fwht(p, Int32(headDim))
+            return body(p)
+        }
+    }
+
     func store(slot: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
-        quantize(key, kq + slot * rowBytes, Int32(headDim), Int32(block))
-        quantize(value, vq + slot * rowBytes, Int32(headDim), Int32(block))
+        let hd = Int32(headDim), b = Int32(block)
+        if rotated {
+            withRotated(key) { quantize($0, kq + slot * rowBytes, hd, b) }
+            withRotated(value) { quantize($0, vq + slot * rowBytes, hd, b) }
+        } else {
+            quantize(key, kq + slot * rowBytes, hd, b)
+            quantize(value, vq + slot * rowBytes, hd, b)
+        }
     }
 
     func scores(_ q: UnsafePointer<Float>, slots: UnsafePointer<Int>, count: Int, scale: Float, into out: UnsafeMutablePointer<Float>) {
-        slots.withMemoryRebound(to: CLong.self, capacity: count) {
-            scoresKernel(kq, rowBytes, $0, Int32(count), q, scale, out, Int32(headDim), Int32(block))
+        slots.withMemoryRebound(to: CLong.self, capacity: count) { s in
+            // (H q) · (H k) = q · k
+            if rotated {
+                withRotated(q) { scoresKernel(kq, rowBytes, s, Int32(count), $0, scale, out, Int32(headDim), Int32(block)) }
+            } else {
+                scoresKernel(kq, rowBytes, s, Int32(count), q, scale, out, Int32(headDim), Int32(block))
+            }
         }
     }
 
     func accumulate(into out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>, slots: UnsafePointer<Int>, count: Int) {
-        slots.withMemoryRebound(to: CLong.self, capacity: count) {
-            accumulateKernel(out, weights, vq, rowBytes, $0, Int32(count), Int32(headDim), Int32(block))
+        slots.withMemoryRebound(to: CLong.self, capacity: count) { s in
+            guard rotated else {
+                accumulateKernel(out, weights, vq, rowBytes, s, Int32(count), Int32(headDim), Int32(block))
+                return
+            }
+            // Σ w v = H (Σ w H v)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: headDim) { t in
+                let acc = t.baseAddress!
+                acc.initialize(repeating: 0, count: headDim)
+                accumulateKernel(acc, weights, vq, rowBytes, s, Int32(count), Int32(headDim), Int32(block))
+                sk_fwht(acc, Int32(headDim))
+                for d in 0..<headDim { out[d] += acc[d] }
+            }
         }
     }
 
     func f32Rows(count: Int, scratch: UnsafeMutablePointer<Float>) -> (keys: UnsafePointer<Float>, values: UnsafePointer<Float>) {
         let hd = headDim, vals = scratch + count * hd
-        for j in 0..<count {
-            dequantize(kq + j * rowBytes, scratch + j * hd, Int32(hd), Int32(block))
-            dequantize(vq + j * rowBytes, vals + j * hd, Int32(hd), Int32(block))
-        }
+        for j in 0..<count { read(slot: j, key: scratch + j * hd, value: vals + j * hd) }
         return (UnsafePointer(scratch), UnsafePointer(vals))
     }
 
     func read(slot: Int, key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>) {
         dequantize(kq + slot * rowBytes, key, Int32(headDim), Int32(block))
         dequantize(vq + slot * rowBytes, value, Int32(headDim), Int32(block))
+        if rotated {
+            sk_fwht(key, Int32(headDim))
+            sk_fwht(value, Int32(headDim))
+        }
     }
 }

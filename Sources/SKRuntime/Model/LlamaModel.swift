@@ -30,6 +30,8 @@ public final class LlamaModel {
         let postNorm: [Float]
         let q, k, v, o, gate, up, down: WeightMatrix
         let qBias, kBias, vBias, oBias: [Float]?
+        /// Qwen3: RMSNorm weights over one head (queries, keys) applied before RoPE.
+        let qNorm, kNorm: [Float]?
         public let gateBias, upBias, downBias: [Float]?
     }
 
@@ -100,11 +102,16 @@ public final class LlamaModel {
                 kBias: try bias("self_attn.k_proj.bias", c.kvDim, if: c.attentionBias),
                 vBias: try bias("self_attn.v_proj.bias", c.kvDim, if: c.attentionBias),
                 oBias: try bias("self_attn.o_proj.bias", c.hiddenSize, if: c.attentionBias && f.info(p + "self_attn.o_proj.bias") != nil),
+                qNorm: try bias("self_attn.q_norm.weight", c.headDim, if: c.qkNorm),
+                kNorm: try bias("self_attn.k_norm.weight", c.headDim, if: c.qkNorm),
                 gateBias: try bias("mlp.gate_proj.bias", c.intermediateSize, if: c.mlpBias),
                 upBias: try bias("mlp.up_proj.bias", c.intermediateSize, if: c.mlpBias),
                 downBias: try bias("mlp.down_proj.bias", c.hiddenSize, if: c.mlpBias))
         }
-        normNames = Set(["model.norm.weight"] + (0..<c.numLayers).flatMap { ["model.layers.\($0).input_layernorm.weight", "model.layers.\($0).post_attention_layernorm.weight"] })
+        normNames = Set(["model.norm.weight"] + (0..<c.numLayers).flatMap { l in
+            ["input_layernorm", "post_attention_layernorm"].map { "model.layers.\(l).\($0).weight" }
+                + (c.qkNorm ? ["self_attn.q_norm", "self_attn.k_norm"].map { "model.layers.\(l).\($0).weight" } : [])
+        })
         // Every tensor is used: one the forward pass does not read means the file describes a
         // model this runtime would run wrongly.
         if let extra = f.tensors.first(where: { !used.contains($0.name) }) {

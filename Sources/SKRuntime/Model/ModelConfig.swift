@@ -25,6 +25,8 @@ public struct ModelConfig {
     public var mlpBias: Bool
     /// Mistral's sliding window (contexts are limited to it: the windowed mask is not implemented).
     public var slidingWindow: Int?
+    /// Qwen3's per-head RMSNorm of queries and keys before RoPE.
+    public var qkNorm: Bool
     /// The context the model was trained for (linear scaling multiplies it).
     public var trainedContext: Int
     public var bosTokenId: Int?
@@ -56,6 +58,7 @@ public struct ModelConfig {
         attentionBias = c.attentionBias
         mlpBias = c.mlpBias
         slidingWindow = c.slidingWindow
+        qkNorm = c.qkNorm
         bosTokenId = c.bosTokenId
         eosTokenIds = c.eosTokenIds
         trainedContext = c.trainedContext

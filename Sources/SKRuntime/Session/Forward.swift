@@ -53,6 +53,7 @@ enum Forward {
             s.session.rope.adapt(toSequenceLength: s.session.cache.position + s.tokens.count)
             cosSins.append(s.session.rope.cosSin(start: s.session.cache.position, count: s.tokens.count))
         }
+        for s in segments { s.session.evictor.beginStep(start: s.session.cache.position, count: s.tokens.count) }
         var r = 0
         for s in segments {
             let ad = s.session.adapter, table = ad?.embedding ?? model.embedding
@@ -71,6 +72,14 @@ enum Forward {
             for (si, s) in segments.enumerated() {
                 let o = offsets[si]
                 rmsNorm(src + o * h, s.session.adapter?.norm(name) ?? w, eps: c.rmsNormEps, into: dst + o * h, rows: s.tokens.count, threads: threads)
+            }
+        }
+        // Qwen3's q/k norms: each head's vector normed on its own (in place), an adapter's weights
+        // standing in for the model's.
+        func headNorm(_ x: UnsafeMutablePointer<Float>, _ name: String, _ w: [Float], heads: Int, width: Int) {
+            for (si, s) in segments.enumerated() {
+                let o = offsets[si]
+                rmsNorm(x + o * width, s.session.adapter?.norm(name) ?? w, eps: c.rmsNormEps, into: x + o * width, rows: s.tokens.count * heads, threads: threads)
             }
         }
         func lora(_ l: Int, _ kind: LoRAAdapter.Kind, _ x: UnsafePointer<Float>, _ xCols: Int, _ out: UnsafeMutablePointer<Float>, _ outCols: Int) {
@@ -99,6 +108,8 @@ enum Forward {
             if let b = layer.qBias { addBias(q, b, rows: n) }
             if let b = layer.kBias { addBias(k, b, rows: n) }
             if let b = layer.vBias { addBias(v, b, rows: n) }
+            if let w = layer.qNorm { headNorm(q, p + "self_attn.q_norm.weight", w, heads: c.numHeads, width: qd) }
+            if let w = layer.kNorm { headNorm(k, p + "self_attn.k_norm.weight", w, heads: c.numKVHeads, width: kvd) }
             for (si, s) in segments.enumerated() {
                 let sess = s.session, m = s.tokens.count, o = offsets[si], start = sess.cache.position
                 cosSins[si].withUnsafeBufferPointer { csp in
@@ -119,10 +130,9 @@ enum Forward {
                 }
                 sess.attend(layer: l, q: q + o * qd, n: m, start: start, out: att + o * qd)
                 // The policy evicts after attention (H2O's scores include this step).
-                for kh in 0..<c.numKVHeads {
-                    let hc = sess.cache.heads[l][kh]
-                    let keep = sess.evictor.keep(hc, layer: l, kvHead: kh, nextPosition: start + m)
-                    if keep.count < hc.count { hc.compact(keep: keep) }
+                let heads = sess.cache.heads[l]
+                for (hc, keep) in zip(heads, sess.evictor.keepLayer(heads, layer: l, nextPosition: start + m)) where keep.count < hc.count {
+                    hc.compact(keep: keep)
                 }
             }
             mm(layer.o, att, qd, tmp); lora(l, .o, att, qd, tmp, h)

@@ -62,7 +62,7 @@ public final class Session {
         self.threads = max(1, threads)
         self.attention = attention
         let capacity: Int
-        if let b = attention.policy.budget {
+        if let b = attention.policy.headCapacity {
             capacity = min(b, context) + attention.chunk
             self.context = nil
         } else {

@@ -8,8 +8,12 @@
 public protocol KVCachePolicy {
     /// Short name for reports (`full`, `segment`, `window`, `h2o`).
     var name: String { get }
-    /// Slots per KV head this policy can hold between steps (nil: unbounded, the context).
+    /// Slots per KV head this policy can hold between steps (nil: unbounded, the context); for
+    /// a policy that splits its budget unevenly over layers or heads, the mean.
     var budget: Int? { get }
+    /// The most slots any one KV head can hold between steps (the cache's size before the prefill
+    /// chunk); the budget unless the policy splits it unevenly.
+    var headCapacity: Int? { get }
     /// The per-session side of the rule.
     func makeEvictor(layers: Int, kvHeads: Int) -> KVEvictor
 }
@@ -18,6 +22,9 @@ public protocol KVCachePolicy {
 public protocol KVEvictor: AnyObject {
     /// Whether attention must report its weights (`observe`): H2O's accumulated attention.
     var observesAttention: Bool { get }
+    /// How many of a step's last queries it observes (nil: all); the others may be computed
+    /// without reporting (blocked prefill).
+    var observedQueries: Int? { get }
     /// One query's softmax weights over the `count` slots of (layer, kvHead) it read, in slot
     /// order; called before the step's eviction, by one worker per KV head, in a fixed order.
     func observe(layer: Int, kvHead: Int, slots: UnsafePointer<Int>, weights: UnsafePointer<Float>, count: Int)
@@ -26,11 +33,25 @@ public protocol KVEvictor: AnyObject {
     /// Indices (ascending) of the slots to keep after a step; the evictor compacts its own state
     /// to match. `nextPosition` is the position of the next token.
     func keep(_ cache: HeadCache, layer: Int, kvHead: Int, nextPosition: Int) -> [Int]
+    /// The same for every KV head of a layer at once (a rule that splits a layer's budget over its
+    /// heads); by default `keep` head by head.
+    func keepLayer(_ caches: [HeadCache], layer: Int, nextPosition: Int) -> [[Int]]
+    /// A step of `count` queries at positions `start..<start+count` begins (before any layer).
+    func beginStep(start: Int, count: Int)
     /// Forgets everything (a new stream).
     func reset()
 }
 
+extension KVCachePolicy {
+    public var headCapacity: Int? { budget }
+}
+
 extension KVEvictor {
+    public func keepLayer(_ caches: [HeadCache], layer: Int, nextPosition: Int) -> [[Int]] {
+        caches.enumerated().map { keep($1, layer: layer, kvHead: $0, nextPosition: nextPosition) }
+    }
+    public func beginStep(start: Int, count: Int) {}
+    public var observedQueries: Int? { nil }
     public func observe(layer: Int, kvHead: Int, query: Int, slots: UnsafePointer<Int>, weights: UnsafePointer<Float>, count: Int) {
         observe(layer: layer, kvHead: kvHead, slots: slots, weights: weights, count: count)
     }

@@ -1,0 +1,34 @@
+/// What sets one model family's block apart from LLaMA's, in one place that the converter (config
+/// checks, expected tensors) and the runtime (through `LlamaConfig`) both read. A family is a
+/// `config.json` `model_type`; adding one is a file in this folder, an entry in `all`, and its
+/// tests against transformers (Fixtures/generate_families.py, Tests/SKRuntimeTests/FamilyTests).
+/// Config fields a family does not describe and that change the math are refused by name in
+/// `LlamaConfig`, never ignored.
+public struct ModelFamily: Sendable, Equatable {
+    /// How a family reads `sliding_window`.
+    public enum SlidingWindow: Sendable, Equatable {
+        /// No sliding window: the field is not part of the model.
+        case none
+        /// `sliding_window` (when set) bounds every layer's attention (Mistral).
+        case everyLayer
+        /// Only when `use_sliding_window` is true, on some layers (Qwen2/Qwen3): refused then.
+        case refusedWhenEnabled
+    }
+
+    /// `model_type` in config.json.
+    public let modelType: String
+    /// The family's name in messages and the README.
+    public let name: String
+    /// q/k/v biases when config.json has no `attention_bias`.
+    public let defaultAttentionBias: Bool
+    /// Whether `attention_bias` gives o_proj a bias too (Llama's rule; Qwen2's o_proj never has one).
+    public let outputBias: Bool
+    /// A per-head RMSNorm of queries and keys before RoPE (`self_attn.q_norm` / `k_norm`, Qwen3).
+    public let qkNorm: Bool
+    public let slidingWindow: SlidingWindow
+
+    /// Every family SinkKit runs.
+    public static let all: [ModelFamily] = [.llama, .mistral, .qwen2, .qwen3]
+
+    public static func named(_ modelType: String) -> ModelFamily? { all.first { $0.modelType == modelType } }
+}
