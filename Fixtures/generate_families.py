@@ -7,10 +7,14 @@ reference logits and a PEFT LoRA merged by PEFT (run by hand; outputs committed)
                                   12 reference tokens, so the window changes the logits)
     Fixtures/tiny/qwen3-f32/      Qwen3ForCausalLM (per-head q/k RMSNorm; head_dim 16, so the
                                   attention width 64 differs from hidden_size 32)
+    Fixtures/tiny/phi3-f32/       Phi3ForCausalLM (fused qkv_proj and gate_up_proj; longrope with
+                                  original_max_position_embeddings 8: the 12 reference tokens use
+                                  the long factors, `phi3-f32-short` the first 6 the short ones)
     Fixtures/tiny/expected/logits-families.safetensors   logits at every position (eager attention)
     Fixtures/tiny/adapters/qwen2-lora/                   PEFT LoRA on q/k/v/o/gate/up/down
     Fixtures/tiny/expected/qwen2-lora.safetensors        its merge_and_unload() result
     Fixtures/tiny/adapters/qwen3-lora/, expected/qwen3-lora.safetensors   the same for Qwen3
+    Fixtures/tiny/adapters/phi3-lora/, expected/phi3-lora.safetensors     Phi-3's modules (qkv_proj, o_proj, gate_up_proj, down_proj)
 
 Same shapes, seed convention and tokens as Fixtures/generate_fixtures.py.
 """
@@ -20,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch
 from safetensors.torch import save_file
-from transformers import MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
+from transformers import MistralConfig, MistralForCausalLM, Phi3Config, Phi3ForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
 import generate_fixtures as g
 
 OUT = g.OUT
@@ -51,12 +55,18 @@ def main():
         "qwen2-f32": randomize(Qwen2ForCausalLM(Qwen2Config(**COMMON, use_sliding_window=False, attn_implementation="eager")), g.SEED + 11),
         "mistral-f32": randomize(MistralForCausalLM(MistralConfig(**COMMON, sliding_window=4, head_dim=8, attn_implementation="eager")), g.SEED + 12),
         "qwen3-f32": randomize(Qwen3ForCausalLM(Qwen3Config(**COMMON, head_dim=16, use_sliding_window=False, attn_implementation="eager")), g.SEED + 14),
+        "phi3-f32": randomize(Phi3ForCausalLM(Phi3Config(**COMMON, original_max_position_embeddings=8, attn_implementation="eager", pad_token_id=0,
+                                                         rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
+                                                                          "short_factor": [1.0, 1.1, 1.3, 1.7], "long_factor": [1.0, 1.9, 3.7, 6.0]})), g.SEED + 16),
     }
     logits = {}
     for name, m in models.items():
         save(m, name)
         with torch.no_grad():
             logits[name] = m(torch.tensor([g.LOGIT_TOKENS])).logits[0].contiguous()
+    # Phi-3 on a prompt within original_max_position_embeddings: the short factors.
+    with torch.no_grad():
+        logits["phi3-f32-short"] = models["phi3-f32"](torch.tensor([g.LOGIT_TOKENS[:6]])).logits[0].contiguous()
     # Mistral without its window, to show the window matters in these logits.
     m = models["mistral-f32"]
     m.config.sliding_window = None
@@ -65,11 +75,13 @@ def main():
     save_file(logits, OUT / "expected" / "logits-families.safetensors", metadata={"tokens": json.dumps(g.LOGIT_TOKENS)})
 
     from peft import LoraConfig, get_peft_model
-    for name, cls, seed in (("qwen2", Qwen2ForCausalLM, g.SEED + 13), ("qwen3", Qwen3ForCausalLM, g.SEED + 15)):
+    for name, cls, seed, modules in (
+            ("qwen2", Qwen2ForCausalLM, g.SEED + 13, ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]),
+            ("qwen3", Qwen3ForCausalLM, g.SEED + 15, ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]),
+            ("phi3", Phi3ForCausalLM, g.SEED + 17, ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"])):
         torch.manual_seed(seed)
         base = cls.from_pretrained(OUT / f"{name}-f32")
-        cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-                         init_lora_weights=False)
+        cfg = LoraConfig(r=4, lora_alpha=8, target_modules=modules, init_lora_weights=False)
         pm = get_peft_model(base, cfg)
         d = OUT / "adapters" / f"{name}-lora"
         shutil.rmtree(d, ignore_errors=True)

@@ -59,12 +59,24 @@ public struct AdapterExporter {
             }
             tensors.append((SKMTensorInfo(name: name, type: .f32, group: 0, shape: t.shape), out))
         }
+        let fused = LlamaTensors.fusedParts(plan.config)
         for m in adapter.modules.keys.sorted() {
             let l = adapter.modules[m]!
             let scale = Float(adapter.config.scale(module: m))
             if l.isEmbedding {
                 f32(m + ".lora_a", try adapter.tensors.loadF32(l.embeddingA!))
                 f32(m + ".lora_b", try adapter.tensors.loadF32(l.embeddingB!), scale: scale)
+            } else if let parts = fused[m + ".weight"] {
+                // A fused module (Phi-3's qkv_proj, gate_up_proj): one pair per part the runtime
+                // reads, A shared, B's rows (and a lora_bias's) split like the weight's.
+                let a = try adapter.tensors.loadF32(l.a!), bt = try adapter.tensors.loadF32(l.b!), r = bt.shape[1]
+                let bias = try l.bBias.map { try adapter.tensors.loadF32($0) }
+                for p in parts {
+                    let part = String(p.name.dropLast(".weight".count))
+                    f32(part + ".lora_a", a)
+                    f32(part + ".lora_b", Tensor(shape: [p.rows.count, r], data: Array(bt.data[(p.rows.lowerBound * r)..<(p.rows.upperBound * r)])), scale: scale)
+                    if let bias { f32(part + ".lora_bias", Tensor(shape: [p.rows.count], data: Array(bias.data[p.rows])), scale: scale) }
+                }
             } else {
                 f32(m + ".lora_a", try adapter.tensors.loadF32(l.a!))
                 f32(m + ".lora_b", try adapter.tensors.loadF32(l.b!), scale: scale)

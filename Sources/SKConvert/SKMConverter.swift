@@ -35,8 +35,15 @@ public struct SKMConverter {
         // (transformers ties it to the embedding and ignores it) and RoPE buffers are left out;
         // any other tensor the config does not describe is refused, not carried along unread.
         let extras = Set(plan.extraTensors)
+        // A family with fused projections (Phi-3) is stored as the parts the runtime reads.
+        let fused = LlamaTensors.fusedParts(plan.outputConfig)
+        var parts: [String: (source: String, rows: Range<Int>)] = [:]
         var names: [String] = []
         for name in plan.tensorNames {
+            if let ps = fused[name] {
+                for p in ps { parts[p.name] = (name, p.rows); names.append(p.name) }
+                continue
+            }
             if name == LlamaTensors.lmHead && plan.outputConfig.tieWordEmbeddings {
                 report.warnings.append("\(name) left out: the config ties the output head to the embedding")
                 continue
@@ -52,10 +59,12 @@ public struct SKMConverter {
         // Every tensor's type is decided (and every group checked) before anything is written.
         var infos: [SKMTensorInfo] = []
         for name in names {
-            guard plan.isFloat(name) else {
-                throw SinkKitError(.unsupportedDType, "\(name): integer tensors have no SKM type (expected F32, F16 or BF16 weights)")
+            let source = parts[name]?.source ?? name
+            guard plan.isFloat(source) else {
+                throw SinkKitError(.unsupportedDType, "\(source): integer tensors have no SKM type (expected F32, F16 or BF16 weights)")
             }
-            let shape = plan.outputShape(name)
+            var shape = plan.outputShape(source)
+            if let p = parts[name] { shape[0] = p.rows.count }
             let (t, g) = try recipe.choose(name: name, shape: shape)
             infos.append(SKMTensorInfo(name: name, type: t, group: g, shape: shape))
         }
@@ -81,9 +90,20 @@ public struct SKMConverter {
         try target.write { tmp in
             let writer = try SKMWriter(path: tmp, metadata: metadata, tensors: infos, compressionLevel: job.compressionLevel)
             var byKey: [String: TypeSummary] = [:]
+            var fusedCache: (name: String, tensor: Tensor)?   // the fused tensor whose parts are being written
             for (i, info) in infos.enumerated() {
                 let raw: [UInt8], sums: BlockQuantizer.Sums
-                if let g = plan.gguf, info.type.isQuantized, plan.isUnchangedBase(info.name),
+                if let part = parts[info.name] {
+                    if fusedCache?.name != part.source {
+                        var outcome = MergePlan.TensorOutcome()
+                        fusedCache = (part.source, try plan.mergedTensor(part.source, outcome: &outcome))
+                        report.loraModulesMerged += outcome.loraModulesMerged
+                    }
+                    let t = fusedCache!.tensor, cols = t.shape[1]
+                    let slice = Tensor(shape: [part.rows.count, cols], data: Array(t.data[(part.rows.lowerBound * cols)..<(part.rows.upperBound * cols)]))
+                    let importance = info.type == .int4 || info.type == .int4Sym || info.type == .int5Sym ? try imatrix?.weights(for: info.name, cols: info.cols) : nil
+                    (raw, sums) = try encode(slice, info, importance: importance)
+                } else if let g = plan.gguf, info.type.isQuantized, plan.isUnchangedBase(info.name),
                    let blocks = try g.carriedBlocks(info.name, type: info.type, group: info.group) {
                     // The GGUF's blocks hold exactly these values: carried over, not re-quantized.
                     raw = blocks

@@ -18,13 +18,20 @@ public struct RopeScaling: Equatable {
     public var originalMaxPositionEmbeddings: Int?
     public var betaFast: Double?
     public var betaSlow: Double?
+    /// longrope (Phi-3): per-frequency divisors of the inverse frequencies, for sequences within
+    /// `originalMaxPositionEmbeddings` (short) and beyond (long); the cos/sin multiplier.
+    public var shortFactor: [Double]?
+    public var longFactor: [Double]?
+    public var attentionFactor: Double?
 
-    public static let knownTypes: Set<String> = ["default", "linear", "dynamic", "llama3", "yarn"]
+    public static let knownTypes: Set<String> = ["default", "linear", "dynamic", "llama3", "yarn", "longrope"]
 
     public init(type: String, factor: Double? = nil, lowFreqFactor: Double? = nil, highFreqFactor: Double? = nil,
-                originalMaxPositionEmbeddings: Int? = nil, betaFast: Double? = nil, betaSlow: Double? = nil) {
+                originalMaxPositionEmbeddings: Int? = nil, betaFast: Double? = nil, betaSlow: Double? = nil,
+                shortFactor: [Double]? = nil, longFactor: [Double]? = nil, attentionFactor: Double? = nil) {
         self.type = type; self.factor = factor; self.lowFreqFactor = lowFreqFactor; self.highFreqFactor = highFreqFactor
         self.originalMaxPositionEmbeddings = originalMaxPositionEmbeddings; self.betaFast = betaFast; self.betaSlow = betaSlow
+        self.shortFactor = shortFactor; self.longFactor = longFactor; self.attentionFactor = attentionFactor
     }
 }
 
@@ -73,7 +80,7 @@ public struct LlamaConfig {
     private struct Fields: Decodable {
         var model_type: String?
         var hidden_size, intermediate_size, num_hidden_layers, num_attention_heads: Int?
-        var num_key_value_heads, head_dim, vocab_size, max_position_embeddings, bos_token_id: Int?
+        var num_key_value_heads, head_dim, vocab_size, max_position_embeddings, bos_token_id, original_max_position_embeddings: Int?
         var rms_norm_eps, rope_theta: Double?
         var tie_word_embeddings, attention_bias, mlp_bias: Bool?
         var hidden_act: String?
@@ -96,7 +103,8 @@ public struct LlamaConfig {
             var factor, low_freq_factor, high_freq_factor, beta_fast, beta_slow: Double?
             var original_max_position_embeddings: Int?
             var rope_theta: Double?
-            var attention_factor, mscale, mscale_all_dim: Double?
+            var attention_factor, mscale, mscale_all_dim, partial_rotary_factor: Double?
+            var short_factor, long_factor: [Double]?
             var truncate: Bool?
         }
     }
@@ -192,15 +200,20 @@ public struct LlamaConfig {
         // transformers >= 5 writes `rope_parameters` (rope_type, rope_theta, factor, ...) where
         // older configs have `rope_theta` + `rope_scaling`; both are read, rope_scaling first.
         if let r = f.rope_scaling ?? f.rope_parameters, (r.rope_type ?? r.type) != "default" || f.rope_scaling != nil {
-            guard let type = r.rope_type ?? r.type else { throw SinkKitError(.config, "\(path): rope_scaling has neither rope_type nor type") }
-            for (k, v) in [("attention_factor", r.attention_factor), ("mscale", r.mscale), ("mscale_all_dim", r.mscale_all_dim)] where v != nil {
+            guard var type = r.rope_type ?? r.type else { throw SinkKitError(.config, "\(path): rope_scaling has neither rope_type nor type") }
+            if type == "su" { type = "longrope" }   // Phi-3's first name for it (transformers maps it too)
+            for (k, v) in [("attention_factor", type == "longrope" ? nil : r.attention_factor), ("mscale", r.mscale), ("mscale_all_dim", r.mscale_all_dim)] where v != nil {
                 throw SinkKitError(.config, "\(path): rope_scaling.\(k) is not supported")
+            }
+            if let p = r.partial_rotary_factor, p != 1 {
+                throw SinkKitError(.config, "\(path): rope partial_rotary_factor \(p) is not supported (RoPE over the whole head only)")
             }
             if r.truncate == false { throw SinkKitError(.config, "\(path): rope_scaling.truncate false is not supported") }
             let s = RopeScaling(type: type, factor: r.factor, lowFreqFactor: r.low_freq_factor, highFreqFactor: r.high_freq_factor,
-                                originalMaxPositionEmbeddings: r.original_max_position_embeddings,
-                                betaFast: r.beta_fast, betaSlow: r.beta_slow)
-            try Self.check(s, path: path)
+                                originalMaxPositionEmbeddings: r.original_max_position_embeddings ?? (type == "longrope" ? f.original_max_position_embeddings : nil),
+                                betaFast: r.beta_fast, betaSlow: r.beta_slow,
+                                shortFactor: r.short_factor, longFactor: r.long_factor, attentionFactor: r.attention_factor)
+            try Self.check(s, path: path, headDim: headDim)
             ropeScaling = s
         } else {
             ropeScaling = nil
@@ -212,11 +225,26 @@ public struct LlamaConfig {
         _ = try Checked.mul(trainedContext, 4, "\(path): trained context")
     }
 
-    static func check(_ s: RopeScaling, path: String) throws {
+    static func check(_ s: RopeScaling, path: String, headDim: Int) throws {
         guard RopeScaling.knownTypes.contains(s.type) else {
             throw SinkKitError(.config, "\(path): rope_scaling type \"\(s.type)\" is not supported (expected one of \(RopeScaling.knownTypes.sorted().joined(separator: ", ")))")
         }
-        if s.type != "default" {
+        if s.type == "longrope" {
+            for (k, v) in [("short_factor", s.shortFactor), ("long_factor", s.longFactor)] {
+                guard let v, v.count == headDim / 2, v.allSatisfy({ $0.isFinite && $0 > 0 && $0 <= Limits.maxRopeFactor }) else {
+                    throw SinkKitError(.config, "\(path): longrope rope_scaling.\(k) must list head_dim/2 = \(headDim / 2) positive factors up to \(Int(Limits.maxRopeFactor))")
+                }
+            }
+            guard s.originalMaxPositionEmbeddings != nil else {
+                throw SinkKitError(.config, "\(path): longrope needs original_max_position_embeddings")
+            }
+            if let a = s.attentionFactor, !(a.isFinite && a > 0 && a <= 100) {
+                throw SinkKitError(.config, "\(path): longrope attention_factor must be a positive number up to 100, found \(a)")
+            }
+        } else if s.shortFactor != nil || s.longFactor != nil {
+            throw SinkKitError(.config, "\(path): short_factor/long_factor belong to longrope, not \(s.type)")
+        }
+        if s.type != "default" && s.type != "longrope" {
             guard let f = s.factor, f >= 1, f <= Limits.maxRopeFactor else {
                 throw SinkKitError(.config, "\(path): rope_scaling \(s.type) needs a factor between 1 and \(Int(Limits.maxRopeFactor))")
             }

@@ -14,9 +14,13 @@ public enum LlamaTensors {
             let p = "model.layers.\(l)."
             s[p + "input_layernorm.weight"] = [c.hiddenSize]
             s[p + "post_attention_layernorm.weight"] = [c.hiddenSize]
-            s[p + "self_attn.q_proj.weight"] = [c.qDim, c.hiddenSize]
-            s[p + "self_attn.k_proj.weight"] = [c.kvDim, c.hiddenSize]
-            s[p + "self_attn.v_proj.weight"] = [c.kvDim, c.hiddenSize]
+            if c.family.fusedProjections {
+                s[p + "self_attn.qkv_proj.weight"] = [c.qDim + 2 * c.kvDim, c.hiddenSize]
+            } else {
+                s[p + "self_attn.q_proj.weight"] = [c.qDim, c.hiddenSize]
+                s[p + "self_attn.k_proj.weight"] = [c.kvDim, c.hiddenSize]
+                s[p + "self_attn.v_proj.weight"] = [c.kvDim, c.hiddenSize]
+            }
             s[p + "self_attn.o_proj.weight"] = [c.hiddenSize, c.qDim]
             if c.qkNorm {
                 s[p + "self_attn.q_norm.weight"] = [c.headDim]
@@ -28,8 +32,12 @@ public enum LlamaTensors {
                 s[p + "self_attn.v_proj.bias"] = [c.kvDim]
                 if c.family.outputBias { s[p + "self_attn.o_proj.bias"] = [c.hiddenSize] }
             }
-            s[p + "mlp.gate_proj.weight"] = [c.intermediateSize, c.hiddenSize]
-            s[p + "mlp.up_proj.weight"] = [c.intermediateSize, c.hiddenSize]
+            if c.family.fusedProjections {
+                s[p + "mlp.gate_up_proj.weight"] = [2 * c.intermediateSize, c.hiddenSize]
+            } else {
+                s[p + "mlp.gate_proj.weight"] = [c.intermediateSize, c.hiddenSize]
+                s[p + "mlp.up_proj.weight"] = [c.intermediateSize, c.hiddenSize]
+            }
             s[p + "mlp.down_proj.weight"] = [c.hiddenSize, c.intermediateSize]
             if c.mlpBias {
                 s[p + "mlp.gate_proj.bias"] = [c.intermediateSize]
@@ -38,6 +46,21 @@ public enum LlamaTensors {
             }
         }
         return s
+    }
+
+    /// A fused checkpoint tensor's parts as SKM stores them: name and rows of the fused tensor
+    /// (Phi-3: qkv_proj = q, k, v; gate_up_proj = gate, up). Empty for unfused families.
+    public static func fusedParts(_ c: LlamaConfig) -> [String: [(name: String, rows: Range<Int>)]] {
+        guard c.family.fusedProjections else { return [:] }
+        var out: [String: [(name: String, rows: Range<Int>)]] = [:]
+        let q = c.qDim, kv = c.kvDim, inter = c.intermediateSize
+        for l in 0..<c.numHiddenLayers {
+            let p = "model.layers.\(l)."
+            out[p + "self_attn.qkv_proj.weight"] = [(p + "self_attn.q_proj.weight", 0..<q), (p + "self_attn.k_proj.weight", q..<(q + kv)),
+                                                    (p + "self_attn.v_proj.weight", (q + kv)..<(q + 2 * kv))]
+            out[p + "mlp.gate_up_proj.weight"] = [(p + "mlp.gate_proj.weight", 0..<inter), (p + "mlp.up_proj.weight", inter..<(2 * inter))]
+        }
+        return out
     }
 
     /// Buffers some checkpoints carry that hold nothing the model needs: older transformers saved

@@ -19,6 +19,29 @@ final class LlamaConfigTests: XCTestCase {
         XCTAssertEqual(c.trainedContext, 4096)
     }
 
+    /// Phi-3's longrope: both factor lists of head_dim/2, original_max_position_embeddings from the
+    /// top level (Hugging Face's Phi-3 configs) or the rope parameters, "su" read as longrope; what
+    /// would change the math unread is refused by name.
+    func testLongropeAndItsRefusals() throws {
+        let phi = #""model_type":"phi3","hidden_size":64,"intermediate_size":128,"num_hidden_layers":2,"num_attention_heads":8,"vocab_size":100,"max_position_embeddings":4096"#
+        let f4 = "[1.0, 1.5, 2.0, 3.0]"
+        let c = try parse("{\(phi),\"original_max_position_embeddings\":1024,\"rope_scaling\":{\"type\":\"su\",\"short_factor\":\(f4),\"long_factor\":\(f4)}}")
+        XCTAssertEqual(c.ropeScaling?.type, "longrope")
+        XCTAssertEqual(c.ropeScaling?.originalMaxPositionEmbeddings, 1024)
+        XCTAssertEqual(c.ropeScaling?.longFactor, [1, 1.5, 2, 3])
+        XCTAssertTrue(c.family.fusedProjections)
+        for (json, message) in [
+            ("\"original_max_position_embeddings\":1024,\"rope_scaling\":{\"type\":\"longrope\",\"short_factor\":[1.0],\"long_factor\":\(f4)}", "short_factor must list head_dim/2 = 4"),
+            ("\"rope_scaling\":{\"type\":\"longrope\",\"short_factor\":\(f4),\"long_factor\":\(f4)}", "needs original_max_position_embeddings"),
+            ("\"original_max_position_embeddings\":1024,\"rope_parameters\":{\"rope_type\":\"longrope\",\"short_factor\":\(f4),\"long_factor\":\(f4),\"partial_rotary_factor\":0.5}", "partial_rotary_factor 0.5"),
+            ("\"rope_scaling\":{\"type\":\"linear\",\"factor\":2.0,\"short_factor\":\(f4)}", "belong to longrope"),
+        ] {
+            XCTAssertThrowsError(try parse("{\(phi),\(json)}"), json) { e in
+                XCTAssertTrue("\(e)".contains(message), "\(e)")
+            }
+        }
+    }
+
     func testExplicitHeadDimAndGQA() throws {
         let c = try parse("{\(base),\"num_key_value_heads\":2,\"head_dim\":16}")
         XCTAssertEqual(c.qDim, 128)
@@ -55,7 +78,8 @@ final class LlamaConfigTests: XCTestCase {
         }
         expect("{\(base.replacingOccurrences(of: "\"vocab_size\":100,", with: ""))}", "missing required field vocab_size")
         expect("{\(base),\"num_key_value_heads\":3}", "not a multiple")
-        expect("{\(base),\"rope_scaling\":{\"type\":\"su\",\"factor\":2}}", "not supported")
+        expect("{\(base),\"rope_scaling\":{\"type\":\"su\",\"factor\":2}}", "longrope rope_scaling.short_factor must list")
+        expect("{\(base),\"rope_scaling\":{\"type\":\"ntk-by-parts\",\"factor\":2}}", "not supported")
         expect("{\(base),\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":2}}", "llama3 rope_scaling needs")
         expect("{\(base),\"tie_word_embeddings\":1}", "tie_word_embeddings")
         expect("[1]", "not a JSON object")

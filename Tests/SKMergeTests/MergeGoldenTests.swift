@@ -64,6 +64,13 @@ final class MergeGoldenTests: XCTestCase {
         XCTAssertEqual(r.loraModulesMerged, 14)
         try assertMatches(d, expected: "qwen3-lora")
     }
+    /// Phi-3: PEFT's LoRA on the fused qkv_proj and gate_up_proj, merged on the fused tensors (the
+    /// output stays a Phi-3 checkpoint transformers loads).
+    func testPhi3LoRA() throws {
+        let (d, r) = try merge(base: "phi3-f32", adapters: ["phi3-lora"])
+        XCTAssertEqual(r.loraModulesMerged, 8)
+        try assertMatches(d, expected: "phi3-lora")
+    }
     func testTwoAdaptersInOrder() throws {
         try assertMatches(try merge(base: "llama-f32", adapters: ["plain", "second"]).0, expected: "plain+second")
     }

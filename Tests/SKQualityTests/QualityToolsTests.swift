@@ -98,7 +98,8 @@ final class QualityToolsTests: XCTestCase {
         }
         try w.finish()
         for (base, adapter, extra) in [("llama-f32", "plain", [String]()), ("llama-f32", "embedding", []), ("llama-bias-f32", "lora-bias", []),
-                                       ("llama-f32", "plain", ["--trainable-params", trained])] {
+                                       ("llama-f32", "plain", ["--trainable-params", trained]),
+                                       ("phi3-f32", "phi3-lora", [])] {   // fused qkv_proj / gate_up_proj: split into parts
             let a = Fixture.scratch() + "/\(adapter).skm"
             let r = try skconv(["adapter", "--base", Fixture.base(base), "--adapter", Fixture.adapter(adapter), "--output", a, "--matrix-type", "f32"] + extra)
             XCTAssertEqual(r.status, 0, r.stderr)

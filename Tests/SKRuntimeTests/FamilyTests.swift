@@ -56,6 +56,25 @@ final class FamilyTests: XCTestCase {
         }
     }
 
+    /// Phi-3: fused qkv_proj / gate_up_proj in the checkpoint, split in the SKM file; longrope with
+    /// original_max_position_embeddings 8: 12 tokens use the long factors (and the attention
+    /// factor), 6 tokens the short ones; the two differ, so the switch is tested.
+    func testPhi3LongropeAndFusedProjectionsMatchTransformers() throws {
+        let (tokens, want) = try reference("phi3-f32")
+        let (_, short) = try reference("phi3-f32-short")
+        let vocab = want.count / tokens.count
+        for (type, tol) in [(QuantType.f32, Float(2e-5)), (.f16, 2e-3), (.int8, 0.08)] {
+            let path = try skm("phi3-f32", type)
+            let m = try LlamaModel(path: path)
+            XCTAssertEqual(m.config.ropeScalingType, "longrope")
+            let got = try Session(model: m, context: 64, threads: 2).forward(tokens, logitsFor: Array(0..<tokens.count))
+            XCTAssertLessThanOrEqual(relError(got, want), tol, "phi3 \(type.userName), long factors")
+            let gotShort = try Session(model: m, context: 64, threads: 2).forward(Array(tokens.prefix(6)), logitsFor: Array(0..<6))
+            XCTAssertLessThanOrEqual(relError(gotShort, short), tol, "phi3 \(type.userName), short factors")
+        }
+        XCTAssertGreaterThan(relError(Array(want.prefix(6 * vocab)), short), 0.01, "the long factors change these logits")
+    }
+
     /// sliding_window 4 over 12 tokens: the prompt at once (blocked attention, masked), and token by
     /// token (decode attention, the cache bounded to the window and evicting), both equal to
     /// transformers; and both differ from the same model without a window (the test can fail).

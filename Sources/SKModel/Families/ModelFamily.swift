@@ -26,9 +26,19 @@ public struct ModelFamily: Sendable, Equatable {
     /// A per-head RMSNorm of queries and keys before RoPE (`self_attn.q_norm` / `k_norm`, Qwen3).
     public let qkNorm: Bool
     public let slidingWindow: SlidingWindow
+    /// The checkpoint fuses q/k/v into `self_attn.qkv_proj` and gate/up into `mlp.gate_up_proj`
+    /// (rows in that order); SKM files store the parts (`LlamaTensors.fusedParts`).
+    public let fusedProjections: Bool
+
+    public init(modelType: String, name: String, defaultAttentionBias: Bool, outputBias: Bool, qkNorm: Bool,
+                slidingWindow: SlidingWindow, fusedProjections: Bool = false) {
+        self.modelType = modelType; self.name = name; self.defaultAttentionBias = defaultAttentionBias
+        self.outputBias = outputBias; self.qkNorm = qkNorm; self.slidingWindow = slidingWindow
+        self.fusedProjections = fusedProjections
+    }
 
     /// Every family SinkKit runs.
-    public static let all: [ModelFamily] = [.llama, .mistral, .qwen2, .qwen3]
+    public static let all: [ModelFamily] = [.llama, .mistral, .qwen2, .qwen3, .phi3]
 
     public static func named(_ modelType: String) -> ModelFamily? { all.first { $0.modelType == modelType } }
 }

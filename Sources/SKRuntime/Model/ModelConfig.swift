@@ -20,6 +20,11 @@ public struct ModelConfig {
     public var ropeOriginalMax: Int
     public var ropeBetaFast: Double
     public var ropeBetaSlow: Double
+    /// longrope: inverse-frequency divisors within / beyond `ropeOriginalMax`, and the cos/sin
+    /// multiplier (nil: √(1 + ln(s) / ln(original)) with s = max positions / original).
+    public var ropeShortFactor: [Double]
+    public var ropeLongFactor: [Double]
+    public var ropeAttentionFactor: Double?
     public var tieWordEmbeddings: Bool
     public var attentionBias: Bool
     public var mlpBias: Bool
@@ -54,6 +59,9 @@ public struct ModelConfig {
         ropeOriginalMax = r?.originalMaxPositionEmbeddings ?? maxPositionEmbeddings
         ropeBetaFast = r?.betaFast ?? 32
         ropeBetaSlow = r?.betaSlow ?? 1
+        ropeShortFactor = r?.shortFactor ?? []
+        ropeLongFactor = r?.longFactor ?? []
+        ropeAttentionFactor = r?.attentionFactor
         tieWordEmbeddings = c.tieWordEmbeddings
         attentionBias = c.attentionBias
         mlpBias = c.mlpBias

@@ -8,7 +8,7 @@ import Glibc
 #endif
 
 /// Rotary position embedding in Hugging Face's rotate_half layout, with the scaling variants of
-/// transformers `modeling_rope_utils.py`: default, linear, dynamic (NTK), llama3 and yarn.
+/// transformers `modeling_rope_utils.py`: default, linear, dynamic (NTK), llama3, yarn and longrope.
 public struct Rope {
     public let headDim: Int
     /// Inverse frequencies (headDim / 2), already scaled.
@@ -47,6 +47,12 @@ public struct Rope {
                 return interp * (1 - extrapFactor) + extrap * extrapFactor
             }
             factorAttn = 0.1 * log(c.ropeFactor) + 1
+        case "longrope":
+            // Phi-3 (transformers `_compute_longrope_parameters`): the short factors until a
+            // sequence outgrows the original context (`adapt`), a fixed cos/sin multiplier.
+            invFreq = Self.longrope(c, long: false)
+            let s = c.ropeFactor != 1 ? c.ropeFactor : Double(c.maxPositionEmbeddings) / Double(c.ropeOriginalMax)
+            factorAttn = c.ropeAttentionFactor ?? (s <= 1 ? 1 : (1 + log(s) / log(Double(c.ropeOriginalMax))).squareRoot())
         default:  // default, and dynamic until the sequence outgrows the original context
             invFreq = base
         }
@@ -55,7 +61,20 @@ public struct Rope {
 
     /// Dynamic NTK scaling (transformers `_compute_dynamic_ntk_parameters`): once a sequence is
     /// longer than the original context, the base grows with it.
+    /// longrope's inverse frequencies: 1 / (factor_i · θ^(2i/d)).
+    static func longrope(_ c: ModelConfig, long: Bool) -> [Double] {
+        let f = long ? c.ropeLongFactor : c.ropeShortFactor
+        return (0..<(c.headDim / 2)).map { 1.0 / (f[$0] * pow(c.ropeTheta, Double(2 * $0) / Double(c.headDim))) }
+    }
+
+    /// longrope: the long factors once a sequence (position + this step's tokens) is longer than the
+    /// original context, the short ones otherwise (transformers decides per forward call the same
+    /// way; keys already cached keep the rotation they were stored with).
     public mutating func adapt(toSequenceLength n: Int) {
+        if config.ropeScalingType == "longrope" {
+            invFreq = Self.longrope(config, long: n > config.ropeOriginalMax)
+            return
+        }
         guard config.ropeScalingType == "dynamic", n > config.maxPositionEmbeddings else { return }
         let c = config
         let seq = Double(n), orig = Double(c.maxPositionEmbeddings), dim = Double(c.headDim)
