@@ -10,11 +10,16 @@ reference logits and a PEFT LoRA merged by PEFT (run by hand; outputs committed)
     Fixtures/tiny/phi3-f32/       Phi3ForCausalLM (fused qkv_proj and gate_up_proj; longrope with
                                   original_max_position_embeddings 8: the 12 reference tokens use
                                   the long factors, `phi3-f32-short` the first 6 the short ones)
+    Fixtures/tiny/gemma2-f32/     Gemma2ForCausalLM (GeGLU with tanh GELU, (1 + w) RMSNorms before and
+                                  after attention and MLP, embeddings times sqrt(hidden), attention
+                                  and final logit soft-capping small enough to bite, sliding window 4
+                                  on alternate layers, query_pre_attn_scalar 16 != head_dim, tied)
     Fixtures/tiny/expected/logits-families.safetensors   logits at every position (eager attention)
     Fixtures/tiny/adapters/qwen2-lora/                   PEFT LoRA on q/k/v/o/gate/up/down
     Fixtures/tiny/expected/qwen2-lora.safetensors        its merge_and_unload() result
     Fixtures/tiny/adapters/qwen3-lora/, expected/qwen3-lora.safetensors   the same for Qwen3
     Fixtures/tiny/adapters/phi3-lora/, expected/phi3-lora.safetensors     Phi-3's modules (qkv_proj, o_proj, gate_up_proj, down_proj)
+    Fixtures/tiny/adapters/gemma2-lora/, expected/gemma2-lora.safetensors the same for Gemma 2
 
 Same shapes, seed convention and tokens as Fixtures/generate_fixtures.py.
 """
@@ -24,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch
 from safetensors.torch import save_file
-from transformers import MistralConfig, MistralForCausalLM, Phi3Config, Phi3ForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
+from transformers import Gemma2Config, Gemma2ForCausalLM, MistralConfig, MistralForCausalLM, Phi3Config, Phi3ForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
 import generate_fixtures as g
 
 OUT = g.OUT
@@ -58,6 +63,9 @@ def main():
         "phi3-f32": randomize(Phi3ForCausalLM(Phi3Config(**COMMON, original_max_position_embeddings=8, attn_implementation="eager", pad_token_id=0,
                                                          rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
                                                                           "short_factor": [1.0, 1.1, 1.3, 1.7], "long_factor": [1.0, 1.9, 3.7, 6.0]})), g.SEED + 16),
+        "gemma2-f32": randomize(Gemma2ForCausalLM(Gemma2Config(**{**COMMON, "tie_word_embeddings": True}, head_dim=8, sliding_window=4, query_pre_attn_scalar=16,
+                                                               attn_logit_softcapping=2.0, final_logit_softcapping=3.0, hidden_activation="gelu_pytorch_tanh",
+                                                               attn_implementation="eager", pad_token_id=0)), g.SEED + 18),
     }
     logits = {}
     for name, m in models.items():
@@ -78,7 +86,8 @@ def main():
     for name, cls, seed, modules in (
             ("qwen2", Qwen2ForCausalLM, g.SEED + 13, ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]),
             ("qwen3", Qwen3ForCausalLM, g.SEED + 15, ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]),
-            ("phi3", Phi3ForCausalLM, g.SEED + 17, ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"])):
+            ("phi3", Phi3ForCausalLM, g.SEED + 17, ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]),
+            ("gemma2", Gemma2ForCausalLM, g.SEED + 19, ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])):
         torch.manual_seed(seed)
         base = cls.from_pretrained(OUT / f"{name}-f32")
         cfg = LoraConfig(r=4, lora_alpha=8, target_modules=modules, init_lora_weights=False)
@@ -87,7 +96,9 @@ def main():
         shutil.rmtree(d, ignore_errors=True)
         pm.save_pretrained(d)
         merged = pm.merge_and_unload()
-        save_file({k: v.detach().contiguous() for k, v in merged.state_dict().items()}, OUT / "expected" / f"{name}-lora.safetensors")
+        tied = merged.config.tie_word_embeddings   # lm_head is the embedding: saved once
+        save_file({k: v.detach().contiguous() for k, v in merged.state_dict().items() if not (tied and k == "lm_head.weight")},
+                  OUT / "expected" / f"{name}-lora.safetensors")
     print("wrote", list(models), d)
 
 

@@ -54,6 +54,9 @@ public enum GGUFExporter {
             throw SinkKitError(.refused, "\(path): model.architecture \(arch) has no GGUF export (llama only)")
         }
         let config = try LlamaConfig(metadata: f.metadata, path: path)
+        guard [ModelFamily.llama, .mistral, .phi3].contains(config.family) else {
+            throw SinkKitError(.refused, "\(path): a \(config.family.name) model has no llama GGUF form (its block differs); not exported")
+        }
         guard !config.attentionBias, !config.mlpBias else {
             throw SinkKitError(.refused, "\(path): attention or MLP biases have no place in a llama GGUF; not exported")
         }

@@ -53,6 +53,11 @@ extension LlamaConfig {
         }
         if let w = slidingWindow { m.append(("llama.sliding_window", .int(Int64(w)))) }
         if qkNorm { m.append(("llama.qk_norm", .bool(true))) }
+        if let s = slidingLayers { m.append(("llama.sliding_window_layers", .intArray(s.map { $0 ? 1 : 0 }))) }
+        for (k, v) in [("attn_logit_softcapping", attnLogitSoftcapping), ("final_logit_softcapping", finalLogitSoftcapping),
+                       ("query_pre_attn_scalar", queryPreAttnScalar)] {
+            if let v { m.append(("llama." + k, .double(v))) }
+        }
         return m
     }
 

@@ -64,6 +64,13 @@ public struct LlamaConfig {
     /// Sliding-window attention span (Mistral's `sliding_window`): each query reads only the
     /// keys of the last `slidingWindow` positions. nil: full attention.
     public var slidingWindow: Int?
+    /// Which layers the sliding window applies to (Gemma 2's `layer_types`); nil: every layer.
+    public var slidingLayers: [Bool]?
+    /// Gemma 2: attention scores and final logits soft-capped (`cap · tanh(x / cap)`), and the
+    /// attention scale `query_pre_attn_scalar^-½` (nil: `head_dim^-½`).
+    public var attnLogitSoftcapping: Double?
+    public var finalLogitSoftcapping: Double?
+    public var queryPreAttnScalar: Double?
     /// Qwen3's per-head RMSNorm of queries and keys (`self_attn.q_norm` / `k_norm`, over one head's
     /// `head_dim` elements, before RoPE).
     public var qkNorm: Bool { family.qkNorm }
@@ -83,7 +90,9 @@ public struct LlamaConfig {
         var num_key_value_heads, head_dim, vocab_size, max_position_embeddings, bos_token_id, original_max_position_embeddings: Int?
         var rms_norm_eps, rope_theta: Double?
         var tie_word_embeddings, attention_bias, mlp_bias: Bool?
-        var hidden_act: String?
+        var hidden_act, hidden_activation: String?
+        var query_pre_attn_scalar, attn_logit_softcapping, final_logit_softcapping: Double?
+        var use_bidirectional_attention: Bool?
         var partial_rotary_factor: Double?
         var use_sliding_window: Bool?
         var sliding_window: Int?
@@ -160,7 +169,7 @@ public struct LlamaConfig {
         guard ropeTheta > 1, ropeTheta.isFinite, ropeTheta < 1e12 else {
             throw SinkKitError(.config, "\(path): rope_theta must be a finite number above 1, found \(ropeTheta)")
         }
-        tieWordEmbeddings = f.tie_word_embeddings ?? false
+        tieWordEmbeddings = f.tie_word_embeddings ?? family.defaultTiedEmbeddings
         attentionBias = f.attention_bias ?? family.defaultAttentionBias
         mlpBias = f.mlp_bias ?? false
         bosTokenId = f.bos_token_id
@@ -177,8 +186,24 @@ public struct LlamaConfig {
         guard eosTokenIds.count <= 64 else { throw SinkKitError(.config, "\(path): eos_token_id lists \(eosTokenIds.count) ids (at most 64)") }
 
         // Fields that change what the model computes: implemented, or refused by name.
-        if let act = f.hidden_act, act != "silu" {
-            throw SinkKitError(.config, "\(path): hidden_act \"\(act)\" is not supported (LLaMA-family MLPs use silu)")
+        // Gemma reads hidden_activation (hidden_act is a legacy spelling it ignores)
+        if let act = family.activation == .geluTanh ? (f.hidden_activation ?? f.hidden_act) : f.hidden_act, act != family.activation.rawValue {
+            throw SinkKitError(.config, "\(path): activation \"\(act.prefix(40))\" is not supported for \(family.name) (expected \(family.activation.rawValue))")
+        }
+        if f.use_bidirectional_attention == true {
+            throw SinkKitError(.config, "\(path): use_bidirectional_attention is not supported (causal attention only)")
+        }
+        if family.sandwichNorms {
+            queryPreAttnScalar = f.query_pre_attn_scalar
+            attnLogitSoftcapping = f.attn_logit_softcapping
+            finalLogitSoftcapping = f.final_logit_softcapping
+            for (k, v) in [("query_pre_attn_scalar", queryPreAttnScalar), ("attn_logit_softcapping", attnLogitSoftcapping), ("final_logit_softcapping", finalLogitSoftcapping)] {
+                if let v, !(v.isFinite && v > 0 && v < 1e6) { throw SinkKitError(.config, "\(path): \(k) must be a positive number, found \(v)") }
+            }
+        } else {
+            for (k, v) in [("query_pre_attn_scalar", f.query_pre_attn_scalar), ("attn_logit_softcapping", f.attn_logit_softcapping), ("final_logit_softcapping", f.final_logit_softcapping)] where v != nil {
+                throw SinkKitError(.config, "\(path): \(k) is not part of a \(family.name) model")
+            }
         }
         if raw["quantization_config"] != nil {
             throw SinkKitError(.config, "\(path): this checkpoint is quantized (quantization_config); give SinkKit the float (F32/F16/BF16) weights")
@@ -189,13 +214,29 @@ public struct LlamaConfig {
         if family.slidingWindow == .refusedWhenEnabled, f.use_sliding_window == true {
             throw SinkKitError(.config, "\(path): use_sliding_window (\(family.name)'s per-layer sliding window) is not supported")
         }
-        if let types = raw["layer_types"] as? [Any], let other = types.first(where: { ($0 as? String) != "full_attention" }) {
-            throw SinkKitError(.config, "\(path): layer_types has a \(String(describing: other).prefix(40)) layer; only full_attention layers are supported")
-        }
-        if family.slidingWindow == .everyLayer, let w = f.sliding_window {
-            slidingWindow = try required(w, "sliding_window", max: Limits.maxPositions)
+        let layerTypes = raw["layer_types"] as? [Any]
+        if family.slidingWindow == .byLayerTypes {
+            let types = layerTypes ?? []
+            guard types.count == numHiddenLayers, types.allSatisfy({ ($0 as? String) == "full_attention" || ($0 as? String) == "sliding_attention" }) else {
+                throw SinkKitError(.config, "\(path): layer_types must name each of the \(numHiddenLayers) layers full_attention or sliding_attention")
+            }
+            let sliding = types.map { ($0 as? String) == "sliding_attention" }
+            if sliding.contains(true), let w = f.sliding_window {
+                slidingWindow = try required(w, "sliding_window", max: Limits.maxPositions)
+                slidingLayers = sliding
+            } else {
+                guard !sliding.contains(true) else { throw SinkKitError(.config, "\(path): layer_types has sliding_attention layers but no sliding_window") }
+                slidingWindow = nil
+            }
         } else {
-            slidingWindow = nil
+            if let types = layerTypes, let other = types.first(where: { ($0 as? String) != "full_attention" }) {
+                throw SinkKitError(.config, "\(path): layer_types has a \(String(describing: other).prefix(40)) layer; only full_attention layers are supported")
+            }
+            if family.slidingWindow == .everyLayer, let w = f.sliding_window {
+                slidingWindow = try required(w, "sliding_window", max: Limits.maxPositions)
+            } else {
+                slidingWindow = nil
+            }
         }
         // transformers >= 5 writes `rope_parameters` (rope_type, rope_theta, factor, ...) where
         // older configs have `rope_theta` + `rope_scaling`; both are read, rope_scaling first.

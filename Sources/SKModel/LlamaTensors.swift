@@ -14,6 +14,10 @@ public enum LlamaTensors {
             let p = "model.layers.\(l)."
             s[p + "input_layernorm.weight"] = [c.hiddenSize]
             s[p + "post_attention_layernorm.weight"] = [c.hiddenSize]
+            if c.family.sandwichNorms {
+                s[p + "pre_feedforward_layernorm.weight"] = [c.hiddenSize]
+                s[p + "post_feedforward_layernorm.weight"] = [c.hiddenSize]
+            }
             if c.family.fusedProjections {
                 s[p + "self_attn.qkv_proj.weight"] = [c.qDim + 2 * c.kvDim, c.hiddenSize]
             } else {

@@ -42,6 +42,26 @@ final class LlamaConfigTests: XCTestCase {
         }
     }
 
+    /// Gemma 2: tied by default, the window on the layers layer_types names, soft-capping read;
+    /// a layer_types list that does not fit, or bidirectional attention, refused by name.
+    func testGemma2ConfigAndRefusals() throws {
+        let g = #""model_type":"gemma2","hidden_size":64,"intermediate_size":128,"num_hidden_layers":2,"num_attention_heads":8,"vocab_size":100,"max_position_embeddings":4096,"hidden_activation":"gelu_pytorch_tanh","sliding_window":16"#
+        let c = try parse("{\(g),\"layer_types\":[\"sliding_attention\",\"full_attention\"],\"attn_logit_softcapping\":50.0,\"final_logit_softcapping\":30.0,\"query_pre_attn_scalar\":256}")
+        XCTAssertTrue(c.tieWordEmbeddings)
+        XCTAssertEqual(c.slidingLayers, [true, false])
+        XCTAssertEqual(c.finalLogitSoftcapping, 30)
+        for (json, message) in [
+            ("\"layer_types\":[\"sliding_attention\"]", "layer_types must name each of the 2 layers"),
+            ("\"layer_types\":[\"full_attention\",\"full_attention\"],\"use_bidirectional_attention\":true", "use_bidirectional_attention"),
+            ("\"layer_types\":[\"full_attention\",\"full_attention\"],\"hidden_activation\":\"gelu\"", "activation"),
+        ] {
+            XCTAssertThrowsError(try parse("{\(g.replacingOccurrences(of: "\"hidden_activation\":\"gelu_pytorch_tanh\",", with: json.contains("hidden_activation") ? "" : "\"hidden_activation\":\"gelu_pytorch_tanh\",")),\(json)}"), json) { e in
+                XCTAssertTrue("\(e)".contains(message), "\(e)")
+            }
+        }
+        XCTAssertThrowsError(try parse("{\(base),\"attn_logit_softcapping\":50.0}"), "soft-capping is not part of a Llama model")
+    }
+
     func testExplicitHeadDimAndGQA() throws {
         let c = try parse("{\(base),\"num_key_value_heads\":2,\"head_dim\":16}")
         XCTAssertEqual(c.qDim, 128)

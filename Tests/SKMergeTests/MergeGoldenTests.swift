@@ -71,6 +71,11 @@ final class MergeGoldenTests: XCTestCase {
         XCTAssertEqual(r.loraModulesMerged, 8)
         try assertMatches(d, expected: "phi3-lora")
     }
+    func testGemma2LoRA() throws {
+        let (d, r) = try merge(base: "gemma2-f32", adapters: ["gemma2-lora"])
+        XCTAssertEqual(r.loraModulesMerged, 14)
+        try assertMatches(d, expected: "gemma2-lora")
+    }
     func testTwoAdaptersInOrder() throws {
         try assertMatches(try merge(base: "llama-f32", adapters: ["plain", "second"]).0, expected: "plain+second")
     }

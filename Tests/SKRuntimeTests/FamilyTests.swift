@@ -75,6 +75,34 @@ final class FamilyTests: XCTestCase {
         XCTAssertGreaterThan(relError(Array(want.prefix(6 * vocab)), short), 0.01, "the long factors change these logits")
     }
 
+    /// Gemma 2: GeGLU (tanh GELU), (1 + w) norms before and after attention and MLP, embeddings ×
+    /// √hidden, attention scale from query_pre_attn_scalar, attention and final soft-capping small
+    /// enough to change the logits, sliding window 4 on layer 0 only (full attention on layer 1),
+    /// tied embeddings: prompt at once and token by token.
+    func testGemma2MatchesTransformers() throws {
+        let (tokens, want) = try reference("gemma2-f32")
+        // (int8: 0.1 here, the soft-capped logits of this random model are all within ±3)
+        for (type, tol) in [(QuantType.f32, Float(2e-5)), (.f16, 2e-3), (.int8, 0.1)] {
+            let m = try LlamaModel(path: try skm("gemma2-f32", type))
+            XCTAssertEqual(m.config.slidingWindow(layer: 0), 4)
+            XCTAssertNil(m.config.slidingWindow(layer: 1))
+            let got = try Session(model: m, context: 64, threads: 2).forward(tokens, logitsFor: Array(0..<tokens.count))
+            XCTAssertLessThanOrEqual(relError(got, want), tol, "gemma2 \(type.userName)")
+            XCTAssertLessThanOrEqual(got.map(abs).max()!, 3, "final soft-capping at 3")
+            if type == .f32 {
+                XCTAssertThrowsError(try GGUFExporter.export(skm: m.file.path, output: Fixture.scratch() + "/g.gguf", force: true)) { e in
+                    XCTAssertTrue("\(e)".contains("Gemma 2 model has no llama GGUF form"), "\(e)")
+                }
+            }
+            if type == .f32 {
+                let s = try Session(model: m, context: 64, threads: 1)
+                var stepped: [Float] = []
+                for t in tokens { stepped += try s.forward([t], logitsFor: [0]) }
+                XCTAssertLessThanOrEqual(relError(stepped, want), 2e-5, "gemma2 token by token")
+            }
+        }
+    }
+
     /// sliding_window 4 over 12 tokens: the prompt at once (blocked attention, masked), and token by
     /// token (decode attention, the cache bounded to the window and evicting), both equal to
     /// transformers; and both differ from the same model without a window (the test can fail).

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import SKKernels
 
 /// Attention of a chunk's queries over what the cache holds and the mask allows: causal, plus
@@ -62,10 +65,10 @@ extension Session {
     /// fixed order: deterministic at any thread count).
     func attendDecode(layer l: Int, q: UnsafePointer<Float>, n: Int, start: Int, usesCache: (Int) -> Bool, out: UnsafeMutablePointer<Float>) {
         let c = model.config, hd = c.headDim, qd = c.qDim, group = c.numHeads / c.numKVHeads
-        let scale = 1 / Float(hd).squareRoot()
+        let scale = c.attentionScale, softcap = c.attnSoftcap
         let kern = kernels, sf = attention.sf, observes = evictor.observesAttention, evictor = self.evictor
         let caches = cache.heads[l], cap = cache.capacity, st = state, table = deltaTable
-        let window = c.slidingWindow
+        let window = c.slidingWindow(layer: l)
         let items = observes ? c.numKVHeads : n * c.numHeads
         let t = max(1, min(threads, items))
         parallelFor(t, threads: t) { workers in
@@ -100,6 +103,7 @@ extension Session {
                             } else {
                                 hc.storage.scores(qv, slots: slots, count: m, scale: scale, into: scores)
                             }
+                            if let sc = softcap { for s in 0..<m { scores[s] = sc * tanh(scores[s] / sc) } }
                             var mx = -Float.infinity
                             for s in 0..<m { mx = max(mx, scores[s]) }
                             let sum = kern.exp_shift_sum(scores, Int32(m), mx)

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import COpenBLAS
 import SKKernels
 
@@ -11,8 +14,8 @@ extension Session {
     /// `after`: the step's tokens cached after these `n` (attended to separately).
     func attendBlocked(layer l: Int, q: UnsafePointer<Float>, n: Int, start: Int, after: Int = 0, usesCache: (Int) -> Bool, out: UnsafeMutablePointer<Float>) {
         let c = model.config, hd = c.headDim, qd = c.qDim, group = c.numHeads / c.numKVHeads
-        let scale = 1 / Float(hd).squareRoot()
-        let sf = attention.sf, kern = kernels, window = c.slidingWindow
+        let scale = c.attentionScale, softcap = c.attnSoftcap
+        let sf = attention.sf, kern = kernels, window = c.slidingWindow(layer: l)
         let caches = cache.heads[l], cap = cache.capacity
         let qb = 64, blocks = (n + qb - 1) / qb, items = c.numHeads * blocks
         let most = caches.map(\.count).max() ?? 0
@@ -56,6 +59,7 @@ extension Session {
                     } else {
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(m), Int32(hd), scale, qBuf, Int32(hd), keys, Int32(hd), 0, sBuf, Int32(m))
                     }
+                    if let sc = softcap { for j in 0..<(rows * m) { sBuf[j] = sc * tanh(sBuf[j] / sc) } }
                     hc.positions.withUnsafeBufferPointer { ps in
                         for i in 0..<rows {
                             let pos = start + i0 + i, row = sBuf + i * m

@@ -27,7 +27,10 @@ public enum Integrity: Sendable {
 public final class LlamaModel {
     public struct Layer {
         let inputNorm: [Float]
+        /// The norm before the MLP (Llama's `post_attention_layernorm`, Gemma 2's `pre_feedforward_layernorm`).
         let postNorm: [Float]
+        /// Gemma 2: the norms of the attention output and of the MLP output, before each residual add.
+        let attnOutNorm, mlpOutNorm: [Float]?
         let q, k, v, o, gate, up, down: WeightMatrix
         let qBias, kBias, vBias, oBias: [Float]?
         /// Qwen3: RMSNorm weights over one head (queries, keys) applied before RoPE.
@@ -80,17 +83,23 @@ public final class LlamaModel {
             }
             return try f.withRawBytes(t) { Dequantize.tensor($0, type: t.type, group: 0, rows: 1, cols: n) }
         }
+        // RMSNorm weights as the kernel multiplies by them (Gemma's `1 + w`, added in f32 as transformers does)
+        let offset = c.family.normWeightOffset
+        func norm(_ name: String, _ n: Int) throws -> [Float] { try vector(name, n).map { $0 + offset } }
         embedding = try matrix("model.embed_tokens.weight", c.vocabSize, c.hiddenSize)
         head = c.tieWordEmbeddings ? embedding : try matrix("lm_head.weight", c.vocabSize, c.hiddenSize)
-        finalNorm = try vector("model.norm.weight", c.hiddenSize)
+        finalNorm = try norm("model.norm.weight", c.hiddenSize)
         layers = try (0..<c.numLayers).map { l in
             let p = "model.layers.\(l)."
             func bias(_ n: String, _ size: Int, if present: Bool) throws -> [Float]? { present ? try vector(p + n, size) : nil }
             // Biases are read where the config says the model has them (q/k/v/o: attention_bias,
             // Qwen2's o_proj has none; gate/up/down: mlp_bias); any other tensor is refused below.
+            let sandwich = c.family.sandwichNorms
             return Layer(
-                inputNorm: try vector(p + "input_layernorm.weight", c.hiddenSize),
-                postNorm: try vector(p + "post_attention_layernorm.weight", c.hiddenSize),
+                inputNorm: try norm(p + "input_layernorm.weight", c.hiddenSize),
+                postNorm: try norm(p + (sandwich ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight"), c.hiddenSize),
+                attnOutNorm: sandwich ? try norm(p + "post_attention_layernorm.weight", c.hiddenSize) : nil,
+                mlpOutNorm: sandwich ? try norm(p + "post_feedforward_layernorm.weight", c.hiddenSize) : nil,
                 q: try matrix(p + "self_attn.q_proj.weight", c.qDim, c.hiddenSize),
                 k: try matrix(p + "self_attn.k_proj.weight", c.kvDim, c.hiddenSize),
                 v: try matrix(p + "self_attn.v_proj.weight", c.kvDim, c.hiddenSize),
@@ -110,6 +119,7 @@ public final class LlamaModel {
         }
         normNames = Set(["model.norm.weight"] + (0..<c.numLayers).flatMap { l in
             ["input_layernorm", "post_attention_layernorm"].map { "model.layers.\(l).\($0).weight" }
+                + (c.family.sandwichNorms ? ["pre_feedforward_layernorm", "post_feedforward_layernorm"].map { "model.layers.\(l).\($0).weight" } : [])
                 + (c.qkNorm ? ["self_attn.q_norm", "self_attn.k_norm"].map { "model.layers.\(l).\($0).weight" } : [])
         })
         // Every tensor is used: one the forward pass does not read means the file describes a

@@ -117,7 +117,7 @@ public final class LoRAAdapter {
                 head = try WeightMatrix(file: f, info: t)
             case let n where n == "model.norm.weight" || n.hasSuffix("_layernorm.weight"):
                 guard t.shape == [c.hiddenSize], model.normNames.contains(n) else { throw SinkKitError(.shapeMismatch, "\(path): \(n) does not fit this model") }
-                norms[n] = try f32(t)
+                norms[n] = try f32(t).map { $0 + c.family.normWeightOffset }   // as the model's (Gemma: 1 + w)
             default:
                 throw SinkKitError(.shapeMismatch, "\(path): tensor \(t.name) is not something a run-time adapter applies (refused rather than ignored)")
             }

@@ -32,6 +32,15 @@ public struct ModelConfig {
     public var slidingWindow: Int?
     /// Qwen3's per-head RMSNorm of queries and keys before RoPE.
     public var qkNorm: Bool
+    /// The family's block (Gemma 2's activation, norm offset, embedding scale, sandwich norms).
+    public var family: ModelFamily
+    /// Layers the sliding window applies to (nil: every layer, when there is a window).
+    public var slidingLayers: [Bool]?
+    /// Attention scores' multiplier: `query_pre_attn_scalar^-½` or `head_dim^-½`.
+    public var attentionScale: Float
+    /// Soft-capping (`cap · tanh(x / cap)`) of attention scores and of the final logits.
+    public var attnSoftcap: Float?
+    public var finalSoftcap: Float?
     /// The context the model was trained for (linear scaling multiplies it).
     public var trainedContext: Int
     public var bosTokenId: Int?
@@ -67,9 +76,20 @@ public struct ModelConfig {
         mlpBias = c.mlpBias
         slidingWindow = c.slidingWindow
         qkNorm = c.qkNorm
+        family = c.family
+        slidingLayers = c.slidingLayers
+        attentionScale = 1 / Float(c.queryPreAttnScalar ?? Double(c.headDim)).squareRoot()
+        attnSoftcap = c.attnLogitSoftcapping.map { Float($0) }
+        finalSoftcap = c.finalLogitSoftcapping.map { Float($0) }
         bosTokenId = c.bosTokenId
         eosTokenIds = c.eosTokenIds
         trainedContext = c.trainedContext
+    }
+
+    /// The sliding window of layer `l` (nil: full attention there).
+    public func slidingWindow(layer l: Int) -> Int? {
+        guard let w = slidingWindow else { return nil }
+        return slidingLayers.map { $0[l] ? w : nil } ?? w
     }
 
     public var qDim: Int { numHeads * headDim }

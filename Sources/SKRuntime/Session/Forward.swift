@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import SKCore
 import SKKernels
 
@@ -55,11 +58,14 @@ enum Forward {
         }
         for s in segments { s.session.evictor.beginStep(start: s.session.cache.position, count: s.tokens.count) }
         var r = 0
+        // Gemma: embeddings times √hidden (transformers rounds the normalizer to the activations' type)
+        let embedScale: Float? = c.family.scalesEmbedding ? Float(Double(h).squareRoot()) : nil
         for s in segments {
             let ad = s.session.adapter, table = ad?.embedding ?? model.embedding
             for t in s.tokens {
                 table.dequantizeRow(t, into: x + r * h)
                 ad?.addEmbeddingDelta(t, into: x + r * h, hidden: h)
+                if let e = embedScale { for d in 0..<h { x[r * h + d] *= e } }
                 r += 1
             }
         }
@@ -137,15 +143,21 @@ enum Forward {
             }
             mm(layer.o, att, qd, tmp); lora(l, .o, att, qd, tmp, h)
             if let b = layer.oBias { addBias(tmp, b, rows: n) }
+            if let w = layer.attnOutNorm { norm(tmp, p + "post_attention_layernorm.weight", w, into: tmp) }
             addInPlace(x, tmp, count: n * h)
-            norm(x, p + "post_attention_layernorm.weight", layer.postNorm, into: xb)
+            norm(x, p + (layer.attnOutNorm != nil ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight"), layer.postNorm, into: xb)
             mm(layer.gate, xb, h, g); lora(l, .gate, xb, h, g, inter)
             mm(layer.up, xb, h, u); lora(l, .up, xb, h, u, inter)
             if let b = layer.gateBias { addBias(g, b, rows: n) }
             if let b = layer.upBias { addBias(u, b, rows: n) }
-            swiglu(g, u, rows: n, width: inter, kernels: matmul.kernels.pointee, threads: threads)
+            if c.family.activation == .geluTanh {
+                gegluTanh(g, u, count: n * inter)
+            } else {
+                swiglu(g, u, rows: n, width: inter, kernels: matmul.kernels.pointee, threads: threads)
+            }
             mm(layer.down, g, inter, tmp); lora(l, .down, g, inter, tmp, h)
             if let b = layer.downBias { addBias(tmp, b, rows: n) }
+            if let w = layer.mlpOutNorm { norm(tmp, p + "post_feedforward_layernorm.weight", w, into: tmp) }
             addInPlace(x, tmp, count: n * h)
         }
         for s in segments { s.session.cache.position += s.tokens.count }
@@ -184,6 +196,10 @@ enum Forward {
                     }
                 }
                 chunkStart += rows.count
+            }
+            if let cap = c.finalSoftcap {
+                // Gemma 2's final logit soft-capping
+                for i in logits.indices { logits[i] = cap * tanh(logits[i] / cap) }
             }
             var at = 0
             for si in ids {
@@ -224,6 +240,16 @@ enum Forward {
     static func swiglu(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, rows: Int, width: Int, kernels: sk_kernel_table, threads: Int) {
         parallelFor(rows, threads: threads) { r in
             kernels.silu_mul(g + r.lowerBound * width, u + r.lowerBound * width, Int32(r.count * width))
+        }
+    }
+
+    /// GeGLU in place, `g = gelu_tanh(g) · u` (PyTorch's tanh approximation:
+    /// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))).
+    static func gegluTanh(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, count: Int) {
+        let k = Float((2 / Double.pi).squareRoot())
+        for i in 0..<count {
+            let x = g[i]
+            g[i] = 0.5 * x * (1 + tanh(k * (x + 0.044715 * x * x * x))) * u[i]
         }
     }
 

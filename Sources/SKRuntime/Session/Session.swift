@@ -47,13 +47,14 @@ public final class Session {
             throw SinkKitError(.invalidArgument, "--kv-dtype int4 needs an even head dimension (this model's is \(c.headDim))")
         }
         if let w = c.slidingWindow {
+            // (Gemma 2's window covers alternate layers: a full cache, only the mask)
             // Sliding-window attention (Mistral): the mask lets position p read keys p-w+1...p
             // (attention kernels), and, with the default full cache, the cache keeps only the last
             // w keys (the KV bound: older ones are never read again), at absolute positions.
             guard attention.sf == nil else {
                 throw SinkKitError(.invalidArgument, "SF-Attn on a model with sliding-window attention (sliding_window \(w)) is not supported")
             }
-            if attention.policy is FullCache, context > w {
+            if attention.policy is FullCache, context > w, c.slidingLayers == nil {
                 attention.policy = WindowCache(budget: w, sinks: 0)
                 attention.positions = .absolute
             }
