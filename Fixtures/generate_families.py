@@ -10,6 +10,9 @@ reference logits and a PEFT LoRA merged by PEFT (run by hand; outputs committed)
     Fixtures/tiny/phi3-f32/       Phi3ForCausalLM (fused qkv_proj and gate_up_proj; longrope with
                                   original_max_position_embeddings 8: the 12 reference tokens use
                                   the long factors, `phi3-f32-short` the first 6 the short ones)
+    Fixtures/tiny/llama3-f32/     LlamaForCausalLM as Llama 3.x: llama3 RoPE (factor 8, low/high
+                                  frequency factors 1/4, original context 8, so every rule of it
+                                  applies within the 12 tokens), tied embeddings
     Fixtures/tiny/gemma2-f32/     Gemma2ForCausalLM (GeGLU with tanh GELU, (1 + w) RMSNorms before and
                                   after attention and MLP, embeddings times sqrt(hidden), attention
                                   and final logit soft-capping small enough to bite, sliding window 4
@@ -29,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch
 from safetensors.torch import save_file
-from transformers import Gemma2Config, Gemma2ForCausalLM, MistralConfig, MistralForCausalLM, Phi3Config, Phi3ForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
+from transformers import Gemma2Config, Gemma2ForCausalLM, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Phi3Config, Phi3ForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
 import generate_fixtures as g
 
 OUT = g.OUT
@@ -63,6 +66,9 @@ def main():
         "phi3-f32": randomize(Phi3ForCausalLM(Phi3Config(**COMMON, original_max_position_embeddings=8, attn_implementation="eager", pad_token_id=0,
                                                          rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
                                                                           "short_factor": [1.0, 1.1, 1.3, 1.7], "long_factor": [1.0, 1.9, 3.7, 6.0]})), g.SEED + 16),
+        "llama3-f32": randomize(LlamaForCausalLM(LlamaConfig(**{**COMMON, "tie_word_embeddings": True}, head_dim=8, attn_implementation="eager",
+                                                             rope_parameters={"rope_type": "llama3", "rope_theta": 10000.0, "factor": 8.0, "low_freq_factor": 1.0,
+                                                                              "high_freq_factor": 4.0, "original_max_position_embeddings": 8})), g.SEED + 20),
         "gemma2-f32": randomize(Gemma2ForCausalLM(Gemma2Config(**{**COMMON, "tie_word_embeddings": True}, head_dim=8, sliding_window=4, query_pre_attn_scalar=16,
                                                                attn_logit_softcapping=2.0, final_logit_softcapping=3.0, hidden_activation="gelu_pytorch_tanh",
                                                                attn_implementation="eager", pad_token_id=0)), g.SEED + 18),

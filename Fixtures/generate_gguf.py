@@ -18,6 +18,10 @@ Writes Fixtures/gguf/:
       an importance matrix in llama-imatrix's GGUF form for the tiny model (NAME.in_sum2, NAME.counts
       per linear weight, general.type "imatrix"), and the mean squares SinkKit must read from it
       (in_sum2 / counts, transformers' names)
+  tiny-llama3.gguf
+      Fixtures/tiny/llama3-f32 (run Fixtures/generate_families.py first) in F32, tied, with Llama 3's
+      RoPE as llama.cpp's converter stores it: rope_freqs.weight, the llama3 rule's divisor of each
+      frequency (1 above the high-frequency wavelength, the factor below the low one, smoothed between)
   unsupported-arch.gguf   general.architecture "gemma9" (refused by name)
   unsupported-type.gguf   a Q2_K tensor (refused by type)
 """
@@ -167,6 +171,53 @@ def tiny_fixture():
     save_file(expected, str(OUT / "tiny-llama-expected.safetensors"))
 
 
+def llama3_fixture():
+    src = HERE / "tiny" / "llama3-f32"
+    cfg = json.loads((src / "config.json").read_text())
+    st = load_file(str(src / "model.safetensors"))
+    rp = cfg["rope_parameters"]
+    heads, kv, hd = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]
+    w = gguf.GGUFWriter(str(OUT / "tiny-llama3.gguf"), "llama")
+    w.add_name("tiny-llama3 (SinkKit fixture)")
+    w.add_block_count(cfg["num_hidden_layers"])
+    w.add_context_length(cfg["max_position_embeddings"])
+    w.add_embedding_length(cfg["hidden_size"])
+    w.add_feed_forward_length(cfg["intermediate_size"])
+    w.add_head_count(heads)
+    w.add_head_count_kv(kv)
+    w.add_rope_freq_base(rp["rope_theta"])
+    w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
+    w.add_vocab_size(cfg["vocab_size"])
+    w.add_rope_dimension_count(hd)
+    add_tokenizer(w, TINY)
+    # the llama3 rule (transformers' _compute_llama3_parameters) as a divisor per frequency
+    freqs = 1.0 / (rp["rope_theta"] ** (np.arange(0, hd, 2, dtype=np.float64) / hd))
+    old, f, lo, hi = rp["original_max_position_embeddings"], rp["factor"], rp["low_freq_factor"], rp["high_freq_factor"]
+    factors = []
+    for fr in freqs:
+        wavelen = 2 * np.pi / fr
+        if wavelen < old / hi: factors.append(1.0)
+        elif wavelen > old / lo: factors.append(f)
+        else:
+            smooth = (old / wavelen - lo) / (hi - lo)
+            factors.append(1 / ((1 - smooth) / f + smooth))
+    w.add_tensor("rope_freqs.weight", np.array(factors, dtype=np.float32))
+    names = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
+             "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+    for name, x in st.items():
+        if name == "lm_head.weight": continue   # tied
+        if name == "model.embed_tokens.weight": gname = "token_embd.weight"
+        elif name == "model.norm.weight": gname = "output_norm.weight"
+        else:
+            _, _, layer, rest = name.split(".", 3)
+            gname = f"blk.{layer}.{names[rest[: -len('.weight')]]}.weight"
+        x = x.astype(np.float32)
+        if gname.endswith("attn_q.weight"): x = permute(x, heads)
+        if gname.endswith("attn_k.weight"): x = permute(x, kv)
+        w.add_tensor(gname, np.ascontiguousarray(x))
+    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+
+
 def imatrix_fixture():
     st = load_file(str(TINY / "model.safetensors"))
     w = gguf.GGUFWriter(str(OUT / "tiny-imatrix.gguf"), "llama")
@@ -206,6 +257,7 @@ if __name__ == "__main__":
     OUT.mkdir(exist_ok=True)
     types_fixture()
     tiny_fixture()
+    llama3_fixture()
     refused_fixtures()
     imatrix_fixture()
     for p in sorted(OUT.iterdir()):

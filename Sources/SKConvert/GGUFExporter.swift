@@ -25,6 +25,30 @@ public enum GGUFExporter {
     /// llama.cpp's name of a transformers tensor name (llama architecture).
     static func ggufName(_ name: String) -> String? { GGUFNames.llamaCpp(name) }
 
+    /// The divisor of each RoPE frequency (llama.cpp's `rope_freqs.weight`: angle = p·θ^(−2i/d) / f_i)
+    /// for Llama 3's rule, or for longrope whose short and long factors are equal with no attention
+    /// factor (what SinkKit reads rope_freqs as); nil for any other scaling.
+    public static func ropeFreqFactors(_ c: LlamaConfig) -> [Float]? {
+        guard let rs = c.ropeScaling else { return nil }
+        let half = c.headDim / 2
+        switch rs.type {
+        case "llama3":
+            guard let factor = rs.factor, let lo = rs.lowFreqFactor, let hi = rs.highFreqFactor, let old = rs.originalMaxPositionEmbeddings else { return nil }
+            return (0..<half).map { i in
+                let wavelen = 2 * Double.pi * pow(c.ropeTheta, Double(2 * i) / Double(c.headDim))
+                if wavelen < Double(old) / hi { return 1 }
+                if wavelen > Double(old) / lo { return Float(factor) }
+                let smooth = (Double(old) / wavelen - lo) / (hi - lo)
+                return Float(1 / ((1 - smooth) / factor + smooth))
+            }
+        case "longrope":
+            guard let s = rs.shortFactor, s == rs.longFactor, rs.attentionFactor == 1 else { return nil }
+            return s.map(Float.init)
+        default:
+            return nil
+        }
+    }
+
     /// ggml type and llama.cpp's file type (LLAMA_FTYPE_*) of an SKM tensor type: f32, f16, and the
     /// block types `GGMLBlocks` pairs with ggml's at group 32.
     static func ggmlType(_ t: QuantType, group: Int) -> (type: Int32, ftype: UInt32, name: String)? {
@@ -81,11 +105,16 @@ public enum GGUFExporter {
         if config.headDim * config.numAttentionHeads != config.hiddenSize {
             meta += [("llama.attention.key_length", .u32(UInt32(config.headDim))), ("llama.attention.value_length", .u32(UInt32(config.headDim)))]
         }
+        var ropeFreqs: [Float]?
         if let rs = config.ropeScaling, rs.type != "default", rs.type != "none" {
-            guard rs.type == "linear", let factor = rs.factor else {
-                throw SinkKitError(.refused, "\(path): RoPE scaling \(rs.type) is not exported (linear only)")
+            if let ff = Self.ropeFreqFactors(config) {
+                ropeFreqs = ff   // Llama 3's rule as llama.cpp stores it: rope_freqs.weight
+            } else {
+                guard rs.type == "linear", let factor = rs.factor else {
+                    throw SinkKitError(.refused, "\(path): RoPE scaling \(rs.type) is not exported (linear, llama3, or longrope without a long/short switch only)")
+                }
+                meta += [("llama.rope.scaling.type", .string("linear")), ("llama.rope.scaling.factor", .f32(Float(factor)))]
             }
-            meta += [("llama.rope.scaling.type", .string("linear")), ("llama.rope.scaling.factor", .f32(Float(factor)))]
         }
         meta += try tokenizerEntries(f, path: path)
 
@@ -104,6 +133,11 @@ public enum GGUFExporter {
             sources.append((t, e, qk))
             report.types[g.name, default: 0] += 1
             if t.shape.count == 2 && t.name != LlamaTensors.embed { paramsByFtype[g.ftype, default: 0] += t.rows * t.cols }
+        }
+        if let ff = ropeFreqs {
+            let e = GGUFWriter.TensorEntry(name: "rope_freqs.weight", shape: [ff.count], type: 0, byteCount: 4 * ff.count)
+            entries.append(e)
+            report.types["F32", default: 0] += 1
         }
         let ftype = paramsByFtype.max { $0.value < $1.value }?.key ?? 0
         meta.insert(("general.file_type", .u32(ftype)), at: 2)
@@ -125,6 +159,10 @@ public enum GGUFExporter {
                     }
                 }
                 try w.write(bytes)
+                report.tensors += 1
+            }
+            if let ff = ropeFreqs {
+                try w.write(ff.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian) { Array($0) } })
                 report.tensors += 1
             }
             try w.finish()

@@ -86,6 +86,19 @@ public final class GGUFBase: TensorSource {
         case let t:
             throw SinkKitError(.refused, "\(path): llama.rope.scaling.type \"\(t)\" is not supported (none or linear)")
         }
+        // Llama 3.x's RoPE: llama.cpp's converter stores the llama3 rule's per-frequency divisors as
+        // rope_freqs.weight (angle = p · θ^(−2i/d) / f_i). In transformers' terms that is exactly
+        // longrope with equal short and long factors and no attention factor.
+        if let rf = g.tensor("rope_freqs.weight") {
+            guard rf.shape == [headDim / 2], rf.type == 0 else {
+                throw SinkKitError(.shapeMismatch, "\(path): rope_freqs.weight has shape \(rf.shape) (ggml type \(rf.type)); expected \(headDim / 2) F32 factors")
+            }
+            let f = try g.dequantize(rf).map(Double.init)
+            guard f.allSatisfy({ $0.isFinite && $0 > 0 }) else { throw SinkKitError(.config, "\(path): rope_freqs.weight holds a factor that is not a positive number") }
+            guard config["rope_scaling"] == nil else { throw SinkKitError(.refused, "\(path): rope_freqs.weight together with linear RoPE scaling is not supported") }
+            config["rope_scaling"] = ["rope_type": "longrope", "short_factor": f, "long_factor": f, "attention_factor": 1.0,
+                                      "original_max_position_embeddings": context] as [String: Any]
+        }
         for (k, key) in [("bos_token_id", "tokenizer.ggml.bos_token_id"), ("eos_token_id", "tokenizer.ggml.eos_token_id")] {
             if let id = g.metadata[key]?.int { config[k] = id }
         }
@@ -93,9 +106,7 @@ public final class GGUFBase: TensorSource {
         // Tensor names: llama.cpp's for the llama architecture -> transformers'.
         var map: [String: (GGUFFile.Tensor, TensorInfo, Int?)] = [:], names: [String] = []
         for t in g.tensors {
-            if t.name == "rope_freqs.weight" {
-                throw SinkKitError(.refused, "\(path): rope_freqs.weight (llama3 RoPE frequency factors) is not supported yet; convert from the Hugging Face directory instead")
-            }
+            if t.name == "rope_freqs.weight" { continue }   // read into the config above
             guard let hf = GGUFNames.transformers(t.name), !hf.hasPrefix("model.layers.") || Int(hf.split(separator: ".")[2])! < layers else {
                 throw SinkKitError(.shapeMismatch, "\(path): tensor \(t.name) is not part of a llama model with \(layers) layers; SinkKit would not read it")
             }

@@ -5,6 +5,8 @@ import SKConvert
 import SKCore
 import SKRuntime
 import SKSafetensors
+import SKGGUF
+import SKModel
 
 /// The other LLaMA-block families against transformers (Fixtures/generate_families.py): Qwen2
 /// (q/k/v biases) and Mistral (sliding-window attention: the mask, and the KV bound that keeps
@@ -73,6 +75,41 @@ final class FamilyTests: XCTestCase {
             XCTAssertLessThanOrEqual(relError(gotShort, short), tol, "phi3 \(type.userName), short factors")
         }
         XCTAssertGreaterThan(relError(Array(want.prefix(6 * vocab)), short), 0.01, "the long factors change these logits")
+    }
+
+    /// Llama 3.x: llama3 RoPE (every branch of its rule within 12 tokens) and tied embeddings, from
+    /// the Hugging Face directory and from a GGUF that carries the rule as llama.cpp does
+    /// (rope_freqs.weight, read as longrope with equal short and long factors): both give
+    /// transformers' logits.
+    func testLlama3RopeFromCheckpointAndFromGGUF() throws {
+        let (tokens, want) = try reference("llama3-f32")
+        for source in [Fixture.base("llama3-f32"), Fixture.root + "/Fixtures/gguf/tiny-llama3.gguf"] {
+            let out = Fixture.scratch() + "/llama3-\(source.hasSuffix(".gguf") ? "gguf" : "hf").skm"
+            _ = try SKMConverter(job: QuantizeJob(modelDirectory: source, type: .f32, output: out)).run()
+            let m = try LlamaModel(path: out)
+            XCTAssertTrue(m.config.tieWordEmbeddings)
+            XCTAssertEqual(m.config.ropeScalingType, source.hasSuffix(".gguf") ? "longrope" : "llama3")
+            let got = try Session(model: m, context: 64, threads: 2).forward(tokens, logitsFor: Array(0..<tokens.count))
+            XCTAssertLessThanOrEqual(relError(got, want), 2e-5, source)
+            guard source.hasSuffix(".gguf") else {
+                // the llama3 rule as rope_freqs: the divisors the fixture computed as llama.cpp's converter does
+                let ggufFreqs = try { () throws -> [Float] in
+                    let gf = try GGUFFile(path: Fixture.root + "/Fixtures/gguf/tiny-llama3.gguf")
+                    return try gf.dequantize(gf.tensor("rope_freqs.weight")!)
+                }()
+                let ours = GGUFExporter.ropeFreqFactors(try LlamaConfig(path: source + "/config.json"))!
+                XCTAssertEqual(ours.count, ggufFreqs.count)
+                for (a, b) in zip(ours, ggufFreqs) { XCTAssertEqual(a, b, accuracy: 1e-6 * b) }
+                continue
+            }
+            // and back out: a GGUF with rope_freqs.weight, read in again, runs the same
+            let g = Fixture.scratch() + "/llama3-out.gguf"
+            _ = try GGUFExporter.export(skm: out, output: g, force: true)
+            let back = Fixture.scratch() + "/llama3-back.skm"
+            _ = try SKMConverter(job: QuantizeJob(modelDirectory: g, type: .f32, output: back)).run()
+            let again = try Session(model: try LlamaModel(path: back), context: 64, threads: 2).forward(tokens, logitsFor: Array(0..<tokens.count))
+            XCTAssertLessThanOrEqual(relError(again, want), 2e-5, source + " → GGUF → SKM")
+        }
     }
 
     /// Gemma 2: GeGLU (tanh GELU), (1 + w) norms before and after attention and MLP, embeddings ×
