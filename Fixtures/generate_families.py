@@ -23,6 +23,7 @@ reference logits and a PEFT LoRA merged by PEFT (run by hand; outputs committed)
     Fixtures/tiny/adapters/qwen3-lora/, expected/qwen3-lora.safetensors   the same for Qwen3
     Fixtures/tiny/adapters/phi3-lora/, expected/phi3-lora.safetensors     Phi-3's modules (qkv_proj, o_proj, gate_up_proj, down_proj)
     Fixtures/tiny/adapters/gemma2-lora/, expected/gemma2-lora.safetensors the same for Gemma 2
+    Fixtures/tiny/adapters/{mistral,llama3}-lora/, expected/…            and for Mistral and Llama 3
 
 Same shapes, seed convention and tokens as Fixtures/generate_fixtures.py.
 """
@@ -93,7 +94,9 @@ def main():
             ("qwen2", Qwen2ForCausalLM, g.SEED + 13, ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]),
             ("qwen3", Qwen3ForCausalLM, g.SEED + 15, ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]),
             ("phi3", Phi3ForCausalLM, g.SEED + 17, ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]),
-            ("gemma2", Gemma2ForCausalLM, g.SEED + 19, ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])):
+            ("gemma2", Gemma2ForCausalLM, g.SEED + 19, ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]),
+            ("mistral", MistralForCausalLM, g.SEED + 21, ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]),
+            ("llama3", LlamaForCausalLM, g.SEED + 22, ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])):
         torch.manual_seed(seed)
         base = cls.from_pretrained(OUT / f"{name}-f32")
         cfg = LoraConfig(r=4, lora_alpha=8, target_modules=modules, init_lora_weights=False)

@@ -71,6 +71,14 @@ final class MergeGoldenTests: XCTestCase {
         XCTAssertEqual(r.loraModulesMerged, 8)
         try assertMatches(d, expected: "phi3-lora")
     }
+    /// Mistral and Llama 3 (tied embeddings): the Llama module names, on those checkpoints.
+    func testMistralAndLlama3LoRA() throws {
+        for name in ["mistral", "llama3"] {
+            let (d, r) = try merge(base: "\(name)-f32", adapters: ["\(name)-lora"])
+            XCTAssertEqual(r.loraModulesMerged, 14, name)
+            try assertMatches(d, expected: "\(name)-lora")
+        }
+    }
     func testGemma2LoRA() throws {
         let (d, r) = try merge(base: "gemma2-f32", adapters: ["gemma2-lora"])
         XCTAssertEqual(r.loraModulesMerged, 14)
