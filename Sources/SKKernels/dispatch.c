@@ -25,6 +25,8 @@ const sk_kernel_table *sk_kernels_best(void) {
     case SK_FORCE_NEON: t = sk_kernels_neon(); break;
     default: break;
     }
+    // unforced: VNNI generation kernels where the CPU has them (SK_NO_VNNI=1 for an A/B run)
+    if (!t && sk_kernels_forced() == SK_FORCE_NONE && !getenv("SK_NO_VNNI")) t = sk_kernels_avx2_vnni();
     if (!t) t = sk_kernels_avx2();
     if (!t) t = sk_kernels_neon();
     if (!t) t = sk_kernels_scalar();

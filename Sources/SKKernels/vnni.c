@@ -152,6 +152,73 @@ SK_VNNI static void gemm_int8_x8(const void *packed, int rows, const sk_act_q8 *
 
 sk_gemm_int8_x8_fn sk_gemm_int8_x8_vnni(void) { return sk_gemm_int4_x8_vnni() ? gemm_int8_x8 : NULL; }
 
+// Generation (one activation row) over x8 weights with vpdpbusd: int4 codes are already unsigned
+// (8 dpbusd per block where AVX2 needs 8 maddubs, 8 int16 adds and a madd); int8 codes are made
+// unsigned by flipping their sign bit (w + 128), and 128·Σx (the activation block's isum) is
+// taken off. Two accumulators per block halve the dpbusd dependency chain.
+SK_VNNI static void gemv_int4_x8_vnni(int asym, const void *packed, int rows, const sk_act_q8 *a, int n, float *out) {
+    const uint8_t *w = (const uint8_t *)packed;
+    const int nb = n / 32, qoff = asym ? 32 : 16;
+    const size_t bb = (size_t)qoff + 128;
+    const __m256i low = _mm256_set1_epi8(0x0f);
+    for (int r0 = 0; r0 + 8 <= rows; r0 += 8) {
+        __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b++, w += bb) {
+            const uint8_t *q = w + qoff;
+            const int32_t *g = (const int32_t *)a[b].qs;
+            __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+            for (int p = 0; p < 4; p++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * p));
+                s0 = _mm256_dpbusd_epi32(s0, _mm256_and_si256(v, low), _mm256_set1_epi32(g[p]));
+                s1 = _mm256_dpbusd_epi32(s1, _mm256_and_si256(_mm256_srli_epi16(v, 4), low), _mm256_set1_epi32(g[4 + p]));
+            }
+            __m256i s = _mm256_add_epi32(s0, s1);
+            if (!asym) s = _mm256_sub_epi32(s, _mm256_set1_epi32(8 * a[b].isum));
+            __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w)), _mm256_set1_ps(a[b].d));
+            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
+            if (asym) accm = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 16))), _mm256_set1_ps(a[b].d * (float)a[b].isum), accm);
+        }
+        _mm256_storeu_ps(out + r0, _mm256_add_ps(acc, accm));
+    }
+}
+
+SK_VNNI static void gemv_int8_x8_vnni(const void *packed, int rows, const sk_act_q8 *a, int n, float *out) {
+    const uint8_t *w = (const uint8_t *)packed;
+    const int nb = n / 32;
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    for (int r0 = 0; r0 + 8 <= rows; r0 += 8) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b++, w += SK_X8_INT8_BLOCK_BYTES) {
+            const int32_t *g = (const int32_t *)a[b].qs;
+            __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+            for (int p = 0; p < 8; p += 2) {
+                s0 = _mm256_dpbusd_epi32(s0, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(w + 16 + 32 * p)), flip), _mm256_set1_epi32(g[p]));
+                s1 = _mm256_dpbusd_epi32(s1, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(w + 16 + 32 * (p + 1))), flip), _mm256_set1_epi32(g[p + 1]));
+            }
+            __m256i s = _mm256_sub_epi32(_mm256_add_epi32(s0, s1), _mm256_set1_epi32(128 * a[b].isum));
+            __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w)), _mm256_set1_ps(a[b].d));
+            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
+        }
+        _mm256_storeu_ps(out + r0, acc);
+    }
+}
+
+/// The AVX2 table with the x8 generation kernels on VNNI (CPUs with AVX512-VNNI and AVX512-VL).
+const sk_kernel_table *sk_kernels_avx2_vnni(void) {
+    static sk_kernel_table table;
+    static int made = 0;
+    const sk_kernel_table *base = sk_kernels_avx2();
+    if (!base || !sk_gemm_int4_x8_vnni()) return NULL;
+    if (!made) {
+        table = *base;
+        table.name = "avx2+vnni";
+        table.gemv_int4_x8 = gemv_int4_x8_vnni;
+        table.gemv_int8_x8 = gemv_int8_x8_vnni;
+        made = 1;
+    }
+    return &table;
+}
+
 sk_gemm_int4_x8_fn sk_gemm_int4_x8_vnni(void) {
     if (sk_kernels_avx2() && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")) return gemm_int4_x8;
     return NULL;
@@ -159,6 +226,7 @@ sk_gemm_int4_x8_fn sk_gemm_int4_x8_vnni(void) {
 #else
 sk_gemm_int4_x8_fn sk_gemm_int4_x8_vnni(void) { return NULL; }
 sk_gemm_int8_x8_fn sk_gemm_int8_x8_vnni(void) { return NULL; }
+const sk_kernel_table *sk_kernels_avx2_vnni(void) { return NULL; }
 #endif
 
 sk_gemm_int8_x8_fn sk_gemm_int8_x8_best(void) { return sk_gemm_int4_x8_best() ? sk_gemm_int8_x8_vnni() : NULL; }

@@ -21,7 +21,7 @@ static uint16_t f2h(float f) {  // round-to-nearest-even f32 -> f16 (normal rang
 }
 
 static int failures = 0, checks = 0, vnni_checked = 0;
-static const sk_kernel_table *paths[2];
+static const sk_kernel_table *paths[3];
 static void expect_close(const char *what, const char *path, int n, int g, float ref, float got) {
     checks++;
     float tol = 1e-4f * fmaxf(1.0f, fabsf(ref)) + 1e-3f;
@@ -643,8 +643,9 @@ int main(void) {
     test_kv8();
     paths[0] = sk_kernels_avx2();
     paths[1] = sk_kernels_neon();
+    paths[2] = sk_kernels_avx2_vnni();
     int tested = 0;
-    for (int p = 0; p < 2; p++) {
+    for (int p = 0; p < 3; p++) {
         if (!paths[p]) continue;
         for (int rep = 0; rep < 20; rep++) test_table(s, paths[p]);
         test_exp(s, paths[p]);

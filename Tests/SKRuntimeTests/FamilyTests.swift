@@ -91,6 +91,10 @@ final class FamilyTests: XCTestCase {
             XCTAssertEqual(m.config.ropeScalingType, source.hasSuffix(".gguf") ? "longrope" : "llama3")
             let got = try Session(model: m, context: 64, threads: 2).forward(tokens, logitsFor: Array(0..<tokens.count))
             XCTAssertLessThanOrEqual(relError(got, want), 2e-5, source)
+            let q8 = Fixture.scratch() + "/llama3-int8.skm"
+            _ = try SKMConverter(job: QuantizeJob(modelDirectory: source, type: .int8, output: q8)).run()
+            let got8 = try Session(model: try LlamaModel(path: q8), context: 64, threads: 2).forward(tokens, logitsFor: Array(0..<tokens.count))
+            XCTAssertLessThanOrEqual(relError(got8, want), 0.08, source + " int8")
             guard source.hasSuffix(".gguf") else {
                 // the llama3 rule as rope_freqs: the divisors the fixture computed as llama.cpp's converter does
                 let ggufFreqs = try { () throws -> [Float] in
@@ -160,6 +164,11 @@ final class FamilyTests: XCTestCase {
         XCTAssertLessThanOrEqual(relError(stepped, want), 2e-5, "token by token")
         XCTAssertLessThanOrEqual(s.cache.maxSlots, 4, "only the window is kept between steps")
         XCTAssertLessThanOrEqual(s.cache.capacity, 4 + s.attention.chunk)
+        // Quantized and run end to end: the same logits within the types' tolerances.
+        for (type, tol) in [(QuantType.f16, Float(2e-3)), (.int8, 0.08)] {
+            let q = try LlamaModel(path: try skm("mistral-f32", type))
+            XCTAssertLessThanOrEqual(relError(try Session(model: q, context: 64, threads: 2).forward(tokens, logitsFor: Array(0..<n)), want), tol, "mistral \(type.userName)")
+        }
         // A context within the window needs no bound: full cache, same logits.
         let small = try Session(model: m, context: 4, threads: 2)
         XCTAssertNil(small.attention.policy.budget)

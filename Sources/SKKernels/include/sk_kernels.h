@@ -59,6 +59,8 @@ void sk_gemv_rows(const sk_kernel_table *t, int type, const void *w, size_t row_
 const sk_kernel_table *sk_kernels_scalar(void);
 // NULL when the CPU (or the build's architecture) lacks the instructions.
 const sk_kernel_table *sk_kernels_avx2(void);
+// The AVX2 table with AVX512-VNNI x8 generation kernels (vnni.c); NULL without VNNI.
+const sk_kernel_table *sk_kernels_avx2_vnni(void);
 const sk_kernel_table *sk_kernels_neon(void);
 // The best table this CPU supports; SK_KERNELS=scalar|avx2|neon in the environment forces one.
 const sk_kernel_table *sk_kernels_best(void);
