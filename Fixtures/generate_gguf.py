@@ -123,23 +123,28 @@ def add_tokenizer(w, directory):
         w.add_chat_template(tmpl.read_text())
 
 
-def tiny_fixture():
-    cfg = json.loads((TINY / "config.json").read_text())
-    st = load_file(str(TINY / "model.safetensors"))
-    heads, kv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
-    w = gguf.GGUFWriter(str(OUT / "tiny-llama.gguf"), "llama")
-    w.add_name("tiny-llama (SinkKit fixture)")
+def add_llama_metadata(w, cfg, name):
+    """The llama.* keys of a transformers config as llama.cpp's converter writes them, and the tiny tokenizer."""
+    w.add_name(name)
     w.add_block_count(cfg["num_hidden_layers"])
     w.add_context_length(cfg["max_position_embeddings"])
     w.add_embedding_length(cfg["hidden_size"])
     w.add_feed_forward_length(cfg["intermediate_size"])
-    w.add_head_count(heads)
-    w.add_head_count_kv(kv)
+    w.add_head_count(cfg["num_attention_heads"])
+    w.add_head_count_kv(cfg["num_key_value_heads"])
     w.add_rope_freq_base(cfg.get("rope_theta") or cfg["rope_parameters"]["rope_theta"])
     w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
     w.add_vocab_size(cfg["vocab_size"])
     w.add_rope_dimension_count(cfg["head_dim"])
     add_tokenizer(w, TINY)
+
+
+def tiny_fixture():
+    cfg = json.loads((TINY / "config.json").read_text())
+    st = load_file(str(TINY / "model.safetensors"))
+    heads, kv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    w = gguf.GGUFWriter(str(OUT / "tiny-llama.gguf"), "llama")
+    add_llama_metadata(w, cfg, "tiny-llama (SinkKit fixture)")
     # transformers name -> (llama.cpp name, stored type)
     per_layer = {"input_layernorm": ("attn_norm", T.F32), "post_attention_layernorm": ("ffn_norm", T.F32),
                  "self_attn.q_proj": ("attn_q", T.Q4_1), "self_attn.k_proj": ("attn_k", T.Q4_0),
@@ -178,18 +183,7 @@ def llama3_fixture():
     rp = cfg["rope_parameters"]
     heads, kv, hd = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]
     w = gguf.GGUFWriter(str(OUT / "tiny-llama3.gguf"), "llama")
-    w.add_name("tiny-llama3 (SinkKit fixture)")
-    w.add_block_count(cfg["num_hidden_layers"])
-    w.add_context_length(cfg["max_position_embeddings"])
-    w.add_embedding_length(cfg["hidden_size"])
-    w.add_feed_forward_length(cfg["intermediate_size"])
-    w.add_head_count(heads)
-    w.add_head_count_kv(kv)
-    w.add_rope_freq_base(rp["rope_theta"])
-    w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
-    w.add_vocab_size(cfg["vocab_size"])
-    w.add_rope_dimension_count(hd)
-    add_tokenizer(w, TINY)
+    add_llama_metadata(w, cfg, "tiny-llama3 (SinkKit fixture)")
     # the llama3 rule (transformers' _compute_llama3_parameters) as a divisor per frequency
     freqs = 1.0 / (rp["rope_theta"] ** (np.arange(0, hd, 2, dtype=np.float64) / hd))
     old, f, lo, hi = rp["original_max_position_embeddings"], rp["factor"], rp["low_freq_factor"], rp["high_freq_factor"]

@@ -15,10 +15,9 @@ The FAMILIES templates must pass (exit 1 otherwise); --all also reports every ot
 collection (tool-calling templates use features SinkKit's renderer does not have; reported, not
 required).
 """
-import argparse, json, os, subprocess, sys, tarfile, tempfile
+import argparse, json, os, subprocess, sys, tempfile
 from pathlib import Path
 
-VERSION = "0.3.36"
 CACHE = Path(os.environ.get("SINKKIT_CACHE", Path.home() / ".cache" / "sinkkit"))
 DEST = CACHE / "llama-templates"
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,32 +36,18 @@ FAMILIES = {
     "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B": ("<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"),
     "Qwen-QwQ-32B": ("", "<|im_end|>"),
 }
-CONVERSATIONS = [
-    [{"role": "user", "content": "What is the capital of France?"}],
-    [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Hi!"}],
-    [{"role": "user", "content": "  padded question  \n"}, {"role": "assistant", "content": " An answer. "}, {"role": "user", "content": "And then?"}],
-    [{"role": "system", "content": "Système: réponds en français 🇫🇷"}, {"role": "user", "content": "Ça va?\n\nLigne deux."},
-     {"role": "assistant", "content": "Oui."}, {"role": "user", "content": "日本語も?"}],
-    [{"role": "user", "content": "one"}, {"role": "user", "content": "two"}],
-    [{"role": "user", "content": "Think first."}, {"role": "assistant", "content": "<think>\nsome reasoning\n</think>\n\nThe answer."},
-     {"role": "user", "content": "Again?"}],
-]
+# generate_chat_goldens.py's conversations, and one with reasoning in an assistant turn (the
+# Qwen3 / DeepSeek-R1 templates strip or keep it)
+THINKING = [{"role": "user", "content": "Think first."}, {"role": "assistant", "content": "<think>\nsome reasoning\n</think>\n\nThe answer."},
+            {"role": "user", "content": "Again?"}]
 
 
 def fetch():
     if (DEST / "Qwen-Qwen3-0.6B.jinja").exists():
         return
-    DEST.mkdir(parents=True, exist_ok=True)
-    sdist = CACHE / "llama.cpp" / f"llama_cpp_python-{VERSION}.tar.gz"
-    if not sdist.exists():
-        d = Path(tempfile.mkdtemp())
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-binary", ":all:", "--no-deps",
-                        f"llama_cpp_python=={VERSION}", "-d", str(d)], check=True)
-        sdist = d / f"llama_cpp_python-{VERSION}.tar.gz"
-    with tarfile.open(sdist) as t:
-        for m in t.getmembers():
-            if "/models/templates/" in m.name and m.name.endswith(".jinja") and m.isfile():
-                (DEST / Path(m.name).name).write_bytes(t.extractfile(m).read())
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import test_llama_vocab
+    test_llama_vocab.extract(DEST, lambda n: "/models/templates/" in n and n.endswith(".jinja"))
 
 
 def transformers_render(template, bos, eos, conv, gen):
@@ -88,6 +73,9 @@ def main():
         import transformers  # noqa: F401
     except ImportError:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "transformers", "jinja2"], check=True)
+    sys.path.insert(0, str(ROOT / "Fixtures"))
+    from generate_chat_goldens import CONVERSATIONS
+    conversations = CONVERSATIONS + [THINKING]
     fetch()
     names = list(FAMILIES) + ([p.stem for p in sorted(DEST.glob("*.jinja")) if p.stem not in FAMILIES] if a.all else [])
     failed = []
@@ -98,7 +86,7 @@ def main():
             bos, eos = FAMILIES.get(name, ("<s>", "</s>"))
             ok = cases = 0
             first_diff = None
-            for i, conv in enumerate(CONVERSATIONS):
+            for i, conv in enumerate(conversations):
                 mf = Path(tmp) / f"m{i}.json"
                 mf.write_text(json.dumps(conv, ensure_ascii=False))
                 for gen in (True, False):

@@ -25,10 +25,10 @@ ALL = ["llama-bpe", "llama-spm", "phi-3", "qwen2", "gpt-2", "deepseek-llm", "dee
 SUPPORTED = set(ALL)
 
 
-def fetch():
-    if (DEST / "ggml-vocab-llama-bpe.gguf.out").exists():
-        return
-    DEST.mkdir(parents=True, exist_ok=True)
+def extract(dest, wanted):
+    """The sdist's files for which wanted(member name) holds, into dest (by base name; the sdist is
+    the one bench_vs_llama_cpp.py keeps, or downloaded once by pip)."""
+    dest.mkdir(parents=True, exist_ok=True)
     sdist = CACHE / "llama.cpp" / f"llama_cpp_python-{VERSION}.tar.gz"
     if not sdist.exists():
         d = Path(tempfile.mkdtemp())
@@ -38,11 +38,17 @@ def fetch():
     with tarfile.open(sdist) as t:
         for m in t.getmembers():
             name = Path(m.name).name
-            if "/vendor/llama.cpp/models/" in m.name and name.startswith("ggml-vocab-") and m.isfile():
+            if m.isfile() and wanted(m.name):
                 with t.extractfile(m) as src:
-                    tmp = DEST / (name + ".tmp")
+                    tmp = dest / (name + ".tmp")
                     tmp.write_bytes(src.read())
-                    tmp.rename(DEST / name)
+                    tmp.rename(dest / name)
+
+
+def fetch():
+    if (DEST / "ggml-vocab-llama-bpe.gguf.out").exists():
+        return
+    extract(DEST, lambda n: "/vendor/llama.cpp/models/" in n and Path(n).name.startswith("ggml-vocab-"))
 
 
 def cases(vocab):

@@ -76,7 +76,15 @@ public enum JSONWriter {
         out += String(repeating: "  ", count: indent)
     }
 
-    private static func quote(_ s: String, into out: inout String) {
+    /// `s` as a JSON string literal: `"`, `\\`, the C escapes, other control characters as
+    /// `\\u00XX`; DEL too unless `escapingDelete` is false (Python's json.dumps leaves it).
+    public static func quoted(_ s: String, escapingDelete: Bool = true) -> String {
+        var out = ""
+        quote(s, into: &out, escapingDelete: escapingDelete)
+        return out
+    }
+
+    private static func quote(_ s: String, into out: inout String, escapingDelete: Bool = true) {
         out += "\""
         for u in s.unicodeScalars {
             switch u {
@@ -88,7 +96,7 @@ public enum JSONWriter {
             case "\u{08}": out += "\\b"
             case "\u{0C}": out += "\\f"
             default:
-                if u.value < 0x20 || u.value == 0x7F {
+                if u.value < 0x20 || (u.value == 0x7F && escapingDelete) {
                     let h = String(u.value, radix: 16)
                     out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
                 } else {

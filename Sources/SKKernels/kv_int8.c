@@ -343,12 +343,6 @@ float sk_kv8_dot(const uint8_t *row, const float *q, int hd, int block) {
 void sk_kv8_axpy(float *out, float w, const uint8_t *row, int hd, int block) {
     if (use_neon()) axpy8_neon(out, w, row, hd, block); else sk_kv8_axpy_scalar(out, w, row, hd, block);
 }
-void sk_kv8_scores(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, float scale, float *out, int hd, int block) {
-    for (int t = 0; t < count; t++) out[t] = sk_kv8_dot(base + (size_t)slots[t] * row_bytes, q, hd, block) * scale;
-}
-void sk_kv8_accumulate(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count, int hd, int block) {
-    for (int t = 0; t < count; t++) sk_kv8_axpy(out, w[t], base + (size_t)slots[t] * row_bytes, hd, block);
-}
 float sk_kv4_dot_simd(const uint8_t *row, const float *q, int hd, int block) { return dot4_neon(row, q, hd, block); }
 void sk_kv4_axpy_simd(float *out, float w, const uint8_t *row, int hd, int block) { axpy4_neon(out, w, row, hd, block); }
 float sk_kv4_dot(const uint8_t *row, const float *q, int hd, int block) {
@@ -364,16 +358,20 @@ void sk_kv8_axpy_simd(float *out, float w, const uint8_t *row, int hd, int block
 int sk_kv8_simd(void) { return 0; }
 float sk_kv8_dot(const uint8_t *row, const float *q, int hd, int block) { return sk_kv8_dot_scalar(row, q, hd, block); }
 void sk_kv8_axpy(float *out, float w, const uint8_t *row, int hd, int block) { sk_kv8_axpy_scalar(out, w, row, hd, block); }
-void sk_kv8_scores(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, float scale, float *out, int hd, int block) {
-    for (int t = 0; t < count; t++) out[t] = sk_kv8_dot_scalar(base + (size_t)slots[t] * row_bytes, q, hd, block) * scale;
-}
-void sk_kv8_accumulate(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count, int hd, int block) {
-    for (int t = 0; t < count; t++) sk_kv8_axpy_scalar(out, w[t], base + (size_t)slots[t] * row_bytes, hd, block);
-}
 float sk_kv4_dot_simd(const uint8_t *row, const float *q, int hd, int block) { return sk_kv4_dot_scalar(row, q, hd, block); }
 void sk_kv4_axpy_simd(float *out, float w, const uint8_t *row, int hd, int block) { sk_kv4_axpy_scalar(out, w, row, hd, block); }
 float sk_kv4_dot(const uint8_t *row, const float *q, int hd, int block) { return sk_kv4_dot_scalar(row, q, hd, block); }
 void sk_kv4_axpy(float *out, float w, const uint8_t *row, int hd, int block) { sk_kv4_axpy_scalar(out, w, row, hd, block); }
+#endif
+
+#if !defined(__x86_64__)
+// int8 batched calls off x86 (x86 has its two-rows-at-a-time AVX2 version): the row kernels above.
+void sk_kv8_scores(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, float scale, float *out, int hd, int block) {
+    for (int t = 0; t < count; t++) out[t] = sk_kv8_dot(base + (size_t)slots[t] * row_bytes, q, hd, block) * scale;
+}
+void sk_kv8_accumulate(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count, int hd, int block) {
+    for (int t = 0; t < count; t++) sk_kv8_axpy(out, w[t], base + (size_t)slots[t] * row_bytes, hd, block);
+}
 #endif
 
 // int4 batched calls: the row kernels above (AVX2, NEON or scalar by the CPU).

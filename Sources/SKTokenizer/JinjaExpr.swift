@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import SKCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -398,26 +399,8 @@ enum JSONText {
         }
     }
 
-    static func quote(_ s: String) -> String {
-        var o = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": o += "\\\""
-            case "\\": o += "\\\\"
-            case "\n": o += "\\n"
-            case "\r": o += "\\r"
-            case "\t": o += "\\t"
-            case "\u{08}": o += "\\b"
-            case "\u{0C}": o += "\\f"
-            default:
-                if u.value < 0x20 {
-                    let h = String(u.value, radix: 16)
-                    o += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else { o.unicodeScalars.append(u) }
-            }
-        }
-        return o + "\""
-    }
+    /// json.dumps's string form (ensure_ascii=False): DEL is left as it is.
+    static func quote(_ s: String) -> String { JSONWriter.quoted(s, escapingDelete: false) }
 }
 
 /// Recursive-descent parser for template expressions (Jinja precedence).
