@@ -99,6 +99,18 @@ final class AttentionPolicyTests: XCTestCase {
         try check(sf: 8, .snap(budget: 13, window: 2, allocation: .adaptive), kv: .int4, tolerance: 5e-2)
         try check(sf: nil, .snap(budget: 30, window: 2, allocation: .adaptive), prefill: 40, chunk: 8, length: 76)
     }
+    /// Every bounded policy with every KV storage type, prefill chunks then decode steps: the kept
+    /// slots equal the reference's and the logits are within the storage type's tolerance.
+    func testEveryPolicyWithEveryKVType() throws {
+        let policies: [ReferenceModel.Policy] = [.window(budget: 12), .h2o(budget: 12, recent: nil), .tova(budget: 12),
+                                                 .snap(budget: 12, window: 2, allocation: .uniform), .snap(budget: 12, window: 2, allocation: .pyramid),
+                                                 .snap(budget: 12, window: 2, allocation: .adaptive)]
+        for policy in policies {
+            for (kv, tol) in [(KVDType.f32, Float(1e-4)), (.f16, 1e-2), (.int8, 1e-2), (.int4, 5e-2)] {
+                try check(sf: nil, policy, prefill: 20, chunk: 7, length: 34, kv: kv, tolerance: tol)
+            }
+        }
+    }
     /// Ada-KV really gives heads different budgets on this model (else the test above proves little).
     func testAdaKVSplitsUnevenly() throws {
         let m = try LlamaModel(path: try model())
