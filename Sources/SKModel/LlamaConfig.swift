@@ -187,8 +187,9 @@ public struct LlamaConfig {
 
         // Fields that change what the model computes: implemented, or refused by name.
         // Gemma reads hidden_activation (hidden_act is a legacy spelling it ignores)
-        if let act = family.activation == .geluTanh ? (f.hidden_activation ?? f.hidden_act) : f.hidden_act, act != family.activation.rawValue {
-            throw SinkKitError(.config, "\(path): activation \"\(act.prefix(40))\" is not supported for \(family.name) (expected \(family.activation.rawValue))")
+        let actField = family.activation == .geluTanh && f.hidden_activation != nil ? "hidden_activation" : "hidden_act"
+        if let act = actField == "hidden_activation" ? f.hidden_activation : f.hidden_act, act != family.activation.rawValue {
+            throw SinkKitError(.config, "\(path): \(actField) \"\(act.prefix(40))\" is not supported for \(family.name) (expected \(family.activation.rawValue))")
         }
         if f.use_bidirectional_attention == true {
             throw SinkKitError(.config, "\(path): use_bidirectional_attention is not supported (causal attention only)")

@@ -243,7 +243,7 @@ final class HostileInputCatalogueTests: XCTestCase {
             },
             skmConfig("num_hidden_layers 2^31", "num_hidden_layers 2147483648 is larger than any model") { $0["num_hidden_layers"] = 1 << 31 },
             skmConfig("rope factor 1e300", "needs a factor between 1 and") { $0["rope_scaling"] = ["type": "linear", "factor": 1e300] },
-            skmConfig("unknown rope type", "rope_scaling type \"su\" is not supported") { $0["rope_scaling"] = ["type": "su", "factor": 2.0] },
+            skmConfig("unknown rope type", "rope_scaling type \"ntk-by-parts\" is not supported") { $0["rope_scaling"] = ["type": "ntk-by-parts", "factor": 2.0] },
             skmConfig("hidden_act gelu", "hidden_act \"gelu\" is not supported") { $0["hidden_act"] = "gelu" },
             skmMeta("model.config missing", "metadata model.config (the model's config.json) is missing") { Scratch.set(&$0, "model.config", nil) },
             skmMeta("model.config not JSON", "model.config: invalid JSON") { Scratch.set(&$0, "model.config", .string("{\"a\":")) },
@@ -309,7 +309,8 @@ final class HostileInputCatalogueTests: XCTestCase {
         config("a quantized checkpoint", "this checkpoint is quantized") { $0["quantization_config"] = ["quant_method": "gptq"] },
         config("partial_rotary_factor 0.5", "partial_rotary_factor 0.5 is not supported") { $0["partial_rotary_factor"] = 0.5 },
         config("Qwen2 use_sliding_window", "use_sliding_window") { $0["model_type"] = "qwen2"; $0["use_sliding_window"] = true },
-        config("unknown rope type", "rope_scaling type \"su\" is not supported") { $0["rope_scaling"] = ["type": "su", "factor": 2.0] },
+        config("unknown rope type", "rope_scaling type \"ntk-by-parts\" is not supported") { $0["rope_scaling"] = ["type": "ntk-by-parts", "factor": 2.0] },
+        config("longrope without its factors", "longrope rope_scaling.short_factor must list") { $0["rope_scaling"] = ["type": "su", "factor": 2.0] },
         config("llama3 rope with high ≤ low", "needs high_freq_factor > low_freq_factor") {
             $0["rope_scaling"] = ["rope_type": "llama3", "factor": 8.0, "low_freq_factor": 4.0, "high_freq_factor": 1.0, "original_max_position_embeddings": 16]
         },
