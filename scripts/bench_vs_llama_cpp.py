@@ -80,8 +80,16 @@ def sk_bin(name):
     return str(Path(d) / name)
 
 
+# --avx2-only: llama.cpp built without AVX-512 (its own build directory) and SinkKit held to its
+# AVX2 kernels (SK_KERNELS=avx2, SK_NO_VNNI=1), the instruction set edge boxes have
+AVX2_FLAGS = ["-DGGML_NATIVE=OFF", "-DGGML_AVX=ON", "-DGGML_AVX2=ON", "-DGGML_FMA=ON", "-DGGML_F16C=ON", "-DGGML_BMI2=ON",
+              "-DGGML_AVX512=OFF", "-DGGML_AVX512_VBMI=OFF", "-DGGML_AVX512_VNNI=OFF", "-DGGML_AVX512_BF16=OFF", "-DGGML_AVX_VNNI=OFF"]
+ISA = {"avx2_only": False}
+
+
 def ensure_llama(build):
-    tools = {t: LLAMA_BIN / t for t in ("llama-bench", "llama-quantize", "llama-completion")}
+    bdir = LLAMA_SRC / ("build-avx2" if ISA["avx2_only"] else "build")
+    tools = {t: bdir / "bin" / t for t in ("llama-bench", "llama-quantize", "llama-completion")}
     if all(p.exists() for p in tools.values()):
         return tools
     if not build:
@@ -92,10 +100,11 @@ def ensure_llama(build):
         subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps", f"llama_cpp_python=={LLAMA_VERSION}", "-d", d], check=True)
         with tarfile.open(d / f"llama_cpp_python-{LLAMA_VERSION}.tar.gz") as t:
             t.extractall(d)
-    log("building llama.cpp (Release, native; several minutes)…")
-    subprocess.run(["cmake", "-S", LLAMA_SRC, "-B", LLAMA_SRC / "build", "-DCMAKE_BUILD_TYPE=Release", "-DGGML_NATIVE=ON", "-DLLAMA_CURL=OFF",
+    log(f"building llama.cpp (Release, {'AVX2 only' if ISA['avx2_only'] else 'native'}; several minutes)…")
+    isa = AVX2_FLAGS if ISA["avx2_only"] else ["-DGGML_NATIVE=ON"]
+    subprocess.run(["cmake", "-S", LLAMA_SRC, "-B", bdir, "-DCMAKE_BUILD_TYPE=Release", *isa, "-DLLAMA_CURL=OFF",
                     "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_SERVER=OFF", "-DLLAMA_OPENSSL=OFF"], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(["cmake", "--build", LLAMA_SRC / "build", "-j", str(os.cpu_count()), "--target", *tools], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["cmake", "--build", bdir, "-j", str(os.cpu_count()), "--target", *tools], check=True, stdout=subprocess.DEVNULL)
     return tools
 
 
@@ -226,7 +235,8 @@ def table(res):
     bw = res["bandwidth_gb_s"]
     lines = [f"SmolLM2-135M-Instruct, {res['machine']}; medians of {res['reps']} interleaved runs; ratio = SinkKit / llama.cpp "
              f"(higher is better for tok/s, lower for RSS and TTFT). llama.cpp {LLAMA_VERSION} (vendored in llama-cpp-python), "
-             "Release, native. Streaming read bandwidth: " + ", ".join(f"{t} thr {v:.1f} GB/s" for t, v in bw.items()) + ".", "",
+             + ("Release, AVX2 only (GGML_NATIVE=OFF, AVX-512 off); SinkKit held to AVX2 (SK_KERNELS=avx2, SK_NO_VNNI=1). " if ISA["avx2_only"] else "Release, native. ")
+             + "Streaming read bandwidth: " + ", ".join(f"{t} thr {v:.1f} GB/s" for t, v in bw.items()) + ".", "",
              f"| bits | llama.cpp / SinkKit | threads | pp{res['pp']} tok/s | ratio | tg{res['tg']} tok/s | ratio | tg weight GB/s (% of read bw) | TTFT s | ratio | peak RSS MB (tg) | ratio |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["rows"]:
@@ -277,7 +287,12 @@ def main():
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--update-readme", action="store_true")
     ap.add_argument("--make-offgrid", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--avx2-only", action="store_true", help="both sides restricted to AVX2 (llama.cpp built without AVX-512 into build-avx2)")
     a = ap.parse_args()
+    if a.avx2_only:
+        ISA["avx2_only"] = True
+        os.environ["SK_KERNELS"] = "avx2"
+        os.environ["SK_NO_VNNI"] = "1"
     if a.make_offgrid:
         ensure_offgrid()
         return
