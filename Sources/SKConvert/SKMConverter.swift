@@ -91,6 +91,13 @@ public struct SKMConverter {
             let writer = try SKMWriter(path: tmp, metadata: metadata, tensors: infos, compressionLevel: job.compressionLevel)
             var byKey: [String: TypeSummary] = [:]
             var fusedCache: (name: String, tensor: Tensor)?   // the fused tensor whose parts are being written
+            // The importance matrix's column weights for the int4/int5 encoders (each use counted).
+            func importance(_ info: SKMTensorInfo) throws -> [Float]? {
+                guard info.type == .int4 || info.type == .int4Sym || info.type == .int5Sym,
+                      let w = try imatrix?.weights(for: info.name, cols: info.cols) else { return nil }
+                report.imatrixTensors += 1
+                return w
+            }
             for (i, info) in infos.enumerated() {
                 let raw: [UInt8], sums: BlockQuantizer.Sums
                 if let part = parts[info.name] {
@@ -101,8 +108,7 @@ public struct SKMConverter {
                     }
                     let t = fusedCache!.tensor, cols = t.shape[1]
                     let slice = Tensor(shape: [part.rows.count, cols], data: Array(t.data[(part.rows.lowerBound * cols)..<(part.rows.upperBound * cols)]))
-                    let importance = info.type == .int4 || info.type == .int4Sym || info.type == .int5Sym ? try imatrix?.weights(for: info.name, cols: info.cols) : nil
-                    (raw, sums) = try encode(slice, info, importance: importance)
+                    (raw, sums) = try encode(slice, info, importance: try importance(info))
                 } else if let g = plan.gguf, info.type.isQuantized, plan.isUnchangedBase(info.name),
                    let blocks = try g.carriedBlocks(info.name, type: info.type, group: info.group) {
                     // The GGUF's blocks hold exactly these values: carried over, not re-quantized.
@@ -111,8 +117,7 @@ public struct SKMConverter {
                     sums = BlockQuantizer.Sums(squaredError: 0, squaredValue: values.reduce(0.0) { $0 + Double($1) * Double($1) })
                     report.carriedTensors.append(info.name)
                 } else {
-                let importance = info.type == .int4 || info.type == .int4Sym || info.type == .int5Sym ? try imatrix?.weights(for: info.name, cols: info.cols) : nil
-                if importance != nil { report.imatrixTensors += 1 }
+                let importance = try importance(info)
                 if let inPlace = try quantizeInPlace(info, plan: plan, importance: importance) {
                     (raw, sums) = inPlace
                 } else {

@@ -31,7 +31,7 @@ public struct ModelConfig {
     /// Mistral's sliding window (contexts are limited to it: the windowed mask is not implemented).
     public var slidingWindow: Int?
     /// Qwen3's per-head RMSNorm of queries and keys before RoPE.
-    public var qkNorm: Bool
+    public var qkNorm: Bool { family.qkNorm }
     /// The family's block (Gemma 2's activation, norm offset, embedding scale, sandwich norms).
     public var family: ModelFamily
     /// Layers the sliding window applies to (nil: every layer, when there is a window).
@@ -75,7 +75,6 @@ public struct ModelConfig {
         attentionBias = c.attentionBias
         mlpBias = c.mlpBias
         slidingWindow = c.slidingWindow
-        qkNorm = c.qkNorm
         family = c.family
         slidingLayers = c.slidingLayers
         attentionScale = 1 / Float(c.queryPreAttnScalar ?? Double(c.headDim)).squareRoot()

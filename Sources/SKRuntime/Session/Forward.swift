@@ -145,7 +145,7 @@ enum Forward {
             if let b = layer.oBias { addBias(tmp, b, rows: n) }
             if let w = layer.attnOutNorm { norm(tmp, p + "post_attention_layernorm.weight", w, into: tmp) }
             addInPlace(x, tmp, count: n * h)
-            norm(x, p + (layer.attnOutNorm != nil ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight"), layer.postNorm, into: xb)
+            norm(x, p + (c.family.sandwichNorms ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight"), layer.postNorm, into: xb)
             mm(layer.gate, xb, h, g); lora(l, .gate, xb, h, g, inter)
             mm(layer.up, xb, h, u); lora(l, .up, xb, h, u, inter)
             if let b = layer.gateBias { addBias(g, b, rows: n) }
