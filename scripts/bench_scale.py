@@ -10,7 +10,7 @@ SmolLM2's tokenizer (so the vocabulary is 49,152, not 32,000). SinkKit converts 
 llama.cpp (`--output X.gguf`: the same values in Q8_0 / Q4_0), then `skrun bench` and
 `llama-bench` run interleaved on the same prompt/generation lengths and threads.
 
-    python3 scripts/bench_scale.py [--7b] [--threads 2] [--reps 2]
+    python3 scripts/bench_scale.py [--7b] [--threads 1,2] [--reps 2]
 
 Writes docs/measurements/scale.{json,md}. Not run in CI (gigabytes, minutes).
 """
@@ -90,44 +90,61 @@ def timed(cmd):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--7b", dest="big", action="store_true")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--pp", type=int, default=256)
     ap.add_argument("--tg", type=int, default=32)
     a = ap.parse_args()
     bin_dir = Path(subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip())
+    threads = [int(t) for t in str(a.threads).split(",")]
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_vs_llama_cpp import bandwidth
+    bw = {t: bandwidth(t, False) for t in threads}
+    print("streaming read bandwidth:", {t: round(v, 1) for t, v in bw.items()}, flush=True)
     rows = []
     for name in (["1.1B", "7B"] if a.big else ["1.1B"]):
         d = CACHE / "scale" / f"llama-{name}-random"
         write_checkpoint(name, SHAPES[name], d)
-        for ours, ggml in [("int8", "Q8_0"), ("int4-sym", "Q4_0")]:
+        for ours, ggml in [("int8", "Q8_0"), ("int4-sym", "Q4_0"), ("int4", "Q4_1")]:
             skm = d.parent / f"{name}-{ours}.skm"
             gguf = d.parent / f"{name}-{ggml}.gguf"
             secs, rss, _ = timed([bin_dir / "skconv", "quantize", "--model", d, "--type", ours, "--output", skm, "--force"])
             timed([bin_dir / "skconv", "export", skm, "--output", gguf, "--force"])
-            sk, ll = [], []
-            for _ in range(a.reps):
-                _, sk_rss, out = timed([bin_dir / "skrun", "bench", skm, "--prompt-tokens", a.pp, "--gen-tokens", a.tg, "-t", a.threads, "--json"])
-                j = json.loads(out)
-                sk.append((j["prompt_tokens_per_s"], j["gen_tokens_per_s"], sk_rss))
-                _, ll_rss, out = timed([LLAMA_BIN / "llama-bench", "-m", gguf, "-p", a.pp, "-n", a.tg, "-t", a.threads, "-r", 1, "-o", "json"])
-                lj = json.loads(out)
-                pp = next(x["avg_ts"] for x in lj if x["n_prompt"] > 0)
-                tg = next(x["avg_ts"] for x in lj if x["n_gen"] > 0)
-                ll.append((pp, tg, ll_rss))
-            med = lambda xs, i: sorted(x[i] for x in xs)[len(xs) // 2]
-            row = {"model": name, "pair": f"{ggml} / {ours}", "threads": a.threads, "quantize_s": round(secs, 1), "quantize_rss_mb": round(rss),
-                   "sinkkit_pp": med(sk, 0), "llama_pp": med(ll, 0), "sinkkit_tg": med(sk, 1), "llama_tg": med(ll, 1),
-                   "sinkkit_rss_mb": round(med(sk, 2)), "llama_rss_mb": round(med(ll, 2)), "skm_mb": round(skm.stat().st_size / 1e6)}
-            rows.append(row)
-            print(row, flush=True)
+            # bytes generation reads per token: every tensor but the input embedding (one row of
+            # it); the GGUF holds the same blocks, so the same figure serves both tools
+            info = json.loads(subprocess.run([bin_dir / "skconv", "inspect", skm, "--json"], capture_output=True, text=True, check=True).stdout)
+            read_bytes = sum(t["raw_bytes"] for t in info["tensors"] if t["name"] != "model.embed_tokens.weight")
+            for th in threads:
+                sk, ll = [], []
+                for _ in range(a.reps):
+                    _, sk_rss, out = timed([bin_dir / "skrun", "bench", skm, "--prompt-tokens", a.pp, "--gen-tokens", a.tg, "-t", th, "--json"])
+                    j = json.loads(out)
+                    sk.append((j["prompt_tokens_per_s"], j["gen_tokens_per_s"], sk_rss))
+                    _, ll_rss, out = timed([LLAMA_BIN / "llama-bench", "-m", gguf, "-p", a.pp, "-n", a.tg, "-t", th, "-r", 1, "-o", "json"])
+                    lj = json.loads(out)
+                    pp = next(x["avg_ts"] for x in lj if x["n_prompt"] > 0)
+                    tg = next(x["avg_ts"] for x in lj if x["n_gen"] > 0)
+                    ll.append((pp, tg, ll_rss))
+                med = lambda xs, i: sorted(x[i] for x in xs)[len(xs) // 2]
+                row = {"model": name, "pair": f"{ggml} / {ours}", "threads": th, "quantize_s": round(secs, 1), "quantize_rss_mb": round(rss),
+                       "sinkkit_pp": med(sk, 0), "llama_pp": med(ll, 0), "sinkkit_tg": med(sk, 1), "llama_tg": med(ll, 1),
+                       "sinkkit_rss_mb": round(med(sk, 2)), "llama_rss_mb": round(med(ll, 2)), "skm_mb": round(skm.stat().st_size / 1e6),
+                       "read_mb_per_token": round(read_bytes / 1e6, 1), "read_bw_gb_s": round(bw[th], 1)}
+                rows.append(row)
+                print(row, flush=True)
     out = ROOT / "docs" / "measurements"
-    (out / "scale.json").write_text(json.dumps({"pp": a.pp, "tg": a.tg, "rows": rows}, indent=1))
-    md = [f"| model | llama.cpp / SinkKit | threads | prompt {a.pp} tok/s | ratio | generation tok/s | ratio | peak RSS MB | quantize s (RSS MB) |",
-          "|---|---|---|---|---|---|---|---|---|"]
+    (out / "scale.json").write_text(json.dumps({"pp": a.pp, "tg": a.tg, "read_bw_gb_s": bw, "rows": rows}, indent=1))
+    md = [f"Streaming read bandwidth (scripts/bandwidth.c): " + ", ".join(f"{t} thr {v:.1f} GB/s" for t, v in bw.items())
+          + ". Weight GB/s = the bytes generation reads per token (every tensor but the input embedding) × tokens/s.", "",
+          f"| model | llama.cpp / SinkKit | threads | prompt {a.pp} tok/s | ratio | generation tok/s | ratio | weight GB/s (% of read bw) | peak RSS MB | quantize s (RSS MB) |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        gbs = lambda tg: r["read_mb_per_token"] * tg / 1e3
+        pct = lambda tg: 100 * gbs(tg) / r["read_bw_gb_s"]
         md.append(f"| {r['model']} (random weights) | {r['pair']} | {r['threads']} | {r['llama_pp']:.1f} / {r['sinkkit_pp']:.1f} | {r['sinkkit_pp'] / r['llama_pp']:.2f}× | "
-                  f"{r['llama_tg']:.2f} / {r['sinkkit_tg']:.2f} | {r['sinkkit_tg'] / r['llama_tg']:.2f}× | {r['llama_rss_mb']} / {r['sinkkit_rss_mb']} | {r['quantize_s']} ({r['quantize_rss_mb']}) |")
+                  f"{r['llama_tg']:.2f} / {r['sinkkit_tg']:.2f} | {r['sinkkit_tg'] / r['llama_tg']:.2f}× | "
+                  f"{gbs(r['llama_tg']):.1f} ({pct(r['llama_tg']):.0f}%) / {gbs(r['sinkkit_tg']):.1f} ({pct(r['sinkkit_tg']):.0f}%) | "
+                  f"{r['llama_rss_mb']} / {r['sinkkit_rss_mb']} | {r['quantize_s']} ({r['quantize_rss_mb']}) |")
     (out / "scale.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 

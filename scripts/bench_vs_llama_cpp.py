@@ -387,8 +387,9 @@ def main():
     print(md)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(json.dumps(res, indent=1) + "\n")
-    (out / "bench.md").write_text(md)
+    stem = "bench-avx2" if ISA["avx2_only"] else "bench"   # the AVX2-only run keeps its own files
+    (out / f"{stem}.json").write_text(json.dumps(res, indent=1) + "\n")
+    (out / f"{stem}.md").write_text(md)
     if a.update_readme:
         readme = ROOT / "README.md"
         text = readme.read_text()

@@ -19,4 +19,16 @@ echo "== scalar forced"
 SK_KERNELS=scalar "$out/native" >/dev/null
 echo "== aarch64 NEON under qemu-user"
 aarch64-linux-gnu-gcc -O2 -Wall -ffp-contract=off -march=armv8-a -I Sources/SKKernels/include $src -lm -o "$out/neon"
-qemu-aarch64 -L /usr/aarch64-linux-gnu "$out/neon"
+qemu-aarch64 -L /usr/aarch64-linux-gnu "$out/neon"   # qemu's "max" CPU: NEON and the sdot kernels
+echo "== aarch64 NEON without the dot-product extension (Cortex-A72, the Raspberry Pi 4's core)"
+qemu-aarch64 -cpu cortex-a72 -L /usr/aarch64-linux-gnu "$out/neon"
+# The Swift package builds these files with the toolchain's clang, whose spelling of the target
+# attributes differs from gcc's: compile every kernel file for aarch64 with it too.
+swift_clang="$(dirname "$(readlink -f "$(command -v swift)")")/clang"
+if [ -x "$swift_clang" ]; then
+  echo "== aarch64 with the Swift toolchain's clang (compile only)"
+  for f in $(ls Sources/SKKernels/*.c | grep -v build_info.c); do
+    "$swift_clang" --target=aarch64-linux-gnu -isystem /usr/aarch64-linux-gnu/include -O2 -Wall -Werror \
+      -I Sources/SKKernels/include -c "$f" -o "$out/clang-$(basename "$f").o"
+  done
+fi

@@ -148,3 +148,40 @@ void sk_unpack_int8_x8(const void *packed, int rows, int cols, float *out) {
         }
     }
 }
+
+// Row i (0-7) of one 8-row x8 group (`packed` at the group's first block) as f32, with the same
+// arithmetic as the unpack functions above (a token embedding lookup on a packed tied matrix).
+void sk_unpack_x8_row(int type, const void *packed, int cols, int i, float *out) {
+    const uint8_t *w = (const uint8_t *)packed;
+    const int nb = cols / 32, asym = type == SK_INT4;
+    if (type == SK_INT8) {
+        for (int b = 0; b < nb; b++, w += SK_X8_INT8_BLOCK_BYTES) {
+            uint16_t dh;
+            memcpy(&dh, w + 2 * i, 2);
+            float d = sk_f16_to_f32(dh), *o = out + 32 * b;
+            for (int p = 0; p < 8; p++)
+                for (int e = 0; e < 4; e++) o[4 * p + e] = d * (float)(int8_t)w[16 + 32 * p + 4 * i + e];
+        }
+        return;
+    }
+    const size_t bb = sk_x8_block_bytes(asym);
+    for (int b = 0; b < nb; b++, w += bb) {
+        const uint8_t *q = w + (asym ? 32 : 16);
+        uint16_t dh, mh = 0;
+        memcpy(&dh, w + 2 * i, 2);
+        if (asym) memcpy(&mh, w + 16 + 2 * i, 2);
+        float d = sk_f16_to_f32(dh), m = sk_f16_to_f32(mh), *o = out + 32 * b;
+        for (int p = 0; p < 4; p++) {
+            for (int e = 0; e < 4; e++) {
+                uint8_t byte = q[32 * p + 4 * i + e];
+                if (asym) {
+                    o[4 * p + e] = d * (float)(byte & 15) + m;
+                    o[16 + 4 * p + e] = d * (float)(byte >> 4) + m;
+                } else {
+                    o[4 * p + e] = d * (float)((byte & 15) - 8);
+                    o[16 + 4 * p + e] = d * (float)((byte >> 4) - 8);
+                }
+            }
+        }
+    }
+}

@@ -62,7 +62,7 @@ struct RuntimeOptions: ParsableArguments {
     @Flag(name: .customLong("no-verify"), help: "Skip the tensor checksums (by default a file is checked in full the first time it is loaded).")
     var noVerify = false
 
-    @Flag(name: .customLong("precise-prompts"), help: "Prompts keep activations in f32 for int8/int4 weights (int8 then answers like f32; prompts about 0.56x as fast where the CPU has AVX512-VNNI; CPUs without it always do this).")
+    @Flag(name: .customLong("precise-prompts"), help: "Prompts keep activations in f32 for int8/int4 weights (int8 then answers like f32; prompts slower: about 0.56x where the CPU has AVX512-VNNI; the integer GEMM is AVX2 or VNNI, so NEON and scalar paths always do this).")
     var precisePrompts = false
 
     @Option(help: "A LoRA adapter file (skconv adapter) applied at run time, in f32, on top of the model.", completion: .file(extensions: ["skm"]))

@@ -20,8 +20,8 @@ static uint16_t f2h(float f) {  // round-to-nearest-even f32 -> f16 (normal rang
     return (uint16_t)h;
 }
 
-static int failures = 0, checks = 0, vnni_checked = 0;
-static const sk_kernel_table *paths[3];
+static int failures = 0, checks = 0, vnni_checked = 0, avx2_gemm_checked = 0;
+static const sk_kernel_table *paths[4];
 static void expect_close(const char *what, const char *path, int n, int g, float ref, float got) {
     checks++;
     float tol = 1e-4f * fmaxf(1.0f, fabsf(ref)) + 1e-3f;
@@ -29,6 +29,72 @@ static void expect_close(const char *what, const char *path, int n, int g, float
         failures++;
         fprintf(stderr, "FAIL %s %s n=%d group=%d: scalar %.7g, simd %.7g\n", path, what, n, g, ref, got);
     }
+}
+
+// The x8 gemv kernels at the extremes of their integer sums (every code at its largest magnitude,
+// every activation at ±127 with the sign that adds up), where a narrow intermediate would wrap.
+static void test_x8_extremes(const sk_kernel_table *t) {
+    const int n = 1536, nb = n / 32, rows = 24;
+    sk_act_q8 *a = malloc(sizeof(sk_act_q8) * nb);
+    for (int sign = -1; sign <= 1; sign += 2) {
+        for (int b = 0; b < nb; b++) {
+            a[b].d = 0.01f;
+            a[b].isum = sign * 127 * 32;
+            memset(a[b].qs, (int8_t)(sign * 127), 32);
+        }
+        for (int asym = 0; asym < 2; asym++) {
+            size_t bb = sk_x8_block_bytes(asym);
+            uint8_t *pk = malloc(bb * nb * (rows / 8));
+            for (int b = 0; b < nb * (rows / 8); b++) {
+                uint16_t d = f2h(0.02f), m = f2h(-0.1f);
+                for (int i = 0; i < 8; i++) { memcpy(pk + bb * b + 2 * i, &d, 2); if (asym) memcpy(pk + bb * b + 16 + 2 * i, &m, 2); }
+                memset(pk + bb * b + (asym ? 32 : 16), 0xff, 128);   // every code 15
+            }
+            float want[24], got[24];
+            sk_gemv_int4_x8_scalar(asym, pk, rows, a, n, want);
+            if (t->gemv_int4_x8) {
+                t->gemv_int4_x8(asym, pk, rows, a, n, got);
+                for (int r = 0; r < rows; r++) expect_close(asym ? "gemv_int4_x8 extremes" : "gemv_int4_sym_x8 extremes", t->name, n, 32, want[r], got[r]);
+            }
+            sk_gemm_int4_x8_fn gemms[2] = {sk_gemm_int4_x8_vnni(), sk_gemm_int4_x8_avx2()};
+            for (int gi = 0; gi < 2; gi++) {
+                if (!gemms[gi] || t != paths[0]) continue;
+                sk_act_q8 *a5 = malloc(sizeof(sk_act_q8) * nb * 13);
+                for (int k = 0; k < 13; k++) memcpy(a5 + k * nb, a, sizeof(sk_act_q8) * nb);
+                float o5[13 * 24];
+                gemms[gi](asym, pk, rows, a5, 13, n, o5, rows);
+                for (int k = 0; k < 13; k++)
+                    for (int r = 0; r < rows; r++) expect_close("gemm int4 x8 extremes", gi ? "avx2 gemm" : "avx512vnni", n, 32, want[r], o5[rows * k + r]);
+                free(a5);
+            }
+            free(pk);
+        }
+        uint8_t *pk = malloc((size_t)SK_X8_INT8_BLOCK_BYTES * nb * (rows / 8));
+        for (int b = 0; b < nb * (rows / 8); b++) {
+            uint16_t d = f2h(0.02f);
+            for (int i = 0; i < 8; i++) memcpy(pk + SK_X8_INT8_BLOCK_BYTES * b + 2 * i, &d, 2);
+            memset(pk + SK_X8_INT8_BLOCK_BYTES * b + 16, 0x80, 256);   // every code −128
+        }
+        float want[24], got[24];
+        sk_gemv_int8_x8_scalar(pk, rows, a, n, want);
+        if (t->gemv_int8_x8) {
+            t->gemv_int8_x8(pk, rows, a, n, got);
+            for (int r = 0; r < rows; r++) expect_close("gemv_int8_x8 extremes", t->name, n, 32, want[r], got[r]);
+        }
+        sk_gemm_int8_x8_fn gemms8[2] = {sk_gemm_int8_x8_vnni(), sk_gemm_int8_x8_avx2()};
+        for (int gi = 0; gi < 2; gi++) {
+            if (!gemms8[gi] || t != paths[0]) continue;
+            sk_act_q8 *a5 = malloc(sizeof(sk_act_q8) * nb * 13);
+            for (int k = 0; k < 13; k++) memcpy(a5 + k * nb, a, sizeof(sk_act_q8) * nb);
+            float o5[13 * 24];
+            gemms8[gi](pk, rows, a5, 13, n, o5, rows);
+            for (int k = 0; k < 13; k++)
+                for (int r = 0; r < rows; r++) expect_close("gemm int8 x8 extremes", gi ? "avx2 gemm" : "avx512vnni", n, 32, want[r], o5[rows * k + r]);
+            free(a5);
+        }
+        free(pk);
+    }
+    free(a);
 }
 
 static void test_table(const sk_kernel_table *s, const sk_kernel_table *t) {
@@ -124,7 +190,7 @@ static void test_table(const sk_kernel_table *s, const sk_kernel_table *t) {
         // x8 layout: pack 16 random int4 / int4-sym rows; the scalar x8 gemv and this path's x8
         // gemv against per-row scalar dots on the SKM rows; unpacking against direct decoding
         for (int asym = 0; asym < 2; asym++) {
-            int rows = 16;
+            int rows = 24;   // three groups of 8 (an odd count)
             size_t rb = (size_t)(asym ? 20 : 18) * (n / 32);
             uint8_t *m = malloc(rb * rows), *pk = malloc(sk_x8_block_bytes(asym) * (n / 32) * (rows / 8));
             for (size_t i = 0; i < rb * rows; i++) m[i] = (uint8_t)(uniform() * 256);
@@ -136,7 +202,7 @@ static void test_table(const sk_kernel_table *s, const sk_kernel_table *t) {
                 }
             }
             sk_pack_int4_x8(m, rb, rows, n, asym, pk);
-            float ref[16], got[16], simd[16];
+            float ref[24], got[24], simd[24];
             for (int r = 0; r < rows; r++) ref[r] = asym ? s->dot_int4(m + r * rb, as, n, 32) : s->dot_int4_sym(m + r * rb, as, n, 32);
             sk_gemv_int4_x8_scalar(asym, pk, rows, as, n, got);
             for (int r = 0; r < rows; r++) expect_close(asym ? "x8 scalar int4" : "x8 scalar int4_sym", "scalar", n, 32, ref[r], got[r]);
@@ -144,11 +210,13 @@ static void test_table(const sk_kernel_table *s, const sk_kernel_table *t) {
                 t->gemv_int4_x8(asym, pk, rows, as, n, simd);
                 for (int r = 0; r < rows; r++) expect_close(asym ? "gemv_int4_x8" : "gemv_int4_sym_x8", t->name, n, 32, ref[r], simd[r]);
             }
-            sk_gemm_int4_x8_fn gemm = sk_gemm_int4_x8_vnni();
+            for (int gi = 0; gi < 2; gi++) {
+            sk_gemm_int4_x8_fn gemm = gi ? sk_gemm_int4_x8_avx2() : sk_gemm_int4_x8_vnni();
+            const char *gname = gi ? "avx2 gemm" : "avx512vnni";
             if (gemm && t == paths[0]) {
-                // 6 tokens (a block of four and a remainder): the same activations, then five
+                // 13 tokens (blocks of eight and four and a remainder): the same activations, then
                 // other rows; out with ldo = rows + 5
-                const int T = 6;
+                const int T = 13;   // a block of eight, one of four, one left
                 float *x2 = malloc(sizeof(float) * n * (T - 1)), *o = malloc(sizeof(float) * T * (rows + 5));
                 sk_act_q8 *acts = malloc(sizeof(sk_act_q8) * (n / 32) * T);
                 for (int i = 0; i < (T - 1) * n; i++) x2[i] = gauss();
@@ -156,12 +224,13 @@ static void test_table(const sk_kernel_table *s, const sk_kernel_table *t) {
                 for (int tk = 1; tk < T; tk++) s->quantize_act(x2 + (tk - 1) * n, acts + tk * (n / 32), n);
                 gemm(asym, pk, rows, acts, T, n, o, rows + 5);
                 for (int tk = 0; tk < T; tk++) {
-                    float want[16];
+                    float want[24];
                     sk_gemv_int4_x8_scalar(asym, pk, rows, acts + tk * (n / 32), n, want);
-                    for (int r = 0; r < rows; r++) expect_close(asym ? "vnni gemm int4 x8" : "vnni gemm int4_sym x8", "avx512vnni", n, 32, want[r], o[tk * (rows + 5) + r]);
+                    for (int r = 0; r < rows; r++) expect_close(asym ? "gemm int4 x8" : "gemm int4_sym x8", gname, n, 32, want[r], o[tk * (rows + 5) + r]);
                 }
                 free(x2); free(o); free(acts);
-                vnni_checked = 1;
+                if (gi) avx2_gemm_checked = 1; else vnni_checked = 1;
+            }
             }
             float *un = malloc(sizeof(float) * rows * n);
             sk_unpack_int4_x8(asym, pk, rows, n, un);
@@ -179,19 +248,26 @@ static void test_table(const sk_kernel_table *s, const sk_kernel_table *t) {
                 }
             }
             if (bad) { failures++; fprintf(stderr, "FAIL unpack x8 asym=%d n=%d\n", asym, n); }
+            float *one = malloc(sizeof(float) * n);
+            for (int r = 0; r < rows; r++) {
+                sk_unpack_x8_row(asym ? SK_INT4 : SK_INT4_SYM, pk + sk_x8_block_bytes(asym) * (n / 32) * (r / 8), n, r % 8, one);
+                checks++;
+                if (memcmp(one, un + r * n, sizeof(float) * n) != 0) { failures++; fprintf(stderr, "FAIL x8 row %d asym=%d n=%d\n", r, asym, n); }
+            }
+            free(one);
             free(un); free(m); free(pk);
         }
         // int8 x8: 16 random rows packed; scalar and SIMD gemv against per-row dots, the VNNI GEMM
         // on 6 tokens, unpacking against direct decoding
         {
-            int rows = 16;
+            int rows = 24;
             size_t rb = (size_t)34 * (n / 32);
             uint8_t *m = malloc(rb * rows), *pk = malloc((size_t)SK_X8_INT8_BLOCK_BYTES * (n / 32) * (rows / 8));
             for (size_t i = 0; i < rb * rows; i++) m[i] = (uint8_t)(int8_t)(lrint(gauss() * 50) % 128);
             for (int r = 0; r < rows; r++)
                 for (int b = 0; b < n / 32; b++) { uint16_t d = f2h(0.004f + 0.001f * r + 0.0002f * b); memcpy(m + r * rb + 34 * b, &d, 2); }
             sk_pack_int8_x8(m, rb, rows, n, pk);
-            float ref[16], got[16];
+            float ref[24], got[24];
             for (int r = 0; r < rows; r++) ref[r] = s->dot_int8(m + r * rb, as, n);
             sk_gemv_int8_x8_scalar(pk, rows, as, n, got);
             for (int r = 0; r < rows; r++) expect_close("x8 scalar int8", "scalar", n, 32, ref[r], got[r]);
@@ -199,20 +275,23 @@ static void test_table(const sk_kernel_table *s, const sk_kernel_table *t) {
                 t->gemv_int8_x8(pk, rows, as, n, got);
                 for (int r = 0; r < rows; r++) expect_close("gemv_int8_x8", t->name, n, 32, ref[r], got[r]);
             }
-            sk_gemm_int8_x8_fn gemm8 = sk_gemm_int8_x8_vnni();
+            for (int gi = 0; gi < 2; gi++) {
+            sk_gemm_int8_x8_fn gemm8 = gi ? sk_gemm_int8_x8_avx2() : sk_gemm_int8_x8_vnni();
+            const char *gname = gi ? "avx2 gemm" : "avx512vnni";
             if (gemm8 && t == paths[0]) {
-                const int T = 6;
+                const int T = 13;   // a block of eight, one of four, one left
                 float *x2 = malloc(sizeof(float) * n * T), *o = malloc(sizeof(float) * T * (rows + 3));
                 sk_act_q8 *acts = malloc(sizeof(sk_act_q8) * (n / 32) * T);
                 for (int i = 0; i < T * n; i++) x2[i] = gauss() * (i % 7 == 0 ? 6 : 1);
                 for (int tk = 0; tk < T; tk++) s->quantize_act(x2 + tk * n, acts + tk * (n / 32), n);
                 gemm8(pk, rows, acts, T, n, o, rows + 3);
                 for (int tk = 0; tk < T; tk++) {
-                    float want[16];
+                    float want[24];
                     sk_gemv_int8_x8_scalar(pk, rows, acts + tk * (n / 32), n, want);
-                    for (int r = 0; r < rows; r++) expect_close("vnni gemm int8 x8", "avx512vnni", n, 32, want[r], o[tk * (rows + 3) + r]);
+                    for (int r = 0; r < rows; r++) expect_close("gemm int8 x8", gname, n, 32, want[r], o[tk * (rows + 3) + r]);
                 }
                 free(x2); free(o); free(acts);
+            }
             }
             float *un = malloc(sizeof(float) * rows * n);
             sk_unpack_int8_x8(pk, rows, n, un);
@@ -227,6 +306,13 @@ static void test_table(const sk_kernel_table *s, const sk_kernel_table *t) {
                 }
             }
             if (bad) { failures++; fprintf(stderr, "FAIL unpack int8 x8 n=%d\n", n); }
+            float *one = malloc(sizeof(float) * n);
+            for (int r = 0; r < rows; r++) {
+                sk_unpack_x8_row(SK_INT8, pk + (size_t)SK_X8_INT8_BLOCK_BYTES * (n / 32) * (r / 8), n, r % 8, one);
+                checks++;
+                if (memcmp(one, un + r * n, sizeof(float) * n) != 0) { failures++; fprintf(stderr, "FAIL int8 x8 row %d n=%d\n", r, n); }
+            }
+            free(one);
             free(un); free(m); free(pk);
         }
         free(x); free(wf); free(wh); free(as); free(at); free(w8);
@@ -642,13 +728,17 @@ int main(void) {
     const sk_kernel_table *s = sk_kernels_scalar();
     test_kv8();
     paths[0] = sk_kernels_avx2();
-    paths[1] = sk_kernels_neon();
     paths[2] = sk_kernels_avx2_vnni();
+    // on aarch64 paths[1] is the plain NEON table and paths[3] the sdot one where the CPU has it
+    paths[1] = sk_kernels_neon_plain();
+    paths[3] = sk_kernels_neon_dotprod();
+    if (sk_kernels_neon() && !paths[3]) printf("note: no dot-product extension on this CPU; plain NEON only\n");
     int tested = 0;
-    for (int p = 0; p < 3; p++) {
+    for (int p = 0; p < 4; p++) {
         if (!paths[p]) continue;
         for (int rep = 0; rep < 20; rep++) test_table(s, paths[p]);
         test_exp(s, paths[p]);
+        test_x8_extremes(paths[p]);
         printf("kernel path %s: checked against scalar\n", paths[p]->name);
         tested++;
     }
@@ -699,6 +789,7 @@ int main(void) {
     test_quantize_stress(4);
     test_quantize_stress(8);
     if (vnni_checked) printf("x8 GEMM AVX512-VNNI path: checked against scalar\n");
+    if (avx2_gemm_checked) printf("x8 GEMM AVX2 path: checked against scalar\n");
     printf("%d passed, %d failed\n", checks - failures, failures);
     if (!tested) printf("note: no SIMD path on this CPU; scalar only\n");
     return failures ? 1 : 0;

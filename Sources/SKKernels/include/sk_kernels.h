@@ -61,7 +61,11 @@ const sk_kernel_table *sk_kernels_scalar(void);
 const sk_kernel_table *sk_kernels_avx2(void);
 // The AVX2 table with AVX512-VNNI x8 generation kernels (vnni.c); NULL without VNNI.
 const sk_kernel_table *sk_kernels_avx2_vnni(void);
+// NEON: the dot-product (sdot) x8 kernels where HWCAP_ASIMDDP says the CPU has them (unless
+// SK_NO_SDOT is set), else plain Advanced SIMD; the two tables by name for the tests.
 const sk_kernel_table *sk_kernels_neon(void);
+const sk_kernel_table *sk_kernels_neon_plain(void);
+const sk_kernel_table *sk_kernels_neon_dotprod(void);
 // The best table this CPU supports; SK_KERNELS=scalar|avx2|neon in the environment forces one.
 const sk_kernel_table *sk_kernels_best(void);
 // What SK_KERNELS forces, read once, for every SIMD choice in this library (kernel tables, VNNI
@@ -87,16 +91,21 @@ enum { SK_X8_INT8_BLOCK_BYTES = 272 };
 void sk_pack_int8_x8(const uint8_t *src, size_t row_bytes, int rows, int cols, uint8_t *dst);
 void sk_gemv_int8_x8_scalar(const void *packed, int rows, const sk_act_q8 *a, int n, float *out);
 void sk_unpack_int8_x8(const void *packed, int rows, int cols, float *out);
+// One row (i = 0..7) of an 8-row x8 group of type SK_INT8 / SK_INT4 / SK_INT4_SYM, as the
+// unpack functions decode it (embedding lookups on a packed tied matrix).
+void sk_unpack_x8_row(int type, const void *packed, int cols, int i, float *out);
 
 // Prompt GEMM over x8 weights: out[t·ldo + r] = row r · activation row t (tokens rows of n/32
-// blocks each). AVX512-VNNI only (vnni.c); NULL where the CPU lacks it. `_best` also honours
-// SK_KERNELS (a forced scalar or NEON path disables it).
+// blocks each). AVX512-VNNI (vnni.c) and AVX2 (gemm_avx2.c); NULL where the CPU lacks the set.
+// `_best`: VNNI unless SK_NO_VNNI, else AVX2; NULL on a forced scalar or NEON path.
 typedef void (*sk_gemm_int4_x8_fn)(int asym, const void *packed, int rows, const sk_act_q8 *a, int tokens, int n, float *out, int ldo);
 sk_gemm_int4_x8_fn sk_gemm_int4_x8_vnni(void);
 sk_gemm_int4_x8_fn sk_gemm_int4_x8_best(void);
 typedef void (*sk_gemm_int8_x8_fn)(const void *packed, int rows, const sk_act_q8 *a, int tokens, int n, float *out, int ldo);
 sk_gemm_int8_x8_fn sk_gemm_int8_x8_vnni(void);
 sk_gemm_int8_x8_fn sk_gemm_int8_x8_best(void);
+sk_gemm_int4_x8_fn sk_gemm_int4_x8_avx2(void);
+sk_gemm_int8_x8_fn sk_gemm_int8_x8_avx2(void);
 
 // SHA-256 compression of `blocks` 64-byte blocks into the state h (big-endian words, FIPS 180-4);
 // SHA-NI where the CPU has it, else the scalar path (both exported for the tests).

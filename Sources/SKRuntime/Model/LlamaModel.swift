@@ -127,9 +127,12 @@ public final class LlamaModel {
         if let extra = f.tensors.first(where: { !used.contains($0.name) }) {
             throw SinkKitError(.shapeMismatch, "\(path): tensor \(extra.name) is not part of a \(LlamaConfig.architecture) model with this config (\(f.tensors.count - used.count) unused tensors); refused rather than ignored")
         }
-        // Layer weights in the kernel path's layout (the embedding, read by row, keeps SKM's).
+        // Layer weights and the output matrix in the kernel path's layout (a separate input
+        // embedding, only ever read by row, keeps SKM's; a tied one is read by row from the x8
+        // layout).
         let kernels = sk_kernels_best()!
         // (serial: two workers measured slower, 0.17 vs 0.12-0.16 s, page faults on one mapping)
         for l in layers { for w in [l.q, l.k, l.v, l.o, l.gate, l.up, l.down] { w.packForKernels(kernels, file: f) } }
+        head.packForKernels(kernels, file: f)
     }
 }

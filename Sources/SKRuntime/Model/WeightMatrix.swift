@@ -86,22 +86,35 @@ public final class WeightMatrix {
         guard hasKernel else { return }
         let dst = UnsafeMutableRawPointer.allocate(byteCount: packedGroupBytes * (rows / 8), alignment: 64)
         let src = base.assumingMemoryBound(to: UInt8.self), out = dst.assumingMemoryBound(to: UInt8.self)
-        if type == .int8 {
-            sk_pack_int8_x8(src, rowBytes, Int32(rows), Int32(cols), out)
-        } else {
-            sk_pack_int4_x8(src, rowBytes, Int32(rows), Int32(cols), type == .int4 ? 1 : 0, out)
+        // about 1 MB of rows at a time, each chunk's file pages released once packed, so a big
+        // matrix (a 49,152-row output matrix) never has both copies resident
+        let fileBase = owned == nil ? file.file.base : nil
+        let chunk = max(8, (1 << 20) / rowBytes / 8 * 8)
+        var r0 = 0
+        while r0 < rows {
+            let n = min(chunk, rows - r0)
+            if type == .int8 {
+                sk_pack_int8_x8(src + r0 * rowBytes, rowBytes, Int32(n), Int32(cols), out + r0 / 8 * packedGroupBytes)
+            } else {
+                sk_pack_int4_x8(src + r0 * rowBytes, rowBytes, Int32(n), Int32(cols), type == .int4 ? 1 : 0, out + r0 / 8 * packedGroupBytes)
+            }
+            if let fileBase { file.file.release(offset: base + r0 * rowBytes - fileBase, count: n * rowBytes) }
+            r0 += n
         }
         packed = dst
-        if owned == nil, let fileBase = file.file.base {
-            file.file.release(offset: base - fileBase, count: rows * rowBytes)
-        }
+        // (the pages chunk boundaries split)
+        if let fileBase { file.file.release(offset: base - fileBase, count: rows * rowBytes) }
     }
 
     @inline(__always) public func row(_ r: Int) -> UnsafeRawPointer { base + r * rowBytes }
 
-    /// One row as f32 (token embedding lookup).
+    /// One row as f32 (token embedding lookup; from the x8 layout when the matrix is packed, as a
+    /// tied embedding is: the same values).
     public func dequantizeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
-        if type.isQuantized {
+        if let packed {
+            let t: Int32 = type == .int8 ? Int32(SK_INT8) : type == .int4 ? Int32(SK_INT4) : Int32(SK_INT4_SYM)
+            sk_unpack_x8_row(t, packed + r / 8 * packedGroupBytes, Int32(cols), Int32(r % 8), out)
+        } else if type.isQuantized {
             let bb = type.blockBytes(group: group)
             for b in 0..<(cols / group) { Dequantize.block(row(r) + b * bb, type: type, group: group, into: out + b * group) }
         } else {

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Long contexts side by side with llama.cpp: prompt processing of 4,096 tokens and generation at
+depth 4,096 and 16,384, on SmolLM2-135M (the GGUFs and SKMs bench_vs_llama_cpp.py makes).
+
+llama.cpp runs `llama-bench` with flash attention off and on (`-fa`), and its best setting is the
+one compared; generation at depth uses `-d` (the depth filled first, untimed, then `-n` tokens
+timed). SinkKit runs `skrun bench --prompt-tokens D --gen-tokens N` with the full cache in f16
+(llama.cpp's default KV type), and, as extra rows, what only it has: SF-Attn prompts and an H2O
+cache of 512 slots. Interleaved, medians.
+
+    python3 scripts/bench_long.py [--threads 2] [--reps 2] [--deep-reps 1]
+
+Writes docs/measurements/bench-long.{json,md}. Not run in CI (minutes).
+"""
+import argparse, json, os, statistics, sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_vs_llama_cpp import CACHE, GGUF, OUT, ensure_ggufs, ensure_llama, ensure_skm, log, run, sk_bin  # noqa: E402
+
+PAIRS = [("Q8_0", "int8"), ("Q4_0", "int4-sym")]
+
+
+def llama(tools, gguf, threads, fa, pp=0, tg=0, depth=0):
+    cmd = [tools["llama-bench"], "-m", gguf, "-t", threads, "-r", 1, "-o", "json", "--no-warmup", "-fa", "on" if fa else "off",
+           "-p", pp, "-n", tg, "-d", depth]
+    out, _, _ = run(cmd)
+    return json.loads(out)[0]["avg_ts"]
+
+
+def sinkkit(skm, threads, pp, tg, extra=()):
+    out, _, rss = run([sk_bin("skrun"), "bench", skm, "--threads", threads, "--prompt-tokens", pp, "--gen-tokens", tg,
+                       "--kv-dtype", "f16", "--json", *extra])
+    d = json.loads(out)
+    return d["prompt_tokens_per_s"], d["gen_tokens_per_s"], rss
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--deep-reps", type=int, default=1, help="repetitions at depth 16,384")
+    ap.add_argument("--tg", type=int, default=32)
+    ap.add_argument("--depths", default="4096,16384", help="the first gets prompt rows and every pair; the others int8 only")
+    ap.add_argument("--out", default=str(OUT))
+    a = ap.parse_args()
+    tools = ensure_llama(build=True)
+    ensure_ggufs(tools, [p[0] for p in PAIRS])
+    skm_dir = CACHE / "bench"
+    rows = []
+    for gt, st in PAIRS:
+        gguf = GGUF / f"smollm2-135m-{gt.lower()}.gguf"
+        skm = ensure_skm(st, skm_dir, [])
+        depths = [int(d) for d in a.depths.split(",")]
+        for depth, reps in [(depths[0], a.reps)] + [(d, a.deep_reps) for d in depths[1:]]:
+            first = depth == depths[0]
+            if not first and st != "int8":
+                continue   # minutes per run: one pair is enough to show the trend
+            m = {k: [] for k in ("ll_pp_fa", "ll_pp", "ll_tg_fa", "ll_tg", "sk_pp", "sk_tg", "sk_pp_sf", "sk_tg_h2o")}
+            for rep in range(reps):
+                log(f"{gt} / {st}, depth {depth}, rep {rep + 1}/{reps}")
+                if first:
+                    m["ll_pp_fa"].append(llama(tools, gguf, a.threads, True, pp=depth))
+                    m["ll_pp"].append(llama(tools, gguf, a.threads, False, pp=depth))
+                m["ll_tg_fa"].append(llama(tools, gguf, a.threads, True, tg=a.tg, depth=depth))
+                m["ll_tg"].append(llama(tools, gguf, a.threads, False, tg=a.tg, depth=depth))
+                pp, tg, _ = sinkkit(skm, a.threads, depth, a.tg)
+                m["sk_pp"].append(pp)
+                m["sk_tg"].append(tg)
+                if first:
+                    pp_sf, _, _ = sinkkit(skm, a.threads, depth, 1, ["--attention", "sf"])
+                    m["sk_pp_sf"].append(pp_sf)
+                _, tg_h2o, _ = sinkkit(skm, a.threads, depth, a.tg, ["--kv", "h2o", "--kv-budget", "512"])
+                m["sk_tg_h2o"].append(tg_h2o)
+            med = {k: (statistics.median(v) if v else None) for k, v in m.items()}
+            row = {"pair": f"{gt} / {st}", "depth": depth, "threads": a.threads, "reps": reps, **med}
+            rows.append(row)
+            log(json.dumps(row))
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench-long.json").write_text(json.dumps({"tg": a.tg, "rows": rows}, indent=1) + "\n")
+    md = [f"SmolLM2-135M, {a.threads} threads, medians; llama.cpp's best of flash attention off / on; SinkKit full cache in f16 "
+          f"(extra: SF-Attn prompt, H2O 512 generation). Generation: {a.tg} tokens after the depth.", "",
+          "| pair | depth | prompt tok/s llama.cpp (fa off / on) | SinkKit full | ratio to best | SinkKit SF-Attn | generation tok/s llama.cpp (fa off / on) | SinkKit full | ratio to best | SinkKit H2O 512 |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
+    f = lambda v: "—" if v is None else f"{v:.1f}"
+    for r in rows:
+        pp_best = max(r["ll_pp"], r["ll_pp_fa"]) if r["ll_pp"] else None
+        tg_best = max(r["ll_tg"], r["ll_tg_fa"])
+        pp_ratio = f"{r['sk_pp'] / pp_best:.2f}×" if pp_best else "—"
+        md.append(f"| {r['pair']} | {r['depth']:,} | {f(r['ll_pp'])} / {f(r['ll_pp_fa'])} | "
+                  f"{f(r['sk_pp']) if pp_best else '—'} | {pp_ratio} | {f(r['sk_pp_sf'])} | "
+                  f"{f(r['ll_tg'])} / {f(r['ll_tg_fa'])} | {f(r['sk_tg'])} | {r['sk_tg'] / tg_best:.2f}× | {f(r['sk_tg_h2o'])} |")
+    (out / "bench-long.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
