@@ -8,7 +8,9 @@ timed). SinkKit runs `skrun bench --prompt-tokens D --gen-tokens N` with the ful
 (llama.cpp's default KV type), and, as extra rows, what only it has: SF-Attn prompts and an H2O
 cache of 512 slots. Interleaved, medians.
 
-    python3 scripts/bench_long.py [--threads 2] [--reps 2] [--deep-reps 1]
+    python3 scripts/bench_long.py [--threads 2] [--reps 2] [--deep-reps 1] [--sweep 512,…,16384]
+
+Also sweeps SinkKit's own cost against context length (int8: full f16 cache, H2O 512, SF-Attn).
 
 Writes docs/measurements/bench-long.{json,md}. Not run in CI (minutes).
 """
@@ -43,6 +45,7 @@ def main():
     ap.add_argument("--tg", type=int, default=32)
     ap.add_argument("--depths", default="4096,16384", help="the first gets prompt rows and every pair; the others int8 only")
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--sweep", default="512,1024,2048,4096,8192,16384", help="SinkKit-only context sweep (int8); empty: none")
     a = ap.parse_args()
     tools = ensure_llama(build=True)
     ensure_ggufs(tools, [p[0] for p in PAIRS])
@@ -78,7 +81,19 @@ def main():
             log(json.dumps(row))
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench-long.json").write_text(json.dumps({"tg": a.tg, "rows": rows}, indent=1) + "\n")
+    # How SinkKit's cost grows with the context (int8): generation speed and peak RSS after D
+    # tokens with the full f16 cache, an H2O cache of 512 slots, and SF-Attn (segment cache).
+    sweep = []
+    skm8 = ensure_skm("int8", skm_dir, [])
+    for depth in [int(d) for d in a.sweep.split(",")] if a.sweep else []:
+        log(f"sweep: depth {depth}")
+        pp, tg, rss = sinkkit(skm8, a.threads, depth, a.tg)
+        _, tg_h2o, rss_h2o = sinkkit(skm8, a.threads, depth, a.tg, ["--kv", "h2o", "--kv-budget", "512"])
+        pp_sf, tg_sf, rss_sf = sinkkit(skm8, a.threads, depth, a.tg, ["--attention", "sf"])
+        sweep.append({"depth": depth, "full_pp": pp, "full_tg": tg, "full_rss_mb": rss / 1e6, "h2o_tg": tg_h2o, "h2o_rss_mb": rss_h2o / 1e6,
+                      "sf_pp": pp_sf, "sf_tg": tg_sf, "sf_rss_mb": rss_sf / 1e6})
+        log(json.dumps(sweep[-1]))
+    (out / "bench-long.json").write_text(json.dumps({"tg": a.tg, "threads": a.threads, "rows": rows, "sweep": sweep}, indent=1) + "\n")
     md = [f"SmolLM2-135M, {a.threads} threads, medians; llama.cpp's best of flash attention off / on; SinkKit full cache in f16 "
           f"(extra: SF-Attn prompt, H2O 512 generation). Generation: {a.tg} tokens after the depth.", "",
           "| pair | depth | prompt tok/s llama.cpp (fa off / on) | SinkKit full | ratio to best | SinkKit SF-Attn | generation tok/s llama.cpp (fa off / on) | SinkKit full | ratio to best | SinkKit H2O 512 |",
@@ -91,6 +106,13 @@ def main():
         md.append(f"| {r['pair']} | {r['depth']:,} | {f(r['ll_pp'])} / {f(r['ll_pp_fa'])} | "
                   f"{f(r['sk_pp']) if pp_best else '—'} | {pp_ratio} | {f(r['sk_pp_sf'])} | "
                   f"{f(r['ll_tg'])} / {f(r['ll_tg_fa'])} | {f(r['sk_tg'])} | {r['sk_tg'] / tg_best:.2f}× | {f(r['sk_tg_h2o'])} |")
+    if sweep:
+        md += ["", f"SinkKit int8, {a.threads} threads: cost against context length (prompt tok/s, generation tok/s after the prompt, peak RSS MB).", "",
+               "| context | full f16: prompt | generation | RSS | H2O 512: generation | RSS | SF-Attn: prompt | generation | RSS |",
+               "|---|---|---|---|---|---|---|---|---|"]
+        for r in sweep:
+            md.append(f"| {r['depth']:,} | {r['full_pp']:.0f} | {r['full_tg']:.1f} | {r['full_rss_mb']:.0f} | {r['h2o_tg']:.1f} | {r['h2o_rss_mb']:.0f} | "
+                      f"{r['sf_pp']:.0f} | {r['sf_tg']:.1f} | {r['sf_rss_mb']:.0f} |")
     (out / "bench-long.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 

@@ -208,8 +208,32 @@ static SK_KV_AVX2 void scores_avx2(const uint8_t *base, size_t row_bytes, const 
     }
     for (; t < count; t++) out[t] = dot_avx2(base + (size_t)slots[t] * row_bytes, q, hd, block) * scale;
 }
+// Blocks of 32: the output in chunks of 64 dimensions (two blocks, eight accumulators) held in
+// registers over all the slots, as kv_f16.c does; other shapes one axpy per slot.
 static SK_KV_AVX2 void accumulate_avx2(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count,
                                        int hd, int block) {
+    int d = 0;
+    if (block == 32) {
+        for (; d + 64 <= hd; d += 64) {
+            __m256 o[8];
+            for (int k = 0; k < 8; k++) o[k] = _mm256_loadu_ps(out + d + 8 * k);
+            for (int t = 0; t < count; t++) {
+                const uint8_t *p = base + (size_t)slots[t] * row_bytes + (size_t)(d / 32) * 34;
+                __m256 w0 = _mm256_set1_ps(w[t] * h2f_f16c(p)), w1 = _mm256_set1_ps(w[t] * h2f_f16c(p + 34));
+                for (int k = 0; k < 4; k++) o[k] = _mm256_fmadd_ps(w0, load8(p + 2 + 8 * k), o[k]);
+                for (int k = 0; k < 4; k++) o[4 + k] = _mm256_fmadd_ps(w1, load8(p + 36 + 8 * k), o[4 + k]);
+            }
+            for (int k = 0; k < 8; k++) _mm256_storeu_ps(out + d + 8 * k, o[k]);
+        }
+    }
+    if (d == hd) return;
+    if (d > 0) {   // the rest of the row (one block of 32) per slot
+        for (int t = 0; t < count; t++) {
+            const uint8_t *p = base + (size_t)slots[t] * row_bytes + (size_t)(d / 32) * 34;
+            axpy_avx2(out + d, w[t], p, hd - d, block);
+        }
+        return;
+    }
     for (int t = 0; t < count; t++) axpy_avx2(out, w[t], base + (size_t)slots[t] * row_bytes, hd, block);
 }
 

@@ -606,8 +606,35 @@ static void test_half(void) {
 
 // int8 KV rows: the SIMD dot/axpy against the scalar reference, the scalar reference against a
 // direct dequantize-and-multiply, and the quantizer's error bound (half a step per element).
+// f16 KV whole-head kernels: the SIMD path against the scalar reference on random rows and a
+// shuffled subset of slots, heads of 8 to 136 dimensions (chunks of 32 and of 8).
+static void test_kv16(void) {
+    if (!sk_kv16_simd()) return;
+    int hds[] = {8, 16, 40, 64, 128, 136};
+    for (int c = 0; c < 6; c++) {
+        int hd = hds[c], rows = 300;
+        uint16_t *base = malloc(sizeof(uint16_t) * (size_t)hd * rows);
+        float q[136], w[300], sv[300], ss[300], ov[136], os[136];
+        long slots[300];
+        for (int i = 0; i < hd * rows; i++) base[i] = f2h(gauss() * (i % 17 == 0 ? 6 : 1));
+        for (int rep = 0; rep < 10; rep++) {
+            int count = 1 + (int)(uniform() * 299);
+            for (int t = 0; t < count; t++) { slots[t] = (long)(uniform() * rows) % rows; w[t] = (float)uniform() / count; }
+            for (int i = 0; i < hd; i++) { q[i] = gauss(); ov[i] = os[i] = gauss(); }
+            sk_kv16_scores_scalar(base, slots, count, q, 0.125f, ss, hd);
+            sk_kv16_scores_simd(base, slots, count, q, 0.125f, sv, hd);
+            for (int t = 0; t < count; t++) expect_close("kv16 scores", "simd", hd, 0, ss[t], sv[t]);
+            sk_kv16_accumulate_scalar(os, w, base, slots, count, hd);
+            sk_kv16_accumulate_simd(ov, w, base, slots, count, hd);
+            for (int i = 0; i < hd; i++) expect_close("kv16 accumulate", "simd", hd, 0, os[i], ov[i]);
+        }
+        free(base);
+    }
+    printf("f16 KV rows: SIMD path checked against scalar\n");
+}
+
 static void test_kv8(void) {
-    int hds[] = {8, 32, 64, 128, 48};
+    int hds[] = {8, 32, 64, 128, 48, 96};   // (96: two blocks past a chunk of 64)
     for (int c = 0; c < 5; c++) {
         int hd = hds[c], block = hd % 32 == 0 ? 32 : hd;
         for (int rep = 0; rep < 50; rep++) {
@@ -640,7 +667,7 @@ static void test_kv8(void) {
         }
     }
     // The batched calls (odd and even counts, slots out of order) against the scalar rows.
-    for (int c = 0; c < 5; c++) {
+    for (int c = 0; c < 6; c++) {
         int hd = hds[c], block = hd % 32 == 0 ? 32 : hd;
         size_t rb = sk_kv8_row_bytes(hd, block);
         uint8_t rows[7 * 160];
@@ -727,6 +754,7 @@ static void test_kv8(void) {
 int main(void) {
     const sk_kernel_table *s = sk_kernels_scalar();
     test_kv8();
+    test_kv16();
     paths[0] = sk_kernels_avx2();
     paths[2] = sk_kernels_avx2_vnni();
     // on aarch64 paths[1] is the plain NEON table and paths[3] the sdot one where the CPU has it

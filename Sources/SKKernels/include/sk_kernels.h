@@ -187,6 +187,16 @@ float sk_kv8_dot_simd(const uint8_t *row, const float *q, int hd, int block);
 void sk_kv8_axpy_simd(float *out, float w, const uint8_t *row, int hd, int block);
 int sk_kv8_simd(void);
 // A whole head's slots in one call: out[t] = scale · row(slots[t]) · q; out += Σ w[t] · row(slots[t]).
+// f16 KV rows (kv_f16.c), a whole head's listed slots per call: out[t] = scale · q · k[slots[t]],
+// and out += Σ_t w[t] · v[slots[t]]. SIMD (AVX2+F16C, NEON) where hd is a multiple of 8 and
+// SK_KERNELS is not scalar; the scalar reference and each path exported for the tests.
+void sk_kv16_scores(const uint16_t *base, const long *slots, int count, const float *q, float scale, float *out, int hd);
+void sk_kv16_accumulate(float *out, const float *w, const uint16_t *base, const long *slots, int count, int hd);
+void sk_kv16_scores_scalar(const uint16_t *base, const long *slots, int count, const float *q, float scale, float *out, int hd);
+void sk_kv16_accumulate_scalar(float *out, const float *w, const uint16_t *base, const long *slots, int count, int hd);
+void sk_kv16_scores_simd(const uint16_t *base, const long *slots, int count, const float *q, float scale, float *out, int hd);
+void sk_kv16_accumulate_simd(float *out, const float *w, const uint16_t *base, const long *slots, int count, int hd);
+int sk_kv16_simd(void);
 void sk_kv8_scores(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, float scale, float *out, int hd, int block);
 void sk_kv8_accumulate(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count, int hd, int block);
 // int4 KV rows (same file): blocks of `block` (even) elements, an f16 scale max|x|/7 and 4-bit

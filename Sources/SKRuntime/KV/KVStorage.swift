@@ -130,9 +130,8 @@ final class F32KVStorage: KVStorageBase, KVStorage {
 }
 
 /// f16 keys and values (round to nearest even; F16C / NEON / scalar): dot products and the value
-/// accumulation read the halves directly (f16 dot and axpy kernels).
+/// accumulation read the halves directly (kv_f16.c: a whole head's slots per call).
 final class F16KVStorage: KVStorageBase, KVStorage {
-    let kernels = sk_kernels_best().pointee
     var dtype: KVDType { .f16 }
     var k16: UnsafeMutablePointer<UInt16> { keys.assumingMemoryBound(to: UInt16.self) }
     var v16: UnsafeMutablePointer<UInt16> { values.assumingMemoryBound(to: UInt16.self) }
@@ -144,14 +143,17 @@ final class F16KVStorage: KVStorageBase, KVStorage {
         sk_f32_to_f16_n(value, v16 + slot * headDim, headDim)
     }
 
+    // a whole head's slots per call (kv_f16.c)
     func scores(_ q: UnsafePointer<Float>, slots: UnsafePointer<Int>, count: Int, scale: Float, into out: UnsafeMutablePointer<Float>) {
-        let hd = headDim, k = k16
-        for t in 0..<count { out[t] = kernels.dot_f16(k + slots[t] * hd, q, Int32(hd)) * scale }
+        slots.withMemoryRebound(to: CLong.self, capacity: count) { s in
+            sk_kv16_scores(k16, s, Int32(count), q, scale, out, Int32(headDim))
+        }
     }
 
     func accumulate(into out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>, slots: UnsafePointer<Int>, count: Int) {
-        let hd = headDim, v = v16
-        for t in 0..<count { kernels.axpy_f16(out, weights[t], v + slots[t] * hd, Int32(hd)) }
+        slots.withMemoryRebound(to: CLong.self, capacity: count) { s in
+            sk_kv16_accumulate(out, weights, v16, s, Int32(count), Int32(headDim))
+        }
     }
 
     func f32Rows(count: Int, scratch: UnsafeMutablePointer<Float>) -> (keys: UnsafePointer<Float>, values: UnsafePointer<Float>) {
