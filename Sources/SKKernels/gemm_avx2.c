@@ -6,6 +6,7 @@
 // per block stay below 2¹⁵ (16 · 15 · 127 = 30,480). int8: |w| (unsigned, ≤ 128) times the
 // activations carrying w's sign, widened after every pair of products (2 · 128 · 127 = 32,512).
 #include "sk_kernels.h"
+#include "x8_codes.h"
 #include <stdlib.h>
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -24,21 +25,11 @@ SK_AVX2G static void gemm_int4_x8_avx2(int asym, const void *packed, int rows, c
     const uint8_t *w = (const uint8_t *)packed;
     const int nb = n / 32, qoff = asym ? 32 : 16;
     const size_t bb = (size_t)qoff + 128;
-    const __m256i low = _mm256_set1_epi8(0x0f);
     __m256i *codes = aligned_alloc(64, (size_t)nb * 8 * sizeof(__m256i));
     float *scales = aligned_alloc(64, (size_t)nb * 16 * sizeof(float));
     if (!codes || !scales) { free(codes); free(scales); return; }
     for (int r0 = 0; r0 + 8 <= rows; r0 += 8, w += bb * nb) {
-        for (int b = 0; b < nb; b++) {
-            const uint8_t *blk = w + bb * b;
-            for (int p = 0; p < 4; p++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(blk + qoff + 32 * p));
-                codes[8 * b + p] = _mm256_and_si256(v, low);
-                codes[8 * b + 4 + p] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-            }
-            _mm256_store_ps(scales + 16 * b, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)));
-            if (asym) _mm256_store_ps(scales + 16 * b + 8, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16))));
-        }
+        sk_x8_int4_group_codes(asym, w, nb, codes, scales);
         int t = 0;
         for (; t + 4 <= tokens; t += 4) {
             const sk_act_q8 *at[4] = {a + (size_t)t * nb, a + (size_t)(t + 1) * nb, a + (size_t)(t + 2) * nb, a + (size_t)(t + 3) * nb};

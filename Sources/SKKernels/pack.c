@@ -68,34 +68,9 @@ void sk_gemv_int4_x8_scalar(int asym, const void *packed, int rows, const sk_act
 }
 
 void sk_unpack_int4_x8(int asym, const void *packed, int rows, int cols, float *out) {
-    const uint8_t *w = (const uint8_t *)packed;
-    const int nb = cols / 32;
-    const size_t bb = sk_x8_block_bytes(asym);
-    for (int r0 = 0; r0 + 8 <= rows; r0 += 8) {
-        for (int b = 0; b < nb; b++, w += bb) {
-            const uint8_t *q = w + (asym ? 32 : 16);
-            for (int i = 0; i < 8; i++) {
-                uint16_t dh, mh = 0;
-                memcpy(&dh, w + 2 * i, 2);
-                if (asym) memcpy(&mh, w + 16 + 2 * i, 2);
-                float d = sk_f16_to_f32(dh), m = sk_f16_to_f32(mh);
-                float *o = out + (size_t)(r0 + i) * cols + 32 * b;
-                // the same arithmetic as SKCore's Dequantize: d·q + m, or d·(q − 8)
-                for (int p = 0; p < 4; p++) {
-                    for (int e = 0; e < 4; e++) {
-                        uint8_t byte = q[32 * p + 4 * i + e];
-                        if (asym) {
-                            o[4 * p + e] = d * (float)(byte & 15) + m;
-                            o[16 + 4 * p + e] = d * (float)(byte >> 4) + m;
-                        } else {
-                            o[4 * p + e] = d * (float)((byte & 15) - 8);
-                            o[16 + 4 * p + e] = d * (float)((byte >> 4) - 8);
-                        }
-                    }
-                }
-            }
-        }
-    }
+    const size_t gb = sk_x8_block_bytes(asym) * (size_t)(cols / 32);
+    for (int r = 0; r < rows; r++)
+        sk_unpack_x8_row(asym ? SK_INT4 : SK_INT4_SYM, (const uint8_t *)packed + (size_t)(r / 8) * gb, cols, r % 8, out + (size_t)r * cols);
 }
 
 // int8 in the x8 layout: per 8 rows and block of 32 columns, f16 d[8], then for p = 0..7,
@@ -134,23 +109,14 @@ void sk_gemv_int8_x8_scalar(const void *packed, int rows, const sk_act_q8 *a, in
 }
 
 void sk_unpack_int8_x8(const void *packed, int rows, int cols, float *out) {
-    const uint8_t *w = (const uint8_t *)packed;
-    const int nb = cols / 32;
-    for (int r0 = 0; r0 + 8 <= rows; r0 += 8) {
-        for (int b = 0; b < nb; b++, w += SK_X8_INT8_BLOCK_BYTES) {
-            for (int i = 0; i < 8; i++) {
-                uint16_t dh;
-                memcpy(&dh, w + 2 * i, 2);
-                float d = sk_f16_to_f32(dh), *o = out + (size_t)(r0 + i) * cols + 32 * b;
-                for (int p = 0; p < 8; p++)
-                    for (int e = 0; e < 4; e++) o[4 * p + e] = d * (float)(int8_t)w[16 + 32 * p + 4 * i + e];
-            }
-        }
-    }
+    const size_t gb = (size_t)SK_X8_INT8_BLOCK_BYTES * (size_t)(cols / 32);
+    for (int r = 0; r < rows; r++)
+        sk_unpack_x8_row(SK_INT8, (const uint8_t *)packed + (size_t)(r / 8) * gb, cols, r % 8, out + (size_t)r * cols);
 }
 
-// Row i (0-7) of one 8-row x8 group (`packed` at the group's first block) as f32, with the same
-// arithmetic as the unpack functions above (a token embedding lookup on a packed tied matrix).
+// Row i (0-7) of one 8-row x8 group (`packed` at the group's first block) as f32, with SKCore's
+// Dequantize arithmetic (d·q + m, d·(q − 8), d·q): a token embedding lookup on a packed tied
+// matrix, and row by row the unpack functions above.
 void sk_unpack_x8_row(int type, const void *packed, int cols, int i, float *out) {
     const uint8_t *w = (const uint8_t *)packed;
     const int nb = cols / 32, asym = type == SK_INT4;

@@ -5,6 +5,7 @@
 // the 8 rows' scales are one vector. Only built for and only chosen on CPUs with AVX512-VNNI
 // and AVX512-VL; elsewhere prompts decode x8 tiles to f32 for sgemm.
 #include "sk_kernels.h"
+#include "x8_codes.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,21 +18,11 @@ SK_VNNI static void gemm_int4_x8(int asym, const void *packed, int rows, const s
     const uint8_t *w = (const uint8_t *)packed;
     const int nb = n / 32, qoff = asym ? 32 : 16;
     const size_t bb = (size_t)qoff + 128;
-    const __m256i low = _mm256_set1_epi8(0x0f);
     __m256i *codes = aligned_alloc(64, (size_t)nb * 8 * sizeof(__m256i));
     float *scales = aligned_alloc(64, (size_t)nb * 16 * sizeof(float));
     if (!codes || !scales) { free(codes); free(scales); return; }
     for (int r0 = 0; r0 + 8 <= rows; r0 += 8, w += bb * nb) {
-        for (int b = 0; b < nb; b++) {
-            const uint8_t *blk = w + bb * b;
-            for (int p = 0; p < 4; p++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(blk + qoff + 32 * p));
-                codes[8 * b + p] = _mm256_and_si256(v, low);
-                codes[8 * b + 4 + p] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-            }
-            _mm256_store_ps(scales + 16 * b, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)));
-            if (asym) _mm256_store_ps(scales + 16 * b + 8, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16))));
-        }
+        sk_x8_int4_group_codes(asym, w, nb, codes, scales);
         // four tokens at a time: four independent dpbusd chains (its latency would otherwise
         // bound the loop) sharing each code vector (eight at a time measured slower: pp512
         // int4-sym 764-826 vs 911-937 tok/s at 1 thread)
