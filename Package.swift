@@ -79,7 +79,7 @@ let package = Package(
         .executableTarget(name: "skfuzz", dependencies: ["SKCore", "SKSafetensors", "SKFormat", "SKGGUF", "SKModel", "SKTokenizer", "SKConvert", "SKMerge"]),
 
         // Test-only helpers: fixture paths, running the built executables.
-        .target(name: "SKTestSupport", path: "Tests/SKTestSupport"),
+        .target(name: "SKTestSupport", dependencies: ["SKCore", "SKSafetensors"], path: "Tests/SKTestSupport"),
         .testTarget(name: "SKCoreTests", dependencies: ["SKCore", "SKModel", "SKTestSupport"]),
         .testTarget(name: "SKSafetensorsTests", dependencies: ["SKCore", "SKSafetensors", "SKTestSupport"]),
         .testTarget(name: "SKGGUFTests", dependencies: ["SKCore", "SKGGUF", "SKMerge", "SKQuant", "SKSafetensors", "SKConvert", "SKFormat", "SKTokenizer", "SKTestSupport"]),

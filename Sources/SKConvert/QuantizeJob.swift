@@ -20,6 +20,9 @@ public struct QuantizeJob {
     public var imatrix: String?
     /// `--type mixed`: QuantRecipe.mixed (then `type` is ignored).
     public var mixed = false
+    /// Elements per block when a tensor is merged and quantized by blocks of rows (about 4 MB
+    /// of f32; tests use small blocks to cross block boundaries).
+    var rowBlockElements = 1 << 20
 
     public init(modelDirectory: String, type: QuantType, output: String) {
         self.modelDirectory = modelDirectory

@@ -118,8 +118,8 @@ public struct SKMConverter {
                     report.carriedTensors.append(info.name)
                 } else {
                 let importance = try importance(info)
-                if let inPlace = try quantizeInPlace(info, plan: plan, importance: importance) {
-                    (raw, sums) = inPlace
+                if let byRows = try quantizeByRows(info, plan: plan, importance: importance, into: &report) {
+                    (raw, sums) = byRows
                 } else {
                     var outcome = MergePlan.TensorOutcome()
                     let t = try plan.mergedTensor(info.name, outcome: &outcome)
@@ -177,30 +177,59 @@ public struct SKMConverter {
         return []
     }
 
-    /// A quantized tensor that is exactly the base checkpoint's F32 tensor is quantized straight
-    /// from the file's mapping, a few MB of rows at a time (no f32 copy of the tensor, whose
-    /// pages are released as it goes); nil when that does not apply (merged, other dtype, f32/f16 out).
-    func quantizeInPlace(_ info: SKMTensorInfo, plan: MergePlan, importance: [Float]?) throws -> ([UInt8], BlockQuantizer.Sums)? {
-        guard info.type.isQuantized, let file = plan.unchangedBaseFile(info.name),
+    /// A quantized tensor the plan can merge by blocks of rows (`RowMerge`: a safetensors base of
+    /// any float dtype, plain LoRA deltas or none) is quantized a block at a time, a few MB of rows
+    /// (no f32 copy of the tensor; the base's pages are released as it goes), and what the
+    /// quantized file keeps of a merged delta is measured on the same blocks. nil when that does
+    /// not apply (a GGUF base, a replacement, vocabulary growth, DoRA, f32/f16 out).
+    func quantizeByRows(_ info: SKMTensorInfo, plan: MergePlan, importance: [Float]?,
+                        into report: inout QuantizeReport) throws -> ([UInt8], BlockQuantizer.Sums)? {
+        guard info.type.isQuantized, let merge = try plan.rowMerge(info.name),
+              merge.rows == info.rows, merge.cols == info.cols,
               let count = info.type.byteCount(rows: info.rows, cols: info.cols, group: info.group) else { return nil }
         var out = [UInt8](repeating: 0, count: count)
         var sums = BlockQuantizer.Sums()
         let rowBytes = count / max(1, info.rows)
-        let done = try out.withUnsafeMutableBytes { dst in
-            try file.withF32InPlace(info.name, rowElements: info.cols) { chunk, first in
-                let r0 = first / info.cols, n = chunk.count / info.cols
+        let measure = merge.loraModules > 0
+        var baseRaw: [UInt8] = [], dot = 0.0, norm = 0.0
+        try out.withUnsafeMutableBytes { dst in
+            try merge.forEachBlock(chunkElements: job.rowBlockElements, wantBase: measure) { chunk, base, r0 in
+                let n = chunk.count / info.cols
+                let block = UnsafeMutableRawBufferPointer(rebasing: dst[(r0 * rowBytes)..<((r0 + n) * rowBytes)])
                 let s = try Self.naming(info.name) {
                     try Self.withOptional(importance) { w in
                         try BlockQuantizer.quantize(chunk, rows: n, cols: info.cols, type: info.type, group: info.group,
-                                                    into: UnsafeMutableRawBufferPointer(rebasing: dst[(r0 * rowBytes)..<((r0 + n) * rowBytes)]),
-                                                    threads: job.threads, firstRow: r0, importance: w)
+                                                    into: block, threads: job.threads, firstRow: r0, importance: w)
                     }
                 }
                 sums.squaredError += s.squaredError
                 sums.squaredValue += s.squaredValue
+                guard let base else { return }
+                // ⟨Q(merged) − Q(base), merged − base⟩ and ‖merged − base‖² on this block.
+                if baseRaw.count < n * rowBytes { baseRaw = [UInt8](repeating: 0, count: n * rowBytes) }
+                try baseRaw.withUnsafeMutableBytes { b in
+                    _ = try Self.withOptional(importance) { w in
+                        try BlockQuantizer.quantize(base, rows: n, cols: info.cols, type: info.type, group: info.group,
+                                                    into: UnsafeMutableRawBufferPointer(rebasing: b[0..<(n * rowBytes)]),
+                                                    threads: job.threads, firstRow: r0, importance: w)
+                    }
+                }
+                let q = Dequantize.tensor(UnsafeRawBufferPointer(block), type: info.type, group: info.group, rows: n, cols: info.cols)
+                let qb = baseRaw.withUnsafeBytes { Dequantize.tensor(UnsafeRawBufferPointer(rebasing: $0[0..<(n * rowBytes)]), type: info.type, group: info.group, rows: n, cols: info.cols) }
+                for i in 0..<chunk.count {
+                    let d = Double(chunk[i]) - Double(base[i])
+                    dot += (Double(q[i]) - Double(qb[i])) * d
+                    norm += d * d
+                }
             }
         }
-        return done ? (out, sums) : nil
+        if measure {
+            let k = info.name.contains(".layers.") ? 0 : 1
+            report.deltaKeptDot[k] += dot
+            report.deltaNorm[k] += norm
+            report.loraModulesMerged += merge.loraModules
+        }
+        return (out, sums)
     }
 
     /// Raw SKM bytes of one tensor, the squared round-trip error and the squared values.

@@ -23,10 +23,13 @@ public struct Tensor: Equatable {
 
     /// Index of the first NaN or Inf, if any.
     public func firstNonFinite() -> Int? {
-        data.withUnsafeBufferPointer { p in
-            let i = sk_first_nonfinite(p.baseAddress, p.count)
-            return i < 0 ? nil : Int(i)
-        }
+        data.withUnsafeBufferPointer { Self.firstNonFinite($0) }
+    }
+
+    /// The index of the first NaN or ±Inf in `p`, or nil.
+    public static func firstNonFinite(_ p: UnsafeBufferPointer<Float>) -> Int? {
+        let i = sk_first_nonfinite(p.baseAddress, p.count)
+        return i < 0 ? nil : Int(i)
     }
 }
 

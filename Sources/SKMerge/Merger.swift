@@ -63,6 +63,12 @@ public struct Merger {
                 }
                 try writer.write(name: name, bytes: try f.rawBytes(name))
                 f.release(name)
+            } else if let rows = try plan.rowMerge(name) {
+                // Streamed by blocks of rows: peak memory is a block, not the tensor.
+                try writer.write(name: name) { emit in try rows.forEachBlock { merged, _, _ in try emit(merged) } }
+                report.loraModulesMerged += rows.loraModules
+                report.largestTensorBytes = max(report.largestTensorBytes, plan.base.info(name)!.byteCount)
+                report.tensorsWritten += 1
             } else {
                 var outcome = MergePlan.TensorOutcome()
                 let t = try plan.mergedTensor(name, outcome: &outcome)

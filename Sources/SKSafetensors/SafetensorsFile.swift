@@ -133,24 +133,34 @@ public final class SafetensorsFile: TensorSource {
         if let i = byName[name], let off = offsets[name] { file.release(offset: off, count: i.byteCount) }
     }
 
-    /// Hands an F32 tensor to `body` in place, straight from the mapping (no copy), in chunks of
-    /// whole rows of `rowElements` (at most `chunkElements` each, at least one row), releasing each
-    /// chunk's pages after `body` returns; `body` gets the chunk and the index of its first element.
-    /// Returns false, calling nothing, when the tensor is not F32, or not 4-byte aligned in the
-    /// mapping, or the host is big-endian: then use `loadF32`.
-    public func withF32InPlace(_ name: String, rowElements: Int, chunkElements: Int = 2 << 20,
-                               _ body: (UnsafeBufferPointer<Float>, Int) throws -> Void) throws -> Bool {
-        guard let i = byName[name], let off = offsets[name], i.dtype == .F32, rowElements > 0,
-              i.elementCount % rowElements == 0, 1.littleEndian == 1 else { return false }
+    /// Hands a float tensor (F32, F16 or BF16) to `body` as f32, in chunks of whole rows of
+    /// `rowElements` (at most `chunkElements` each, at least one row), releasing each chunk's pages
+    /// after `body` returns; `body` gets the chunk and the index of its first element. An aligned
+    /// F32 tensor on a little-endian host is handed over in place, straight from the mapping;
+    /// others are decoded into one reused chunk buffer. Peak memory: one chunk, not the tensor.
+    /// Returns false, calling nothing, when the tensor is no float type or `rowElements` does not
+    /// divide it: then use `loadF32`.
+    public func withF32Chunks(_ name: String, rowElements: Int, chunkElements: Int = 1 << 20,
+                              _ body: (UnsafeBufferPointer<Float>, Int) throws -> Void) throws -> Bool {
+        guard let i = byName[name], let off = offsets[name], i.dtype.isFloatWeight, rowElements > 0,
+              i.elementCount % rowElements == 0 else { return false }
         let all = try file.bytes(offset: off, count: i.byteCount)
-        guard i.elementCount == 0 || Int(bitPattern: all.baseAddress) % MemoryLayout<Float>.alignment == 0 else { return false }
+        let inPlace = i.dtype == .F32 && 1.littleEndian == 1
+            && (i.elementCount == 0 || Int(bitPattern: all.baseAddress) % MemoryLayout<Float>.alignment == 0)
         let step = max(1, chunkElements / rowElements) * rowElements
+        var buffer = [Float](repeating: 0, count: inPlace ? 0 : min(step, i.elementCount))
         var e = 0
         while e < i.elementCount {
             let n = min(step, i.elementCount - e)
-            let p = (all.baseAddress! + 4 * e).assumingMemoryBound(to: Float.self)
-            try body(UnsafeBufferPointer(start: p, count: n), e)
-            file.release(offset: off + 4 * e, count: 4 * n)
+            if inPlace {
+                try body(UnsafeBufferPointer(start: (all.baseAddress! + 4 * e).assumingMemoryBound(to: Float.self), count: n), e)
+            } else {
+                try buffer.withUnsafeMutableBufferPointer { b in
+                    try ElementConversion.decode(all.baseAddress! + e * i.dtype.size, dtype: i.dtype, count: n, into: b.baseAddress!)
+                    try body(UnsafeBufferPointer(rebasing: b[0..<n]), e)
+                }
+            }
+            file.release(offset: off + e * i.dtype.size, count: n * i.dtype.size)
             e += n
         }
         return true

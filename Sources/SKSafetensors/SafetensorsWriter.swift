@@ -93,6 +93,32 @@ public final class SafetensorsWriter {
         next += 1
     }
 
+    /// Writes the next tensor from f32 chunks that `produce` hands to its `emit` argument in
+    /// order (each encoded into the entry's dtype and written at once), so neither the f32 tensor
+    /// nor its encoded copy ever exists whole. The chunks must add up to the header's size.
+    public func write(name: String, produce: ((UnsafeBufferPointer<Float>) throws -> Void) throws -> Void) throws {
+        guard next < order.count, order[next].name == name else {
+            throw SinkKitError(.io, "\(out.path): tensor \(name) written out of order (expected \(next < order.count ? order[next].name : "no more tensors"))")
+        }
+        let dtype = order[next].dtype, want = sizes[next] / dtype.size
+        var written = 0, buf: [UInt8] = []
+        try produce { chunk in
+            guard written + chunk.count <= want else {
+                throw SinkKitError(.io, "\(out.path): tensor \(name) got more than the \(want) elements the header promised")
+            }
+            if buf.count < chunk.count * dtype.size { buf = [UInt8](repeating: 0, count: chunk.count * dtype.size) }
+            try buf.withUnsafeMutableBytes { dst in
+                try ElementConversion.encode(chunk, dtype: dtype, into: dst.baseAddress!)
+                try out.write(UnsafeRawBufferPointer(rebasing: dst[0..<(chunk.count * dtype.size)]))
+            }
+            written += chunk.count
+        }
+        guard written == want else {
+            throw SinkKitError(.io, "\(out.path): tensor \(name) has \(written) elements, header promised \(want)")
+        }
+        next += 1
+    }
+
     /// Checks that every tensor was written, then flushes and closes.
     public func finish() throws {
         guard next == order.count else {

@@ -1,7 +1,7 @@
 import Foundation
 import SKTestSupport
 import XCTest
-import SKConvert
+@testable import SKConvert
 import SKCore
 import SKFormat
 import SKMerge
@@ -47,7 +47,8 @@ final class QuantizeTests: XCTestCase {
     }
 
     /// Unchanged F32 tensors are quantized in place from the checkpoint's mapping, in chunks of
-    /// rows: the same bytes as quantizing the loaded tensor, and the chunks cover every row once.
+    /// rows: the same bytes as quantizing the loaded tensor, and the chunks cover every row once
+    /// (BF16 too, decoded chunk by chunk).
     func testInPlaceQuantizationMatchesLoadedTensors() throws {
         let base = try SafetensorsFile(path: Fixture.base("llama-f32") + "/model.safetensors")
         for type in [QuantType.int8, .int4, .int4Sym] {
@@ -63,7 +64,7 @@ final class QuantizeTests: XCTestCase {
         }
         let name = "model.layers.0.mlp.up_proj.weight", x = try base.loadF32(name)
         var seen: [Float] = [], firsts: [Int] = []
-        let done = try base.withF32InPlace(name, rowElements: x.cols, chunkElements: 3 * x.cols + 1) { chunk, first in
+        let done = try base.withF32Chunks(name, rowElements: x.cols, chunkElements: 3 * x.cols + 1) { chunk, first in
             XCTAssertEqual(first, seen.count)
             XCTAssertEqual(chunk.count % x.cols, 0)
             firsts.append(first)
@@ -72,6 +73,14 @@ final class QuantizeTests: XCTestCase {
         XCTAssertTrue(done)
         XCTAssertEqual(seen, x.data)
         XCTAssertGreaterThan(firsts.count, 1)
+        let bf = try SafetensorsFile(path: Fixture.base("llama-bf16") + "/model.safetensors"), y = try bf.loadF32(name)
+        var seenBF: [Float] = []
+        XCTAssertTrue(try bf.withF32Chunks(name, rowElements: y.cols, chunkElements: 2 * y.cols) { chunk, first in
+            XCTAssertEqual(first, seenBF.count)
+            seenBF += chunk
+        })
+        XCTAssertEqual(seenBF, y.data)
+        XCTAssertFalse(try bf.withF32Chunks(name, rowElements: y.cols + 1) { _, _ in XCTFail("called") })
     }
 
     func testMetadataCarriesConfigTokenizerAndProvenance() throws {
@@ -117,6 +126,54 @@ final class QuantizeTests: XCTestCase {
         XCTAssertEqual(f.info("model.layers.0.self_attn.q_proj.weight")?.type, .f16)
         XCTAssertEqual(f.info("model.layers.1.self_attn.q_proj.weight")?.type, .int4Sym)
         XCTAssertEqual(f.info("model.embed_tokens.weight")?.type, .int4Sym)
+    }
+
+    /// Merged tensors (and BF16/F16 bases) are merged and quantized by blocks of rows: the bytes of
+    /// quantizing `mergedTensor`'s whole tensor, and the same share of the fine-tune's change kept,
+    /// computed here from the whole tensors.
+    func testRowBlocksEqualWholeTensors() throws {
+        let embedding = try Fixture.embeddingLoraOnly()
+        for (base, adapters, type) in [("llama-bf16", [Fixture.adapter("plain"), embedding], QuantType.int4), ("llama-f32", [Fixture.adapter("plain")], .int8),
+                                       ("llama-f16", [embedding, Fixture.adapter("second")], .int4Sym)] {
+            var job = QuantizeJob(modelDirectory: Fixture.base(base), type: type, output: Fixture.scratch() + "/rows.skm")
+            job.adapterDirectories = adapters
+            job.rowBlockElements = 100   // a few rows per block: every tensor crosses block boundaries
+            let r = try SKMConverter(job: job).run()
+            let f = try SKMFile(path: job.output, verify: true)
+            let plan = try MergePlan(job: job.mergeJob)
+            var dot = [0.0, 0.0], norm = [0.0, 0.0], modules = 0
+            for t in f.tensors where t.type.isQuantized {
+                var outcome = MergePlan.TensorOutcome()
+                let x = try plan.mergedTensor(t.name, outcome: &outcome)
+                modules += outcome.loraModulesMerged
+                func q(_ v: Tensor) throws -> [UInt8] {
+                    var b = [UInt8](repeating: 0, count: t.type.byteCount(rows: t.rows, cols: t.cols, group: t.group)!)
+                    try v.data.withUnsafeBufferPointer { src in
+                        try b.withUnsafeMutableBytes { _ = try BlockQuantizer.quantize(src, rows: t.rows, cols: t.cols, type: t.type, group: t.group, into: $0) }
+                    }
+                    return b
+                }
+                let want = try q(x)
+                XCTAssertEqual(try f.withRawBytes(t) { Array($0) }, want, "\(base) \(adapters) \(t.name)")
+                guard outcome.loraModulesMerged > 0 else { continue }
+                let b = try plan.base.loadF32(t.name), qb = try q(b)
+                let dq = want.withUnsafeBytes { Dequantize.tensor($0, type: t.type, group: t.group, rows: t.rows, cols: t.cols) }
+                let dqb = qb.withUnsafeBytes { Dequantize.tensor($0, type: t.type, group: t.group, rows: t.rows, cols: t.cols) }
+                let k = t.name.contains(".layers.") ? 0 : 1
+                for i in 0..<x.count {
+                    let d = Double(x.data[i]) - Double(b.data[i])
+                    dot[k] += (Double(dq[i]) - Double(dqb[i])) * d
+                    norm[k] += d * d
+                }
+            }
+            XCTAssertEqual(r.loraModulesMerged, modules, "\(base) \(adapters)")
+            XCTAssertGreaterThan(modules, 0)
+            XCTAssertEqual(norm[1] > 0, adapters.contains(embedding), "\(base) \(adapters): the embedding's delta")
+            for k in 0..<2 {
+                XCTAssertEqual(r.deltaKeptDot[k], dot[k], accuracy: 1e-9 * max(1, abs(dot[k])), "\(base) \(adapters) part \(k)")
+                XCTAssertEqual(r.deltaNorm[k], norm[k], accuracy: 1e-9 * max(1, norm[k]), "\(base) \(adapters) part \(k)")
+            }
+        }
     }
 
     /// Merging on the fly gives exactly the bytes of merging to disk first.
