@@ -251,13 +251,9 @@ int64_t sk_quantize_blocks_scalar(int type, const float *x, size_t nblocks, int 
     return quantize_scalar(type, x, nblocks, group, out, sums);
 }
 
-// ---- SIMD paths: the searches on 4 (AVX2) or 8 (AVX-512) blocks at once, one per f64 lane
-// (quant_lanes.h); int8 needs no search and runs one block at a time on AVX2.
-#if defined(__x86_64__) || defined(_M_X64)
-#include <immintrin.h>
-#define SK_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define SK_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512dq,avx512vl")))
-
+// ---- SIMD paths: the searches on 4 (AVX2), 8 (AVX-512) or 2 (NEON) blocks at once, one per f64
+// lane (quant_lanes.h); int8 needs no search and runs one block at a time on AVX2 (scalar on NEON).
+#if defined(__x86_64__) || defined(_M_X64) || defined(__aarch64__)
 enum { NC = 3 };  // int4 candidates evaluated side by side (int4-sym: NC1, per instruction set)
 
 // The searches' second phase (quant_lanes.h) works lane by lane through bit sets of candidate
@@ -268,6 +264,13 @@ static inline int next_candidate(uint64_t *set) {
     *set &= *set - 1;
     return c;
 }
+#endif
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define SK_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define SK_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512dq,avx512vl")))
+#define h2f _cvtsh_ss
 
 // X[j] = element j of the 4 blocks of g values at xb: 4×4 transposes.
 SK_AVX2 static inline void load_lanes_avx2(const float *xb, int g, __m256d *X) {
@@ -467,6 +470,80 @@ int64_t sk_quantize_blocks_simd(int width, int type, const float *x, size_t nblo
     return width == 8 ? quantize_lanes_avx512(type, x, nblocks, group, out, sums) : quantize_lanes_avx2(type, x, nblocks, group, out, sums);
 }
 int sk_quantize_simd_width(void) { return has_avx512() ? 8 : has_avx2() ? 4 : 0; }
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+
+// X[j] = element j of the 2 blocks of g values at xb.
+static inline void load_lanes_neon(const float *xb, int g, float64x2_t *X) {
+    int j = 0;
+    for (; j + 4 <= g; j += 4) {
+        float32x4_t r0 = vld1q_f32(xb + j), r1 = vld1q_f32(xb + g + j);
+        float32x4_t lo = vzip1q_f32(r0, r1), hi = vzip2q_f32(r0, r1);   // r0[0] r1[0] r0[1] r1[1] | 2, 3
+        X[j] = vcvt_f64_f32(vget_low_f32(lo));
+        X[j + 1] = vcvt_high_f64_f32(lo);
+        X[j + 2] = vcvt_f64_f32(vget_low_f32(hi));
+        X[j + 3] = vcvt_high_f64_f32(hi);
+    }
+    for (; j < g; j++) {
+        double lane[2] = {xb[j], xb[g + j]};
+        X[j] = vld1q_f64(lane);
+    }
+}
+
+// NEON, 2 lanes. min / max / comparisons spelled as the x86 instructions behave (MINPD returns
+// its second operand unless the first is less; the _OQ predicates are false on NaN), so every
+// lane decides as the AVX2 and scalar paths do.
+static inline float64x2_t vmin_x86(float64x2_t a, float64x2_t b) { return vbslq_f64(vcltq_f64(a, b), a, b); }
+static inline float64x2_t vmax_x86(float64x2_t a, float64x2_t b) { return vbslq_f64(vcgtq_f64(a, b), a, b); }
+#define L 2
+#define V float64x2_t
+#define M uint64x2_t
+#define F float32x2_t
+#define T
+#define FN(name) name##_neon
+#define vset1 vdupq_n_f64
+#define vzero() vdupq_n_f64(0.0)
+#define vadd vaddq_f64
+#define vsub vsubq_f64
+#define vmul vmulq_f64
+#define vdiv vdivq_f64
+#define vmin vmin_x86
+#define vmax vmax_x86
+#define vround vrndnq_f64
+#define vabs vabsq_f64
+#define vload vld1q_f64
+#define vstore vst1q_f64
+#define mcmp(a, b, pred) mcmp##pred(a, b)
+#define mcmp_CMP_LE_OQ vcleq_f64
+#define mcmp_CMP_LT_OQ vcltq_f64
+#define mcmp_CMP_GT_OQ vcgtq_f64
+#define mcmp_CMP_EQ_OQ vceqq_f64
+#define mcmp_CMP_NEQ_OQ(a, b) vorrq_u64(vcltq_f64((a), (b)), vcgtq_f64((a), (b)))
+#define mand vandq_u64
+#define mor vorrq_u64
+#define mandnot(a, b) vbicq_u64((b), (a))
+#define mbits(m) ((int)((vgetq_lane_u64((m), 0) & 1) | ((vgetq_lane_u64((m), 1) & 1) << 1)))
+#define vfma(a, b, c) vfmaq_f64((c), (a), (b))
+#define NC1 7
+#define mnz(m) ((vgetq_lane_u64((m), 0) | vgetq_lane_u64((m), 1)) != 0)
+#define vsel(m, yes, no) vbslq_f64((m), (yes), (no))
+#define vkeep(m, v) vreinterpretq_f64_u64(vandq_u64((m), vreinterpretq_u64_f64(v)))
+#define fload vld1_f32
+#define v2f vcvt_f32_f64
+#define f2v vcvt_f64_f32
+#define v2i(v) vmovn_s64(vcvtq_s64_f64(v))
+#define istore(p, v) vst1_s32((p), (v))
+#define h2f sk_f16_to_f32
+#include "quant_lanes.h"
+
+int64_t sk_quantize_blocks_simd(int width, int type, const float *x, size_t nblocks, int group, uint8_t *out, double sums[2]) {
+    if (width != 2 || type == SK_INT8 || type == SK_INT5_SYM) return sk_quantize_blocks_scalar(type, x, nblocks, group, out, sums);
+    if (!valid_args(type, nblocks, group)) return -2;
+    int64_t bad = sk_first_nonfinite(x, nblocks * (size_t)group);
+    if (bad >= 0) return bad;
+    return quantize_lanes_neon(type, x, nblocks, group, out, sums);
+}
+int sk_quantize_simd_width(void) { return 2; }
 #else
 int64_t sk_quantize_blocks_simd(int width, int type, const float *x, size_t nblocks, int group, uint8_t *out, double sums[2]) {
     (void)width;
@@ -476,10 +553,10 @@ int sk_quantize_simd_width(void) { return 0; }
 #endif
 
 int64_t sk_quantize_blocks(int type, const float *x, size_t nblocks, int group, uint8_t *out, double sums[2]) {
-    static int width = -1;   // 0 scalar, 4 AVX2, 8 AVX-512
+    static int width = -1;   // 0 scalar, 2 NEON, 4 AVX2, 8 AVX-512
     if (width < 0) {
         int w = sk_quantize_simd_width(), f = sk_kernels_forced();
-        if (f == SK_FORCE_SCALAR || f == SK_FORCE_NEON) w = 0;
+        if (f == SK_FORCE_SCALAR || (f == SK_FORCE_NEON && w != 2)) w = 0;
         else if (f == SK_FORCE_AVX2 && w) w = 4;
         width = w;
     }

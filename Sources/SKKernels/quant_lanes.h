@@ -1,12 +1,12 @@
 // The lane form of quant.c's searches, included once per instruction set (AVX2: 4 f64 lanes,
-// AVX-512: 8), with these defined by the includer:
+// AVX-512: 8, NEON: 2), with these defined by the includer:
 //   L lanes; V an f64 vector of L lanes; M its lane mask; F / I an f32 / i32 vector of L lanes;
 //   T the target attribute; FN(name) the per-set function name;
 //   vset1 vzero vadd vsub vmul vdiv vmin vmax vround vabs vload vstore; mcmp(a, b, pred) → M;
 //   mand mor mandnot(a, b) (b and not a) mnz(M) (any lane set) mbits(M) (lane l → bit l)
 //   vsel(M, yes, no) vkeep(M, v) (v where set, +0 elsewhere); vfma(a, b, c) = a·b + c rounded once,
 //   used only where a·b is exact in f64; NC1 candidates in flight in int4-sym's first phase (divides 21);
-//   fload v2f f2v; v2i istore; FN(load_lanes)(xb, g, X): X[j] = element j of the L blocks
+//   fload v2f f2v; v2i istore; h2f (an f16 bit pattern to f32); FN(load_lanes)(xb, g, X): X[j] = element j of the L blocks
 //   at xb, xb + g, … (a transpose).
 // Every lane does quant.c's scalar operations in the scalar order wherever the result decides a
 // byte, so the bytes are the same; what differs is which candidates have their literal E summed
@@ -361,12 +361,12 @@ T static void FN(encode)(int asym, const V *X, int g, const double *d, const dou
     for (int l = 0; l < L; l++) {
         uint16_t hd = sk_f64_to_f16(d[l]);
         put16(out + l * bb, hd);
-        df[l] = _cvtsh_ss(hd);
+        df[l] = h2f(hd);
         mf[l] = 0;
         if (asym) {
             uint16_t hm = sk_f64_to_f16(m[l]);
             put16(out + l * bb + 2, hm);
-            mf[l] = _cvtsh_ss(hm);
+            mf[l] = h2f(hm);
         }
     }
     const V dd = f2v(fload(df)), mm = f2v(fload(mf)), zero = vzero();

@@ -419,7 +419,7 @@ static void test_quantize_stress(int width) {
         }
     }
     if (bad) { failures += bad; fprintf(stderr, "FAIL quantize stress: %d blocks\n", bad); }
-    else printf("quantizer %s path: pruned searches checked against scalar on near-tie blocks\n", width == 8 ? "AVX-512" : "AVX2");
+    else printf("quantizer %s path: pruned searches checked against scalar on near-tie blocks\n", width == 8 ? "AVX-512" : width == 2 ? "NEON" : "AVX2");
 }
 
 // The AVX2 quantizer writes the scalar quantizer's bytes, on data that exercises every branch:
@@ -506,7 +506,7 @@ static void test_quantize(int width) {
     if (sk_quantize_blocks_scalar(SK_INT8, y, 1, 64, o, s) != -2) bad++;
     if (sk_quantize_blocks_simd(width, SK_INT4, y, 1, 33, o, s) != -2) bad++;
     if (bad) { failures += bad; fprintf(stderr, "FAIL quantize: %d cases\n", bad); }
-    else printf("quantizer %s path: checked against scalar\n", width == 8 ? "AVX-512" : "AVX2");
+    else printf("quantizer %s path: checked against scalar\n", width == 8 ? "AVX-512" : width == 2 ? "NEON" : "AVX2");
 }
 
 // SwiGLU and softmax numerators: the SIMD polynomial e^x against libm's expf (scalar path), over
@@ -633,6 +633,69 @@ static void test_kv16(void) {
     printf("f16 KV rows: SIMD path checked against scalar\n");
 }
 
+// GQA group kernels (kv_group.c): every head of a group bit for bit the per-head dispatchers'
+// result, for groups of 1 to 9 heads (sub-groups of 4 and a remainder), counts of every parity
+// and remainder mod 4, heads of 32 to 136 dimensions (f16) and 32 to 128 (int8), and int8 shapes
+// the group kernels leave to the per-head path (48, 8).
+static void test_kv_group(void) {
+    enum { ROWS = 64, MAXG = 9, MAXHD = 136 };
+    int hds[] = {32, 40, 64, 96, 128, 136, 48, 8};
+    int bad = 0;
+    float *q = malloc(sizeof(float) * MAXG * MAXHD), *sg = malloc(sizeof(float) * MAXG * ROWS), *sh = malloc(sizeof(float) * ROWS);
+    float *w = malloc(sizeof(float) * MAXG * ROWS), *og = malloc(sizeof(float) * MAXG * MAXHD), *oh = malloc(sizeof(float) * MAXHD);
+    uint16_t *k16 = malloc(sizeof(uint16_t) * ROWS * MAXHD);
+    uint8_t *k8 = malloc(ROWS * 160);
+    long slots[ROWS];
+    for (int c = 0; c < 8; c++) {
+        int hd = hds[c], block = hd % 32 == 0 ? 32 : hd;
+        size_t rb = sk_kv8_row_bytes(hd, block);
+        for (int r = 0; r < ROWS; r++) {
+            float x[MAXHD];
+            for (int i = 0; i < hd; i++) { x[i] = gauss(); k16[r * hd + i] = f2h(gauss()); }
+            if (hd <= 128) sk_kv8_quantize(x, k8 + r * rb, hd, block);
+        }
+        for (int g = 1; g <= MAXG; g++)
+            for (int count = 0; count <= 11; count++) {
+                for (int t = 0; t < count; t++) slots[t] = (long)(uniform() * ROWS) % ROWS;
+                for (int i = 0; i < g * hd; i++) { q[i] = gauss(); og[i] = gauss(); }
+                for (int i = 0; i < g * ROWS; i++) w[i] = (float)uniform();
+                for (int kind = 0; kind < 2; kind++) {
+                    if (kind == 1 && hd > 128) continue;
+                    float o0[MAXG * MAXHD];
+                    memcpy(o0, og, sizeof(float) * (size_t)g * hd);
+                    if (kind == 0) {
+                        sk_kv16_scores_group(k16, slots, count, q, g, 0.125f, sg, ROWS, hd);
+                        sk_kv16_accumulate_group(og, w, ROWS, k16, slots, count, g, hd);
+                    } else {
+                        sk_kv8_scores_group(k8, rb, slots, count, q, g, 0.125f, sg, ROWS, hd, block);
+                        sk_kv8_accumulate_group(og, w, ROWS, k8, rb, slots, count, g, hd, block);
+                    }
+                    for (int h = 0; h < g; h++) {
+                        memcpy(oh, o0 + h * hd, sizeof(float) * (size_t)hd);
+                        if (kind == 0) {
+                            sk_kv16_scores(k16, slots, count, q + h * hd, 0.125f, sh, hd);
+                            sk_kv16_accumulate(oh, w + h * ROWS, k16, slots, count, hd);
+                        } else {
+                            sk_kv8_scores(k8, rb, slots, count, q + h * hd, 0.125f, sh, hd, block);
+                            sk_kv8_accumulate(oh, w + h * ROWS, k8, rb, slots, count, hd, block);
+                        }
+                        checks += 2;
+                        if (count && memcmp(sh, sg + h * ROWS, sizeof(float) * (size_t)count) != 0) {
+                            if (bad++ < 5) fprintf(stderr, "FAIL kv group %s scores hd=%d g=%d count=%d head %d\n", kind ? "int8" : "f16", hd, g, count, h);
+                        }
+                        if (memcmp(oh, og + h * hd, sizeof(float) * (size_t)hd) != 0) {
+                            if (bad++ < 5) fprintf(stderr, "FAIL kv group %s accumulate hd=%d g=%d count=%d head %d\n", kind ? "int8" : "f16", hd, g, count, h);
+                        }
+                    }
+                    memcpy(og, o0, sizeof(float) * (size_t)g * hd);
+                }
+            }
+    }
+    free(q); free(sg); free(sh); free(w); free(og); free(oh); free(k16); free(k8);
+    failures += bad;
+    if (!bad) printf("KV group kernels: every head bit for bit the per-head kernels\n");
+}
+
 static void test_kv8(void) {
     int hds[] = {8, 32, 64, 128, 48, 96};   // (96: two blocks past a chunk of 64)
     for (int c = 0; c < 5; c++) {
@@ -755,6 +818,7 @@ int main(void) {
     const sk_kernel_table *s = sk_kernels_scalar();
     test_kv8();
     test_kv16();
+    test_kv_group();
     paths[0] = sk_kernels_avx2();
     paths[2] = sk_kernels_avx2_vnni();
     // on aarch64 paths[1] is the plain NEON table and paths[3] the sdot one where the CPU has it
@@ -811,11 +875,16 @@ int main(void) {
     }
     test_f16_rounding();
     test_half();
+#if defined(__aarch64__)
+    test_quantize(2);
+    test_quantize_stress(2);
+#else
     test_quantize(4);
     test_quantize(8);
-    test_crc32();
     test_quantize_stress(4);
     test_quantize_stress(8);
+#endif
+    test_crc32();
     if (vnni_checked) printf("x8 GEMM AVX512-VNNI path: checked against scalar\n");
     if (avx2_gemm_checked) printf("x8 GEMM AVX2 path: checked against scalar\n");
     printf("%d passed, %d failed\n", checks - failures, failures);

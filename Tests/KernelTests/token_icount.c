@@ -5,7 +5,12 @@
 // with 1, so the difference is one token's matmul work on that path. Weights are one layer's,
 // reused (instruction counts do not depend on the values; the output matrix is 32 calls on the
 // 1536-row one). Not a speed measurement.
+//
+// `quant scalar|simd int4|int4-sym n`: quantizes SmolLM2's 192 × 576 k_proj shape (Gaussian
+// values) n times with the scalar search or the CPU's SIMD search (AVX2 / NEON), for the same
+// count of the quantizer's work.
 #include "sk_kernels.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +23,33 @@ static void fill(uint8_t *p, size_t n) {
     }
 }
 
+static int quant(const char *path, const char *type_name, int times) {
+    const int type = !strcmp(type_name, "int4") ? SK_INT4 : SK_INT4_SYM;
+    const size_t n = 192 * 576, nb = n / 32;
+    float *x = malloc(sizeof(float) * n);
+    for (size_t i = 0; i < n; i += 2) {   // Box-Muller from the same xorshift stream
+        uint64_t u[2];
+        fill((uint8_t *)u, 16);
+        double a = ((double)(u[0] >> 11) + 0.5) * 0x1p-53, b = (double)(u[1] >> 11) * 0x1p-53;
+        double r = sqrt(-2 * log(a));
+        x[i] = (float)(0.02 * r * cos(6.283185307179586 * b));
+        x[i + 1] = (float)(0.02 * r * sin(6.283185307179586 * b));
+    }
+    uint8_t *out = malloc(nb * 20);
+    double sums[2] = {0, 0};
+    int simd = !strcmp(path, "simd"), width = sk_quantize_simd_width();
+    if (simd && !width) { fprintf(stderr, "no SIMD quantizer here\n"); return 3; }
+    for (int t = 0; t < times; t++) {
+        int64_t r = simd ? sk_quantize_blocks_simd(width == 8 ? 4 : width, type, x, nb, 32, out, sums)
+                         : sk_quantize_blocks_scalar(type, x, nb, 32, out, sums);
+        if (r != -1) { fprintf(stderr, "quantize failed: %lld\n", (long long)r); return 1; }
+    }
+    printf("quant %s %s width %d times=%d sse=%g\n", path, type_name, simd ? width : 0, times, sums[0]);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 5 && !strcmp(argv[1], "quant")) return quant(argv[2], argv[3], atoi(argv[4]));
     if (argc != 4) { fprintf(stderr, "usage: %s avx2|neon|neon-plain|neon-rows|scalar int8|int4|int4-sym tokens\n", argv[0]); return 2; }
     const sk_kernel_table *t = NULL;
     if (!strcmp(argv[1], "avx2")) t = sk_kernels_avx2();

@@ -199,6 +199,16 @@ void sk_kv16_accumulate_simd(float *out, const float *w, const uint16_t *base, c
 int sk_kv16_simd(void);
 void sk_kv8_scores(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, float scale, float *out, int hd, int block);
 void sk_kv8_accumulate(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count, int hd, int block);
+// GQA decode (kv_group.c): the g query heads of one KV head (q: g rows of hd floats) against the
+// same slots in one pass over the rows: out[h·ostride + t] and out[h·hd …] += Σ_t w[h·wstride + t]·v,
+// each head bit for bit what the per-head call above gives (AVX2 group kernels; elsewhere the
+// per-head calls in a loop).
+void sk_kv16_scores_group(const uint16_t *base, const long *slots, int count, const float *q, int g, float scale, float *out, size_t ostride, int hd);
+void sk_kv16_accumulate_group(float *out, const float *w, size_t wstride, const uint16_t *base, const long *slots, int count, int g, int hd);
+void sk_kv8_scores_group(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, int g, float scale,
+                         float *out, size_t ostride, int hd, int block);
+void sk_kv8_accumulate_group(float *out, const float *w, size_t wstride, const uint8_t *base, size_t row_bytes, const long *slots,
+                             int count, int g, int hd, int block);
 // int4 KV rows (same file): blocks of `block` (even) elements, an f16 scale max|x|/7 and 4-bit
 // codes c (x ≈ d·(c − 8); element j in the low nibble of byte j/2 when even, high when odd). AVX2 and
 // NEON paths (sk_kv4_dot/axpy dispatch by CPU) with the portable scalar reference (_scalar).

@@ -60,31 +60,37 @@ extension Session {
     }
 
     /// One query (or a few, or with the evictor observing) at a time: dot products over the
-    /// allowed slots, softmax, weighted sum of values. Work items are (token, head) pairs; when
-    /// the evictor observes, whole KV heads (each head's observations come from one worker, in a
-    /// fixed order: deterministic at any thread count).
+    /// allowed slots, softmax, weighted sum of values. Without SF-Attn every query head of a KV
+    /// group sees the same slots, so a work item is a (token, KV head) pair whose group of query
+    /// heads goes through the storage's group calls (each key and value row decoded once per
+    /// group, each head's result bit for bit the per-head one); with SF-Attn (heads differ in
+    /// their segments) a (token, head) pair. When the evictor observes, whole KV heads (each
+    /// head's observations come from one worker, in a fixed order: deterministic at any thread count).
     func attendDecode(layer l: Int, q: UnsafePointer<Float>, n: Int, start: Int, usesCache: (Int) -> Bool, out: UnsafeMutablePointer<Float>) {
         let c = model.config, hd = c.headDim, qd = c.qDim, group = c.numHeads / c.numKVHeads
         let scale = c.attentionScale, softcap = c.attnSoftcap
         let kern = kernels, sf = attention.sf, observes = evictor.observesAttention, evictor = self.evictor
         let caches = cache.heads[l], cap = cache.capacity, st = state, table = deltaTable
         let window = c.slidingWindow(layer: l)
-        let items = observes ? c.numKVHeads : n * c.numHeads
+        let grouped = sf == nil
+        let units = grouped ? c.numKVHeads : c.numHeads   // work units per token
+        let items = observes ? c.numKVHeads : n * units
         let t = max(1, min(threads, items))
         parallelFor(t, threads: t) { workers in
             for worker in workers {
                 let scores = st.decodeScores[worker], weights = st.decodeWeights[worker]
                 let slots = st.decodeSlots[worker], qs = st.decodeQuery[worker]
                 for item in (items * worker / t)..<(items * (worker + 1) / t) {
-                    let tokens = observes ? 0..<n : (item / c.numHeads)..<(item / c.numHeads + 1)
-                    let heads = observes ? (item * group)..<((item + 1) * group) : (item % c.numHeads)..<(item % c.numHeads + 1)
+                    let tokens = observes ? 0..<n : (item / units)..<(item / units + 1)
+                    let heads = observes ? (item * group)..<((item + 1) * group)
+                        : grouped ? ((item % units) * group)..<((item % units + 1) * group) : (item % units)..<(item % units + 1)
                     for i in tokens {
-                        for head in heads {
-                            let kh = head / group, hc = caches[kh], pos = start + i
-                            let useCache = usesCache(pos)
-                            let oldest = window.map { pos - $0 + 1 } ?? Int.min  // sliding window
+                        let pos = start + i, useCache = usesCache(pos)
+                        let oldest = window.map { pos - $0 + 1 } ?? Int.min  // sliding window
+                        // The slots each head may read (the same for a whole group without SF-Attn).
+                        func allowed(_ head: Int) -> Int {
                             var m = 0
-                            hc.positions.withUnsafeBufferPointer { ps in
+                            caches[head / group].positions.withUnsafeBufferPointer { ps in
                                 for j in 0..<ps.count {
                                     let kp = ps[j]
                                     if kp > pos { break }  // slots are in position order
@@ -94,6 +100,33 @@ extension Session {
                                     m += 1
                                 }
                             }
+                            return m
+                        }
+                        // softmax of head h's scores (row h of the scratch) into its weights row
+                        func softmax(_ row: Int, _ m: Int) {
+                            let sc = scores + row * cap, w = weights + row * cap
+                            if let limit = softcap { for s in 0..<m { sc[s] = limit * tanh(sc[s] / limit) } }
+                            var mx = -Float.infinity
+                            for s in 0..<m { mx = max(mx, sc[s]) }
+                            let sum = kern.exp_shift_sum(sc, Int32(m), mx)
+                            for s in 0..<m { w[s] = sc[s] / sum }
+                        }
+                        if grouped && !useCache {
+                            let first = heads.lowerBound, kh = first / group, hc = caches[kh], g = heads.count
+                            let m = allowed(first)
+                            let qv = q + i * qd + first * hd, o = out + i * qd + first * hd
+                            hc.storage.scoresGroup(qv, heads: g, slots: slots, count: m, scale: scale, into: scores, stride: cap)
+                            for h in 0..<g { softmax(h, m) }
+                            for d in 0..<(g * hd) { o[d] = 0 }
+                            hc.storage.accumulateGroup(into: o, heads: g, weights: weights, stride: cap, slots: slots, count: m)
+                            if observes {
+                                for h in 0..<g { evictor.observe(layer: l, kvHead: kh, query: pos, slots: slots, weights: weights + h * cap, count: m) }
+                            }
+                            continue
+                        }
+                        for head in heads {
+                            let kh = head / group, hc = caches[kh]
+                            let m = allowed(head)
                             let qv = q + i * qd + head * hd
                             if useCache {
                                 // the query sits in its own slot: the chunk's tokens are the last n
@@ -103,11 +136,7 @@ extension Session {
                             } else {
                                 hc.storage.scores(qv, slots: slots, count: m, scale: scale, into: scores)
                             }
-                            if let sc = softcap { for s in 0..<m { scores[s] = sc * tanh(scores[s] / sc) } }
-                            var mx = -Float.infinity
-                            for s in 0..<m { mx = max(mx, scores[s]) }
-                            let sum = kern.exp_shift_sum(scores, Int32(m), mx)
-                            for s in 0..<m { weights[s] = scores[s] / sum }
+                            softmax(0, m)
                             let o = out + i * qd + head * hd
                             for d in 0..<hd { o[d] = 0 }
                             hc.storage.accumulate(into: o, weights: weights, slots: slots, count: m)

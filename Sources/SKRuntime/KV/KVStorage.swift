@@ -35,6 +35,7 @@ public enum KVDType: String, CaseIterable, Sendable {
 /// Storage is allocated, not filled: a full cache's pages become resident as slots are written.
 protocol KVStorage: AnyObject {
     var dtype: KVDType { get }
+    var headDimension: Int { get }
     /// Writes slot `slot`'s key and value (f32 in; the storage rounds to its type).
     func store(slot: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>)
     /// Moves the slots at `keep` (ascending) to the front, a run of consecutive slots at a time.
@@ -43,6 +44,13 @@ protocol KVStorage: AnyObject {
     func scores(_ q: UnsafePointer<Float>, slots: UnsafePointer<Int>, count: Int, scale: Float, into out: UnsafeMutablePointer<Float>)
     /// `out[0..<headDim] += Σ_t weights[t] · value[slots[t]]`, t in order.
     func accumulate(into out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>, slots: UnsafePointer<Int>, count: Int)
+    /// GQA: `heads` query heads (`q`: heads × headDim, contiguous) against the same slots:
+    /// `out[h · stride + t]` is head h's `scores`, bit for bit.
+    func scoresGroup(_ q: UnsafePointer<Float>, heads: Int, slots: UnsafePointer<Int>, count: Int, scale: Float,
+                     into out: UnsafeMutablePointer<Float>, stride: Int)
+    /// GQA: `out[h · headDim ..< (h + 1) · headDim]` += head h's `accumulate` with `weights[h · stride ...]`, bit for bit.
+    func accumulateGroup(into out: UnsafeMutablePointer<Float>, heads: Int, weights: UnsafePointer<Float>, stride: Int,
+                         slots: UnsafePointer<Int>, count: Int)
     /// Keys and values of slots 0..<count as f32 rows, for sgemm and the "cache" position mode:
     /// the storage itself (f32), or decoded into `scratch` (2 · count · headDim floats).
     func f32Rows(count: Int, scratch: UnsafeMutablePointer<Float>) -> (keys: UnsafePointer<Float>, values: UnsafePointer<Float>)
@@ -50,10 +58,23 @@ protocol KVStorage: AnyObject {
     func read(slot: Int, key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>)
 }
 
+/// The group calls as the per-head calls in a loop (storages without group kernels).
+extension KVStorage {
+    func scoresGroup(_ q: UnsafePointer<Float>, heads: Int, slots: UnsafePointer<Int>, count: Int, scale: Float,
+                     into out: UnsafeMutablePointer<Float>, stride: Int) {
+        for h in 0..<heads { scores(q + h * headDimension, slots: slots, count: count, scale: scale, into: out + h * stride) }
+    }
+    func accumulateGroup(into out: UnsafeMutablePointer<Float>, heads: Int, weights: UnsafePointer<Float>, stride: Int,
+                         slots: UnsafePointer<Int>, count: Int) {
+        for h in 0..<heads { accumulate(into: out + h * headDimension, weights: weights + h * stride, slots: slots, count: count) }
+    }
+}
+
 /// Both buffers of a storage and the slot-run compaction they share.
 class KVStorageBase {
     let capacity: Int
     let headDim: Int
+    var headDimension: Int { headDim }
     /// Bytes of one slot's key (or value).
     let rowBytes: Int
     let keys: UnsafeMutableRawPointer     // (capacity, rowBytes)
@@ -156,6 +177,21 @@ final class F16KVStorage: KVStorageBase, KVStorage {
         }
     }
 
+    // GQA: a group's heads in one pass over the rows (kv_group.c)
+    func scoresGroup(_ q: UnsafePointer<Float>, heads: Int, slots: UnsafePointer<Int>, count: Int, scale: Float,
+                     into out: UnsafeMutablePointer<Float>, stride: Int) {
+        slots.withMemoryRebound(to: CLong.self, capacity: count) { s in
+            sk_kv16_scores_group(k16, s, Int32(count), q, Int32(heads), scale, out, stride, Int32(headDim))
+        }
+    }
+
+    func accumulateGroup(into out: UnsafeMutablePointer<Float>, heads: Int, weights: UnsafePointer<Float>, stride: Int,
+                         slots: UnsafePointer<Int>, count: Int) {
+        slots.withMemoryRebound(to: CLong.self, capacity: count) { s in
+            sk_kv16_accumulate_group(out, weights, stride, v16, s, Int32(count), Int32(heads), Int32(headDim))
+        }
+    }
+
     func f32Rows(count: Int, scratch: UnsafeMutablePointer<Float>) -> (keys: UnsafePointer<Float>, values: UnsafePointer<Float>) {
         sk_f16_to_f32_n(k16, scratch, count * headDim)
         sk_f16_to_f32_n(v16, scratch + count * headDim, count * headDim)
@@ -251,6 +287,29 @@ final class BlockKVStorage: KVStorageBase, KVStorage {
                 sk_fwht(acc, Int32(headDim))
                 for d in 0..<headDim { out[d] += acc[d] }
             }
+        }
+    }
+
+    // GQA: int8 has group kernels (kv_group.c); int4 the per-head calls in a loop.
+    func scoresGroup(_ q: UnsafePointer<Float>, heads: Int, slots: UnsafePointer<Int>, count: Int, scale: Float,
+                     into out: UnsafeMutablePointer<Float>, stride: Int) {
+        guard dtype == .int8 else {
+            for h in 0..<heads { scores(q + h * headDim, slots: slots, count: count, scale: scale, into: out + h * stride) }
+            return
+        }
+        slots.withMemoryRebound(to: CLong.self, capacity: count) { s in
+            sk_kv8_scores_group(kq, rowBytes, s, Int32(count), q, Int32(heads), scale, out, stride, Int32(headDim), Int32(block))
+        }
+    }
+
+    func accumulateGroup(into out: UnsafeMutablePointer<Float>, heads: Int, weights: UnsafePointer<Float>, stride: Int,
+                         slots: UnsafePointer<Int>, count: Int) {
+        guard dtype == .int8 else {
+            for h in 0..<heads { accumulate(into: out + h * headDim, weights: weights + h * stride, slots: slots, count: count) }
+            return
+        }
+        slots.withMemoryRebound(to: CLong.self, capacity: count) { s in
+            sk_kv8_accumulate_group(out, weights, stride, vq, rowBytes, s, Int32(count), Int32(heads), Int32(headDim), Int32(block))
         }
     }
 

@@ -32,8 +32,10 @@ final class RunState {
         kvRows = .allocate(capacity: max(1, kvHeads * 2 * capacity * headDim))
         rotatedKeys = .allocate(capacity: max(1, kvHeads * capacity * headDim))
         let w = max(1, workers), slots = max(1, capacity), hd = c.headDim
-        decodeScores = (0..<w).map { _ in .allocate(capacity: slots) }
-        decodeWeights = (0..<w).map { _ in .allocate(capacity: slots) }
+        // one row of `capacity` per query head of a GQA group (Attention.attendDecode)
+        let group = max(1, c.numHeads / max(1, c.numKVHeads))
+        decodeScores = (0..<w).map { _ in .allocate(capacity: slots * group) }
+        decodeWeights = (0..<w).map { _ in .allocate(capacity: slots * group) }
         decodeQuery = (0..<w).map { _ in .allocate(capacity: hd) }
         decodeSlots = (0..<w).map { _ in .allocate(capacity: slots) }
         kvPointers = .allocate(capacity: kvHeads)
