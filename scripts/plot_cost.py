@@ -3,13 +3,14 @@
 drawn from the committed measurements (no benchmark runs here):
 
 - model size: docs/measurements/bench.json (SmolLM2-135M, scripts/bench_vs_llama_cpp.py) and
-  scale.json (TinyLlama-1.1B shapes, scripts/bench_scale.py), 2 threads, both tools;
+  scale.json (TinyLlama-1.1B and Llama-2-7B shapes, scripts/bench_scale.py; the 7B as int4-sym
+  against llama.cpp's own Q4_0), 2 threads, both tools;
 - context: bench-long.json's sweep (scripts/bench_long.py: SinkKit int8 with the full f16 cache,
   H2O 512 and SF-Attn) and its llama.cpp rows at depth (best of flash attention off / on).
 
     python3 scripts/plot_cost.py        # writes docs/measurements/cost.png
 
-Needs matplotlib. The 7B point is missing until bench_scale.py --7b has been run (disk).
+Needs matplotlib.
 """
 import json
 from pathlib import Path
@@ -54,7 +55,7 @@ def main():
         a.set_ylabel(yl)
         a.grid(True, which="both", alpha=0.3)
         a.legend(fontsize=8)
-    ax[0][0].set_title("cost against model size (135M real, 1.1B random weights)")
+    ax[0][0].set_title("cost against model size (135M real; 1.1B, 7B random weights)")
 
     # context: SinkKit int8 sweep, llama.cpp's best at depth
     sw = long.get("sweep", [])

@@ -62,7 +62,7 @@ public final class Engine: @unchecked Sendable {
                 preciseActivations: Bool = false) throws {
         self.preciseActivations = preciseActivations
         self.modelPath = modelPath
-        let rt = try Runtime(path: modelPath, integrity: integrity)
+        let rt = try Runtime(path: modelPath, integrity: integrity, threads: threads)
         runtime = rt
         defaultThreads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         adapter = try lora.map { try LoRAAdapter(path: $0, model: rt.model, scale: loraScale) }

@@ -14,11 +14,12 @@ public final class Runtime {
     public let model: LlamaModel
     public let tokenizer: Tokenizer
 
-    public init(path: String, integrity: Integrity = .checkOnce) throws {
+    /// `threads`: workers for the load (nil: every core).
+    public init(path: String, integrity: Integrity = .checkOnce, threads: Int? = nil) throws {
         guard FileManager.default.fileExists(atPath: path) else {
             throw SinkKitError(.io, "\(path): no such model file")
         }
-        model = try LlamaModel(path: path, integrity: integrity)
+        model = try LlamaModel(path: path, integrity: integrity, threads: threads)
         tokenizer = try Tokenizer(spec: try TokenizerSpec(metadata: model.file.metadata, path: path))
         guard tokenizer.vocab.count <= model.config.vocabSize else {
             throw SinkKitError(.config, "\(path): the tokenizer has \(tokenizer.vocab.count) tokens but vocab_size is \(model.config.vocabSize)")

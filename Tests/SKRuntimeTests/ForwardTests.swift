@@ -4,7 +4,7 @@ import XCTest
 import SKConvert
 import SKCore
 import SKFormat
-import SKRuntime
+@testable import SKRuntime
 import SKModel
 import SKSafetensors
 
@@ -133,6 +133,37 @@ final class ForwardTests: XCTestCase {
             var last: [Float] = []
             for t in tokens { last = try s.forward([t], logitsFor: [0]) }
             XCTAssertLessThanOrEqual(maxError(batch, last), 1e-4, type.userName)
+        }
+    }
+
+    /// The load's x8 repacking, spread over threads in chunks of rows, writes the same bytes at
+    /// any thread count (chunks of 8 rows here, so every matrix crosses chunk boundaries).
+    func testPackingIsTheSameAtAnyThreadCount() throws {
+        let saved = WeightMatrix.packChunkBytes
+        WeightMatrix.packChunkBytes = 64
+        defer { WeightMatrix.packChunkBytes = saved }
+        for type in [QuantType.int8, .int4, .int4Sym] {
+            let path = try skm("llama-f32", type)
+            let one = try LlamaModel(path: path, threads: 1), three = try LlamaModel(path: path, threads: 3)
+            var compared = 0
+            for (a, b) in zip(one.layers.flatMap { [$0.q, $0.k, $0.v, $0.o, $0.gate, $0.up, $0.down] } + [one.head],
+                              three.layers.flatMap { [$0.q, $0.k, $0.v, $0.o, $0.gate, $0.up, $0.down] } + [three.head]) {
+                guard let pa = a.packed, let pb = b.packed else { continue }
+                let n = a.packedGroupBytes * (a.rows / 8)
+                XCTAssertGreaterThan(a.rows / 8, 1, a.name)
+                XCTAssertEqual(memcmp(pa, pb, n), 0, "\(type.userName) \(a.name)")
+                var unpacked = [Float](repeating: 0, count: a.cols), direct = [Float](repeating: 0, count: a.cols)
+                for r in [0, a.rows / 2 + 3, a.rows - 1] {
+                    a.dequantizeRow(r, into: &unpacked)
+                    let bb = a.type.blockBytes(group: 32)   // (the head may have its own type)
+                    direct.withUnsafeMutableBufferPointer { d in
+                        for blk in 0..<(a.cols / 32) { Dequantize.block(a.row(r) + blk * bb, type: a.type, group: 32, into: d.baseAddress! + blk * 32) }
+                    }
+                    XCTAssertEqual(unpacked, direct, "\(type.userName) \(a.name) row \(r)")
+                }
+                compared += 1
+            }
+            XCTAssertEqual(compared, 7 * one.layers.count + 1, "\(type.userName): every matrix packed (x8 kernels on this CPU)")
         }
     }
 

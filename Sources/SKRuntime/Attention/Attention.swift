@@ -63,8 +63,9 @@ extension Session {
     /// allowed slots, softmax, weighted sum of values. Without SF-Attn every query head of a KV
     /// group sees the same slots, so a work item is a (token, KV head) pair whose group of query
     /// heads goes through the storage's group calls (each key and value row decoded once per
-    /// group, each head's result bit for bit the per-head one); with SF-Attn (heads differ in
-    /// their segments) a (token, head) pair. When the evictor observes, whole KV heads (each
+    /// group, each head's result bit for bit the per-head one), where those items divide evenly
+    /// over the workers; otherwise (and with SF-Attn, whose heads differ in their segments) a
+    /// (token, head) pair. When the evictor observes, whole KV heads (each
     /// head's observations come from one worker, in a fixed order: deterministic at any thread count).
     func attendDecode(layer l: Int, q: UnsafePointer<Float>, n: Int, start: Int, usesCache: (Int) -> Bool, out: UnsafeMutablePointer<Float>) {
         let c = model.config, hd = c.headDim, qd = c.qDim, group = c.numHeads / c.numKVHeads
@@ -72,7 +73,10 @@ extension Session {
         let kern = kernels, sf = attention.sf, observes = evictor.observesAttention, evictor = self.evictor
         let caches = cache.heads[l], cap = cache.capacity, st = state, table = deltaTable
         let window = c.slidingWindow(layer: l)
-        let grouped = sf == nil
+        // Grouped unless that would leave the workers unevenly loaded (3 KV heads on 2 threads:
+        // 2 + 1 groups is slower than 5 + 4 heads); an observing evictor already works by KV head.
+        let kvItems = n * c.numKVHeads
+        let grouped = sf == nil && (observes || kvItems % max(1, min(threads, kvItems)) == 0)
         let units = grouped ? c.numKVHeads : c.numHeads   // work units per token
         let items = observes ? c.numKVHeads : n * units
         let t = max(1, min(threads, items))

@@ -66,6 +66,9 @@ public final class WeightMatrix {
         owned?.deallocate()
     }
 
+    /// Bytes of rows packed per chunk (about 1 MB; tests make it small to cross chunk boundaries).
+    nonisolated(unsafe) static var packChunkBytes = 1 << 20
+
     /// Bytes of one group of 8 rows in the x8 layout (`packed`).
     var packedGroupBytes: Int {
         (type == .int8 ? Int(SK_X8_INT8_BLOCK_BYTES) : sk_x8_block_bytes(type == .int4 ? 1 : 0)) * (cols / 32)
@@ -73,8 +76,8 @@ public final class WeightMatrix {
 
     /// Repacks int8 / int4 / int4-sym group-32 rows into the x8 layout for `kernels` (no-op where the
     /// path has no x8 kernel, or for other types, groups or row counts), then releases the
-    /// tensor's pages of `file`.
-    func packForKernels(_ kernels: UnsafePointer<sk_kernel_table>, file: SKMFile) {
+    /// tensor's pages of `file`; chunks of rows spread over `threads` workers.
+    func packForKernels(_ kernels: UnsafePointer<sk_kernel_table>, file: SKMFile, threads: Int = 1) {
         guard packed == nil, group == 32, rows % 8 == 0, cols % 32 == 0 else { return }
         let k = kernels.pointee
         let hasKernel: Bool
@@ -89,17 +92,19 @@ public final class WeightMatrix {
         // about 1 MB of rows at a time, each chunk's file pages released once packed, so a big
         // matrix (a 49,152-row output matrix) never has both copies resident
         let fileBase = owned == nil ? file.file.base : nil
-        let chunk = max(8, (1 << 20) / rowBytes / 8 * 8)
-        var r0 = 0
-        while r0 < rows {
-            let n = min(chunk, rows - r0)
-            if type == .int8 {
-                sk_pack_int8_x8(src + r0 * rowBytes, rowBytes, Int32(n), Int32(cols), out + r0 / 8 * packedGroupBytes)
-            } else {
-                sk_pack_int4_x8(src + r0 * rowBytes, rowBytes, Int32(n), Int32(cols), type == .int4 ? 1 : 0, out + r0 / 8 * packedGroupBytes)
+        let chunk = max(8, Self.packChunkBytes / rowBytes / 8 * 8)
+        let chunks = (rows + chunk - 1) / chunk
+        let type = self.type, rowBytes = self.rowBytes, cols = self.cols, groupBytes = packedGroupBytes, base = self.base
+        parallelFor(chunks, threads: threads) { range in
+            for c in range {
+                let r0 = c * chunk, n = min(chunk, rows - r0)
+                if type == .int8 {
+                    sk_pack_int8_x8(src + r0 * rowBytes, rowBytes, Int32(n), Int32(cols), out + r0 / 8 * groupBytes)
+                } else {
+                    sk_pack_int4_x8(src + r0 * rowBytes, rowBytes, Int32(n), Int32(cols), type == .int4 ? 1 : 0, out + r0 / 8 * groupBytes)
+                }
+                if let fileBase { file.file.release(offset: base + r0 * rowBytes - fileBase, count: n * rowBytes) }
             }
-            if let fileBase { file.file.release(offset: base + r0 * rowBytes - fileBase, count: n * rowBytes) }
-            r0 += n
         }
         packed = dst
         // (the pages chunk boundaries split)
