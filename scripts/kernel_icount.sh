@@ -29,22 +29,30 @@ md=docs/measurements/kernel-icount.md
   echo "| path | int8 | int4 | int4-sym |"
   echo "|---|---|---|---|"
 } > "$md.tmp"
-for spec in "x86-64 AVX2|qemu-x86_64|max|$out/x86|avx2" \
-            "aarch64 NEON + sdot|qemu-aarch64|max|$out/arm|neon" \
-            "aarch64 plain NEON|qemu-aarch64|cortex-a72|$out/arm|neon-plain" \
-            "aarch64 NEON, SKM row layout (before the x8 kernels)|qemu-aarch64|cortex-a72|$out/arm|neon-rows"; do
-  IFS='|' read -r label qemu cpu prog path <<< "$spec"
-  row="| $label |"
-  for type in int8 int4 int4-sym; do
-    c0=$(count $qemu "$cpu" "$prog" "$path" "$type" 0)
-    c1=$(count $qemu "$cpu" "$prog" "$path" "$type" 1)
-    if [ "$c0" -le 0 ] || [ "$c1" -le "$c0" ]; then echo "no count for $label $type ($c0, $c1)" >&2; exit 1; fi
-    m=$(python3 -c "print(f'{($c1 - $c0) / 1e6:.1f} M')")
-    echo "$label $type: $m" >&2
-    row="$row $m |"
+# table_rows "types" [mode] spec...: one row per spec "label|qemu|cpu|program|path", one column
+# per type: the count for 1 (token or quantization) minus the count for 0.
+table_rows() {
+  local types=$1 mode=$2; shift 2
+  local spec label qemu cpu prog path row type c0 c1 m
+  for spec in "$@"; do
+    IFS='|' read -r label qemu cpu prog path <<< "$spec"
+    row="| $label |"
+    for type in $types; do
+      c0=$(count $qemu "$cpu" "$prog" $mode "$path" "$type" 0)
+      c1=$(count $qemu "$cpu" "$prog" $mode "$path" "$type" 1)
+      if [ "$c0" -le 0 ] || [ "$c1" -le "$c0" ]; then echo "no count for $label $type ($c0, $c1)" >&2; exit 1; fi
+      m=$(python3 -c "print(f'{($c1 - $c0) / 1e6:.1f} M')")
+      echo "${mode:+$mode }$label $type: $m" >&2
+      row="$row $m |"
+    done
+    echo "$row" >> "$md.tmp"
   done
-  echo "$row" >> "$md.tmp"
-done
+}
+table_rows "int8 int4 int4-sym" "" \
+  "x86-64 AVX2|qemu-x86_64|max|$out/x86|avx2" \
+  "aarch64 NEON + sdot|qemu-aarch64|max|$out/arm|neon" \
+  "aarch64 plain NEON|qemu-aarch64|cortex-a72|$out/arm|neon-plain" \
+  "aarch64 NEON, SKM row layout (before the x8 kernels)|qemu-aarch64|cortex-a72|$out/arm|neon-rows"
 {
   echo
   echo "## The quantizer: instructions to quantize one 192 × 576 matrix (SmolLM2's k_proj, Gaussian values)"
@@ -56,20 +64,9 @@ done
   echo "| path | int4 | int4-sym |"
   echo "|---|---|---|"
 } >> "$md.tmp"
-for spec in "x86-64 scalar|qemu-x86_64|max|$out/x86|scalar" "x86-64 AVX2|qemu-x86_64|max|$out/x86|simd" \
-            "aarch64 scalar|qemu-aarch64|max|$out/arm|scalar" "aarch64 NEON|qemu-aarch64|max|$out/arm|simd"; do
-  IFS='|' read -r label qemu cpu prog path <<< "$spec"
-  row="| $label |"
-  for type in int4 int4-sym; do
-    c0=$(count $qemu "$cpu" "$prog" quant "$path" "$type" 0)
-    c1=$(count $qemu "$cpu" "$prog" quant "$path" "$type" 1)
-    if [ "$c0" -le 0 ] || [ "$c1" -le "$c0" ]; then echo "no count for $label $type ($c0, $c1)" >&2; exit 1; fi
-    m=$(python3 -c "print(f'{($c1 - $c0) / 1e6:.1f} M')")
-    echo "quantizer $label $type: $m" >&2
-    row="$row $m |"
-  done
-  echo "$row" >> "$md.tmp"
-done
+table_rows "int4 int4-sym" quant \
+  "x86-64 scalar|qemu-x86_64|max|$out/x86|scalar" "x86-64 AVX2|qemu-x86_64|max|$out/x86|simd" \
+  "aarch64 scalar|qemu-aarch64|max|$out/arm|scalar" "aarch64 NEON|qemu-aarch64|max|$out/arm|simd"
 mv "$md.tmp" "$md"
 cat "$md"
 # the table into the README, between its icount markers
