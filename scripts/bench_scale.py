@@ -197,16 +197,13 @@ def run_7b(bin_dir, a, threads, bw, tools):
     print(conv[-1], flush=True)
     shutil.rmtree(merged)
     # ... and merge + quantize in one pass, straight from the base and the adapter.
-    skms = {}
-    for ours in ("int4-sym", "int4"):
-        skm = d.parent / f"{name}-{ours}.skm"
+    for ours, skm in skms.items():
         secs, rss, _ = timed([bin_dir / "skconv", "quantize", "--model", d, "--adapter", adapter, "--type", ours, "--output", skm, "--force"])
         conv.append({"model": name, "tool": "SinkKit", "step": f"skconv quantize --adapter (merge + {ours})", "s": round(secs, 1),
                      "rss_mb": round(rss), "out_mb": round(skm.stat().st_size / 1e6)})
         print(conv[-1], flush=True)
-        skms[ours] = skm
     # llama.cpp: its converter to a BF16 GGUF, then its quantizer to Q4_0 (no adapter merged).
-    bf16_gguf, q4 = d.parent / f"{name}-BF16.gguf", d.parent / f"{name}-Q4_0.gguf"
+    bf16_gguf = d.parent / f"{name}-BF16.gguf"
     env = dict(os.environ, PYTHONPATH=str(LLAMA_SRC / "gguf-py"))
     secs, rss, _ = timed([sys.executable, LLAMA_SRC / "convert_hf_to_gguf.py", d, "--outtype", "bf16", "--outfile", bf16_gguf], env=env)
     conv.append({"model": name, "tool": "llama.cpp", "step": "convert_hf_to_gguf.py (BF16 GGUF)", "s": round(secs, 1), "rss_mb": round(rss)})

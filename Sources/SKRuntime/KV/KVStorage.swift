@@ -58,15 +58,24 @@ protocol KVStorage: AnyObject {
     func read(slot: Int, key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>)
 }
 
-/// The group calls as the per-head calls in a loop (storages without group kernels).
+/// The group calls as the per-head calls in a loop: the default for storages without group
+/// kernels, and the fallback of those whose kernels cover some types only.
 extension KVStorage {
+    func scoresPerHead(_ q: UnsafePointer<Float>, heads: Int, slots: UnsafePointer<Int>, count: Int, scale: Float,
+                       into out: UnsafeMutablePointer<Float>, stride: Int) {
+        for h in 0..<heads { scores(q + h * headDimension, slots: slots, count: count, scale: scale, into: out + h * stride) }
+    }
+    func accumulatePerHead(into out: UnsafeMutablePointer<Float>, heads: Int, weights: UnsafePointer<Float>, stride: Int,
+                           slots: UnsafePointer<Int>, count: Int) {
+        for h in 0..<heads { accumulate(into: out + h * headDimension, weights: weights + h * stride, slots: slots, count: count) }
+    }
     func scoresGroup(_ q: UnsafePointer<Float>, heads: Int, slots: UnsafePointer<Int>, count: Int, scale: Float,
                      into out: UnsafeMutablePointer<Float>, stride: Int) {
-        for h in 0..<heads { scores(q + h * headDimension, slots: slots, count: count, scale: scale, into: out + h * stride) }
+        scoresPerHead(q, heads: heads, slots: slots, count: count, scale: scale, into: out, stride: stride)
     }
     func accumulateGroup(into out: UnsafeMutablePointer<Float>, heads: Int, weights: UnsafePointer<Float>, stride: Int,
                          slots: UnsafePointer<Int>, count: Int) {
-        for h in 0..<heads { accumulate(into: out + h * headDimension, weights: weights + h * stride, slots: slots, count: count) }
+        accumulatePerHead(into: out, heads: heads, weights: weights, stride: stride, slots: slots, count: count)
     }
 }
 
@@ -294,8 +303,7 @@ final class BlockKVStorage: KVStorageBase, KVStorage {
     func scoresGroup(_ q: UnsafePointer<Float>, heads: Int, slots: UnsafePointer<Int>, count: Int, scale: Float,
                      into out: UnsafeMutablePointer<Float>, stride: Int) {
         guard dtype == .int8 else {
-            for h in 0..<heads { scores(q + h * headDim, slots: slots, count: count, scale: scale, into: out + h * stride) }
-            return
+            return scoresPerHead(q, heads: heads, slots: slots, count: count, scale: scale, into: out, stride: stride)
         }
         slots.withMemoryRebound(to: CLong.self, capacity: count) { s in
             sk_kv8_scores_group(kq, rowBytes, s, Int32(count), q, Int32(heads), scale, out, stride, Int32(headDim), Int32(block))
@@ -305,8 +313,7 @@ final class BlockKVStorage: KVStorageBase, KVStorage {
     func accumulateGroup(into out: UnsafeMutablePointer<Float>, heads: Int, weights: UnsafePointer<Float>, stride: Int,
                          slots: UnsafePointer<Int>, count: Int) {
         guard dtype == .int8 else {
-            for h in 0..<heads { accumulate(into: out + h * headDim, weights: weights + h * stride, slots: slots, count: count) }
-            return
+            return accumulatePerHead(into: out, heads: heads, weights: weights, stride: stride, slots: slots, count: count)
         }
         slots.withMemoryRebound(to: CLong.self, capacity: count) { s in
             sk_kv8_accumulate_group(out, weights, stride, vq, rowBytes, s, Int32(count), Int32(heads), Int32(headDim), Int32(block))
