@@ -298,16 +298,9 @@ SK_AVX2 static float exp_shift_sum(float *x, int n, float shift) {
     return hsum256(acc);
 }
 
-SK_AVX2 static void axpy_f16(float *y, float a, const uint16_t *x, int n) {
-    int i = 0;
-    const __m256 av = _mm256_set1_ps(a);
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))), _mm256_loadu_ps(y + i)));
-    for (; i < n; i++) y[i] += a * _cvtsh_ss(x[i]);
-}
 
 static const sk_kernel_table avx2_table = {
-    "avx2", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv, gemv_int4_x8, gemv_int8_x8, silu_mul, exp_shift_sum, axpy_f16,
+    "avx2", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv, gemv_int4_x8, gemv_int8_x8, silu_mul, exp_shift_sum,
 };
 
 const sk_kernel_table *sk_kernels_avx2(void) {

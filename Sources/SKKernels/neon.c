@@ -350,18 +350,12 @@ static float exp_shift_sum(float *x, int n, float shift) {
     return vaddvq_f32(acc);
 }
 
-static void axpy_f16(float *y, float a, const uint16_t *x, int n) {
-    int i = 0;
-    for (; i + 4 <= n; i += 4)
-        vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(x + i))), a));
-    for (; i < n; i++) y[i] += a * sk_f16_to_f32(x[i]);
-}
 
 static const sk_kernel_table neon_table = {
-    "neon", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv, gemv_int4_x8, gemv_int8_x8, silu_mul, exp_shift_sum, axpy_f16,
+    "neon", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv, gemv_int4_x8, gemv_int8_x8, silu_mul, exp_shift_sum,
 };
 static const sk_kernel_table neon_dotprod_table = {
-    "neon+dotprod", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv, gemv_int4_x8_sdot, gemv_int8_x8_sdot, silu_mul, exp_shift_sum, axpy_f16,
+    "neon+dotprod", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv, gemv_int4_x8_sdot, gemv_int8_x8_sdot, silu_mul, exp_shift_sum,
 };
 
 const sk_kernel_table *sk_kernels_neon_plain(void) { return &neon_table; }

@@ -120,12 +120,9 @@ static float exp_shift_sum(float *x, int n, float shift) {
     return sum;
 }
 
-static void axpy_f16(float *y, float a, const uint16_t *x, int n) {
-    for (int i = 0; i < n; i++) y[i] += a * sk_f16_to_f32(x[i]);
-}
 
 static const sk_kernel_table scalar_table = {
-    "scalar", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv, NULL, NULL, silu_mul, exp_shift_sum, axpy_f16,
+    "scalar", dot_f32, dot_f16, dot_int8, dot_int4, dot_int4_sym, quantize_act, gemv, NULL, NULL, silu_mul, exp_shift_sum,
 };
 
 const sk_kernel_table *sk_kernels_scalar(void) { return &scalar_table; }

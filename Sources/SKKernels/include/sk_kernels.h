@@ -47,8 +47,6 @@ typedef struct {
     void (*silu_mul)(float *g, const float *u, int n);
     // Softmax numerators: x[i] = e^(x[i] − shift) (0 for −inf and below f32's range); returns Σ.
     float (*exp_shift_sum)(float *x, int n, float shift);
-    // y[i] += a · x[i] for f16 x (attention's value rows from an f16 KV cache).
-    void (*axpy_f16)(float *y, float a, const uint16_t *x, int n);
 } sk_kernel_table;
 
 enum { SK_INT8 = 0, SK_INT4 = 1, SK_INT4_SYM = 2, SK_INT5_SYM = 3 };
