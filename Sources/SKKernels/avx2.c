@@ -4,6 +4,7 @@
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
+#include "f16_scalar.h"
 #include <string.h>
 #include <math.h>
 
@@ -17,11 +18,7 @@ SK_AVX2 static inline float hsum256(__m256 v) {
     return _mm_cvtss_f32(lo);
 }
 
-SK_AVX2 static inline float h16(const uint8_t *p) {
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return _cvtsh_ss(v);
-}
+SK_AVX2 static inline float h16(const uint8_t *p) { return sk_f16c_at(p); }
 
 // Σ over 32 pairs of u8 (0..15 or |w|) × s8, as 8 int32 lanes, converted to float.
 SK_AVX2 static inline __m256 dot_u8s8(__m256i u, __m256i s) {

@@ -28,6 +28,7 @@ static void accumulate8_each(float *out, const float *w, size_t wstride, const u
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
+#include "f16_scalar.h"
 #define SK_G __attribute__((target("avx2,fma,f16c")))
 #define INLINE __attribute__((always_inline)) inline
 
@@ -39,7 +40,7 @@ SK_G static INLINE float hsum8(__m256 v) {
     h = _mm_add_ss(h, _mm_movehdup_ps(h));
     return _mm_cvtss_f32(h);
 }
-SK_G static INLINE float f16c_scale(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | (p[1] << 8))); }
+SK_G static INLINE float f16c_scale(const uint8_t *p) { return sk_f16c_at(p); }
 
 // f16 scores, G heads. kv_f16.c: with hd a multiple of 16, slots in whole groups of four sum
 // the even 8-chunks and the odd ones apart (a + b); the rest, and every slot when hd is not a

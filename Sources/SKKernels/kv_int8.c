@@ -133,9 +133,10 @@ void sk_kv4_axpy_scalar(float *out, float w, const uint8_t *row, int hd, int blo
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "f16_scalar.h"
 #define SK_KV_AVX2 __attribute__((target("avx2,fma,f16c")))
 
-static SK_KV_AVX2 inline float h2f_f16c(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | (p[1] << 8))); }
+static SK_KV_AVX2 inline float h2f_f16c(const uint8_t *p) { return sk_f16c_at(p); }
 
 static SK_KV_AVX2 inline __m256 load8(const uint8_t *p) {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));

@@ -23,7 +23,7 @@ final class AttentionPolicyTests: XCTestCase {
     /// Runs a prefill of `prefill` tokens in chunks of `chunk`, then decodes the rest one by one,
     /// comparing every logit with the reference, and checks the budget after every step.
     func check(sf sfGroup: Int?, _ policy: ReferenceModel.Policy, positions: PositionMode = .absolute, prefill: Int = 13, chunk: Int = 5,
-               length: Int = 40, kv: KVDType = .f32, tolerance: Float = 1e-4, line: UInt = #line) throws {
+               length: Int = 40, kv: KVDType = .f32, tolerance: Float = 1e-4, threads: Int = 2, line: UInt = #line) throws {
         let tokens = (0..<length).map { ($0 * 37 + 11) % 120 + 3 }
         let file = try SKMFile(path: try model())
         let m = try LlamaModel(path: file.path)
@@ -38,7 +38,7 @@ final class AttentionPolicyTests: XCTestCase {
         case .tova(let b): p = TOVACache(budget: b, sinks: sinks)
         case .snap(let b, let w, let a): p = try SnapKVCache(budget: b, sinks: sinks, window: w, allocation: a, layers: m.config.numLayers)
         }
-        let s = try Session(model: m, context: 64, threads: 2, attention: AttentionConfig(sf: sf, policy: p, positions: positions, chunk: chunk, kvDType: kv))
+        let s = try Session(model: m, context: 64, threads: threads, attention: AttentionConfig(sf: sf, policy: p, positions: positions, chunk: chunk, kvDType: kv))
         let ref = try ReferenceModel(file: file, sf: sf, policy: policy, sinks: sinks, positions: positions, halfKV: kv == .f16)
         ref.int8KV = kv == .int8
         ref.int4KV = kv == .int4
@@ -109,6 +109,48 @@ final class AttentionPolicyTests: XCTestCase {
             for (kv, tol) in [(KVDType.f32, Float(1e-4)), (.f16, 1e-2), (.int8, 1e-2), (.int4, 5e-2)] {
                 try check(sf: nil, policy, prefill: 20, chunk: 7, length: 34, kv: kv, tolerance: tol)
             }
+        }
+    }
+    /// Decode steps on one worker (4 query heads as two runs of 2, one per KV head) and split over
+    /// three (runs of 1, 1 and 2 heads, the first two sharing KV head 0 from different workers).
+    /// Same logits and slots as the reference for every KV storage type, full and bounded.
+    func testDecodeWorkersSplitAKVGroup() throws {
+        for threads in [1, 3] {
+            for (kv, tol) in [(KVDType.f32, Float(1e-4)), (.f16, 1e-2), (.int8, 1e-2), (.int4, 5e-2)] {
+                try check(sf: nil, .full, kv: kv, tolerance: tol, threads: threads)
+                try check(sf: nil, .window(budget: 10), kv: kv, tolerance: tol, threads: threads)
+            }
+        }
+    }
+    /// The softmax's maximum (sixteen lanes, then a tail) equals the plain one for every length
+    /// around the lane counts, wherever the largest value sits.
+    func testMaxOfEqualsPlainMax() {
+        var g = SystemRandomNumberGenerator()
+        for n in 0..<70 {
+            for at in Set([0, n / 2, max(0, n - 1)]) where at < max(n, 1) {
+                var x = (0..<n).map { _ in Float.random(in: -50...50, using: &g) }
+                if n > 0 { x[at] = 60 + Float(at) }
+                let want = x.max() ?? -.infinity
+                x.withUnsafeBufferPointer { XCTAssertEqual(maxOf($0.baseAddress ?? UnsafePointer(bitPattern: 16)!, n), want, "n \(n), largest at \(at)") }
+            }
+        }
+    }
+    /// H2O's and TOVA's ranking, by scans (a few drops) and by one sort (many), against a sorted
+    /// selection: random sizes, forced slots and tied scores, drops on both sides of the switch.
+    func testRankedKeepEqualsSortedSelection() {
+        var g = SystemRandomNumberGenerator()
+        for _ in 0..<400 {
+            let n = Int.random(in: 1...60, using: &g)
+            let positions = (0..<n).map { $0 * 3 + Int.random(in: 0...2, using: &g) }
+            let scores = (0..<n).map { _ in Double(Int.random(in: 0...4, using: &g)) / 4 }
+            let forcedSet = Set((0..<n).filter { _ in Int.random(in: 0..<4, using: &g) == 0 })
+            let best = Int.random(in: -2...n, using: &g)
+            let rest = (0..<n).filter { !forcedSet.contains($0) }.sorted {
+                scores[$0] != scores[$1] ? scores[$0] > scores[$1] : positions[$0] < positions[$1]
+            }
+            let want = forcedSet.union(rest.prefix(max(0, best))).sorted()
+            let got = keepRanked(count: n, best: best, scores: scores, positions: positions) { forcedSet.contains($0) }
+            XCTAssertEqual(got, want, "n \(n), best \(best), forced \(forcedSet.sorted())")
         }
     }
     /// Ada-KV really gives heads different budgets on this model (else the test above proves little).

@@ -60,34 +60,40 @@ extension Session {
     }
 
     /// One query (or a few, or with the evictor observing) at a time: dot products over the
-    /// allowed slots, softmax, weighted sum of values. Without SF-Attn every query head of a KV
-    /// group sees the same slots, so a work item is a (token, KV head) pair whose group of query
-    /// heads goes through the storage's group calls (each key and value row decoded once per
-    /// group, each head's result bit for bit the per-head one), where those items divide evenly
-    /// over the workers; otherwise (and with SF-Attn, whose heads differ in their segments) a
-    /// (token, head) pair. When the evictor observes, whole KV heads (each
-    /// head's observations come from one worker, in a fixed order: deterministic at any thread count).
+    /// allowed slots, softmax, weighted sum of values. The (token, query head) pairs are split
+    /// into contiguous, even ranges over the workers; without SF-Attn every query head of a KV
+    /// group sees the same slots, so within a range each run of heads that share a KV head goes
+    /// through the storage's group calls (each key and value row decoded once per run, each
+    /// head's result bit for bit the per-head one). SmolLM2's 9 heads over 3 KV heads on 2
+    /// workers: runs of 3 + 2 and 1 + 3 heads. With SF-Attn (whose heads differ in their
+    /// segments) and under "cache" positions, head by head. When the evictor observes, whole KV
+    /// heads (each head's observations come from one worker, in a fixed order: deterministic at
+    /// any thread count).
     func attendDecode(layer l: Int, q: UnsafePointer<Float>, n: Int, start: Int, usesCache: (Int) -> Bool, out: UnsafeMutablePointer<Float>) {
         let c = model.config, hd = c.headDim, qd = c.qDim, group = c.numHeads / c.numKVHeads
         let scale = c.attentionScale, softcap = c.attnSoftcap
         let kern = kernels, sf = attention.sf, observes = evictor.observesAttention, evictor = self.evictor
         let caches = cache.heads[l], cap = cache.capacity, st = state, table = deltaTable
         let window = c.slidingWindow(layer: l)
-        // Grouped unless that would leave the workers unevenly loaded (3 KV heads on 2 threads:
-        // 2 + 1 groups is slower than 5 + 4 heads); an observing evictor already works by KV head.
-        let kvItems = n * c.numKVHeads
-        let grouped = sf == nil && (observes || kvItems % max(1, min(threads, kvItems)) == 0)
-        let units = grouped ? c.numKVHeads : c.numHeads   // work units per token
-        let items = observes ? c.numKVHeads : n * units
+        let h = c.numHeads
+        let items = observes ? c.numKVHeads : n * h
         let t = max(1, min(threads, items))
         parallelFor(t, threads: t) { workers in
             for worker in workers {
                 let scores = st.decodeScores[worker], weights = st.decodeWeights[worker]
                 let slots = st.decodeSlots[worker], qs = st.decodeQuery[worker]
-                for item in (items * worker / t)..<(items * (worker + 1) / t) {
-                    let tokens = observes ? 0..<n : (item / units)..<(item / units + 1)
-                    let heads = observes ? (item * group)..<((item + 1) * group)
-                        : grouped ? ((item % units) * group)..<((item % units + 1) * group) : (item % units)..<(item % units + 1)
+                // Observing: KV head `item` for every token. Otherwise the (token, head) pairs
+                // lo..<hi, as runs of heads within one token.
+                let lo = items * worker / t, hi = items * (worker + 1) / t
+                let runs: [(tokens: Range<Int>, heads: Range<Int>)] = observes
+                    ? (lo..<hi).map { (0..<n, ($0 * group)..<(($0 + 1) * group)) }
+                    : stride(from: lo, to: hi, by: 1).compactMap { p in
+                        // a run starts at the range's start or at a new token
+                        guard p == lo || p % h == 0 else { return nil }
+                        let end = min(hi, (p / h + 1) * h)
+                        return ((p / h)..<(p / h + 1), (p % h)..<(p % h + end - p))
+                    }
+                for (tokens, span) in runs {
                     for i in tokens {
                         let pos = start + i, useCache = usesCache(pos)
                         let oldest = window.map { pos - $0 + 1 } ?? Int.min  // sliding window
@@ -95,6 +101,17 @@ extension Session {
                         func allowed(_ head: Int) -> Int {
                             var m = 0
                             caches[head / group].positions.withUnsafeBufferPointer { ps in
+                                if sf == nil && window == nil {
+                                    // every slot up to the query's position: a prefix (binary search)
+                                    var hi = ps.count
+                                    if hi > 0 && ps[hi - 1] > pos {
+                                        var lo = 0
+                                        while lo < hi { let mid = (lo + hi) / 2; if ps[mid] <= pos { lo = mid + 1 } else { hi = mid } }
+                                    }
+                                    for j in 0..<hi { slots[j] = j }
+                                    m = hi
+                                    return
+                                }
                                 for j in 0..<ps.count {
                                     let kp = ps[j]
                                     if kp > pos { break }  // slots are in position order
@@ -110,25 +127,29 @@ extension Session {
                         func softmax(_ row: Int, _ m: Int) {
                             let sc = scores + row * cap, w = weights + row * cap
                             if let limit = softcap { for s in 0..<m { sc[s] = limit * tanh(sc[s] / limit) } }
-                            var mx = -Float.infinity
-                            for s in 0..<m { mx = max(mx, sc[s]) }
+                            let mx = maxOf(sc, m)
                             let sum = kern.exp_shift_sum(sc, Int32(m), mx)
                             for s in 0..<m { w[s] = sc[s] / sum }
                         }
-                        if grouped && !useCache {
-                            let first = heads.lowerBound, kh = first / group, hc = caches[kh], g = heads.count
-                            let m = allowed(first)
-                            let qv = q + i * qd + first * hd, o = out + i * qd + first * hd
-                            hc.storage.scoresGroup(qv, heads: g, slots: slots, count: m, scale: scale, into: scores, stride: cap)
-                            for h in 0..<g { softmax(h, m) }
-                            for d in 0..<(g * hd) { o[d] = 0 }
-                            hc.storage.accumulateGroup(into: o, heads: g, weights: weights, stride: cap, slots: slots, count: m)
-                            if observes {
-                                for h in 0..<g { evictor.observe(layer: l, kvHead: kh, query: pos, slots: slots, weights: weights + h * cap, count: m) }
+                        if sf == nil && !useCache {
+                            // the span's heads in runs that share a KV head
+                            var first = span.lowerBound
+                            while first < span.upperBound {
+                                let kh = first / group, hc = caches[kh], g = min(span.upperBound, (kh + 1) * group) - first
+                                let m = allowed(first)
+                                let qv = q + i * qd + first * hd, o = out + i * qd + first * hd
+                                hc.storage.scoresGroup(qv, heads: g, slots: slots, count: m, scale: scale, into: scores, stride: cap)
+                                for r in 0..<g { softmax(r, m) }
+                                for d in 0..<(g * hd) { o[d] = 0 }
+                                hc.storage.accumulateGroup(into: o, heads: g, weights: weights, stride: cap, slots: slots, count: m)
+                                if observes {
+                                    for r in 0..<g { evictor.observe(layer: l, kvHead: kh, query: pos, slots: slots, weights: weights + r * cap, count: m) }
+                                }
+                                first += g
                             }
                             continue
                         }
-                        for head in heads {
+                        for head in span {
                             let kh = head / group, hc = caches[kh]
                             let m = allowed(head)
                             let qv = q + i * qd + head * hd
@@ -151,4 +172,21 @@ extension Session {
             }
         }
     }
+}
+
+/// The largest of `n` floats (−∞ for none), in eight independent chains (one chain of `max`
+/// through every slot of every head was a visible share of decoding at depth).
+@inline(__always) func maxOf(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    var m0 = -Float.infinity, m1 = m0, m2 = m0, m3 = m0, m4 = m0, m5 = m0, m6 = m0, m7 = m0, i = 0
+    while i + 8 <= n {
+        m0 = p[i] > m0 ? p[i] : m0; m1 = p[i + 1] > m1 ? p[i + 1] : m1
+        m2 = p[i + 2] > m2 ? p[i + 2] : m2; m3 = p[i + 3] > m3 ? p[i + 3] : m3
+        m4 = p[i + 4] > m4 ? p[i + 4] : m4; m5 = p[i + 5] > m5 ? p[i + 5] : m5
+        m6 = p[i + 6] > m6 ? p[i + 6] : m6; m7 = p[i + 7] > m7 ? p[i + 7] : m7
+        i += 8
+    }
+    while i < n { m0 = p[i] > m0 ? p[i] : m0; i += 1 }
+    let a = m0 > m1 ? m0 : m1, b = m2 > m3 ? m2 : m3, c = m4 > m5 ? m4 : m5, d = m6 > m7 ? m6 : m7
+    let e = a > b ? a : b, f = c > d ? c : d
+    return e > f ? e : f
 }

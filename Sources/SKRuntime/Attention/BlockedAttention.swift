@@ -64,6 +64,19 @@ extension Session {
                         for i in 0..<rows {
                             let pos = start + i0 + i, row = sBuf + i * m
                             var mx = -Float.infinity
+                            if sf == nil && window == nil {
+                                // causal only: the allowed slots are a prefix (positions ascend),
+                                // the rest get weight 0 without an exponential
+                                var cut = m
+                                if m > 0 && ps[m - 1] > pos {
+                                    var lo = 0
+                                    while lo < cut { let mid = (lo + cut) / 2; if ps[mid] <= pos { lo = mid + 1 } else { cut = mid } }
+                                }
+                                for j in cut..<m { row[j] = 0 }
+                                let inv = 1 / kern.exp_shift_sum(row, Int32(cut), maxOf(row, cut))
+                                for j in 0..<cut { row[j] *= inv }
+                                continue
+                            }
                             if let sf {
                                 for j in 0..<m {
                                     let kp = ps[j]
@@ -73,10 +86,6 @@ extension Session {
                                 // sliding window: keys pos-w+1...pos
                                 for j in 0..<m {
                                     if ps[j] > pos || ps[j] <= pos - w { row[j] = -.infinity } else { mx = max(mx, row[j]) }
-                                }
-                            } else {
-                                for j in 0..<m {
-                                    if ps[j] > pos { row[j] = -.infinity } else { mx = max(mx, row[j]) }
                                 }
                             }
                             let inv = 1 / kern.exp_shift_sum(row, Int32(m), mx)

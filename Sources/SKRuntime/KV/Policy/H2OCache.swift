@@ -21,14 +21,7 @@ public struct H2OCache: KVCachePolicy {
     public func keep(positions: [Int], scores: [Double]) -> [Int] {
         let n = positions.count
         guard n > sinks + heavy + recent else { return Array(0..<n) }
-        var keep = Set<Int>()
-        for i in 0..<n where positions[i] < sinks { keep.insert(i) }
-        for i in max(0, n - recent)..<n { keep.insert(i) }
-        let candidates = (0..<n).filter { !keep.contains($0) }.sorted {
-            scores[$0] != scores[$1] ? scores[$0] > scores[$1] : positions[$0] < positions[$1]
-        }
-        for i in candidates.prefix(heavy) { keep.insert(i) }
-        return keep.sorted()
+        return keepRanked(count: n, best: heavy, scores: scores, positions: positions) { positions[$0] < sinks || $0 >= n - recent }
     }
 }
 

@@ -16,14 +16,9 @@ public struct TOVACache: KVCachePolicy {
     public func keep(positions: [Int], weights: [Double]) -> [Int] {
         let n = positions.count
         guard n > slots else { return Array(0..<n) }
-        var keep = Set<Int>()
-        for i in 0..<n where positions[i] < sinks { keep.insert(i) }
-        keep.insert(n - 1)
-        let candidates = (0..<n).filter { !keep.contains($0) }.sorted {
-            weights[$0] != weights[$1] ? weights[$0] > weights[$1] : positions[$0] < positions[$1]
-        }
-        for i in candidates.prefix(max(0, slots - keep.count)) { keep.insert(i) }
-        return keep.sorted()
+        var forced = 1   // the newest
+        for i in 0..<(n - 1) where positions[i] < sinks { forced += 1 }
+        return keepRanked(count: n, best: slots - forced, scores: weights, positions: positions) { positions[$0] < sinks || $0 == n - 1 }
     }
 }
 
