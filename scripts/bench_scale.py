@@ -244,7 +244,8 @@ def main():
     threads = [int(t) for t in str(a.threads).split(",")]
     models = [m.strip() for m in a.models.split(",")]
     sys.path.insert(0, str(ROOT / "scripts"))
-    from bench_vs_llama_cpp import bandwidth
+    from bench_vs_llama_cpp import bandwidth, blas_core
+    blas_core(avx2_only=False)
     tools = {t: LLAMA_BIN / t for t in ("llama-bench", "llama-quantize", "llama-completion")}
     bw = {t: bandwidth(t, False) for t in threads}
     print("streaming read bandwidth:", {t: round(v, 1) for t, v in bw.items()}, flush=True)

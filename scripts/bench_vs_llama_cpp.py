@@ -87,6 +87,18 @@ AVX2_FLAGS = ["-DGGML_NATIVE=OFF", "-DGGML_AVX=ON", "-DGGML_AVX2=ON", "-DGGML_FM
 ISA = {"avx2_only": False}
 
 
+def blas_core(avx2_only):
+    """SinkKit's prompt attention and merges run OpenBLAS's sgemm, whose kernels ("core") are chosen
+    when it loads: by its own CPU detection unless OPENBLAS_CORETYPE names one. Our benchmark box's
+    environment sets OPENBLAS_CORETYPE=Haswell (AVX2) on an AVX-512 CPU; native runs drop it (OpenBLAS
+    then detects the CPU, as on a user's machine), AVX2-only runs set Haswell, like SK_KERNELS=avx2
+    for our own kernels. llama.cpp is built without BLAS: the variable does not touch it."""
+    if avx2_only:
+        os.environ["OPENBLAS_CORETYPE"] = "Haswell"
+    else:
+        os.environ.pop("OPENBLAS_CORETYPE", None)
+
+
 def ensure_llama(build):
     bdir = LLAMA_SRC / ("build-avx2" if ISA["avx2_only"] else "build")
     tools = {t: bdir / "bin" / t for t in ("llama-bench", "llama-quantize", "llama-completion")}
@@ -235,7 +247,7 @@ def table(res):
     bw = res["bandwidth_gb_s"]
     lines = [f"SmolLM2-135M-Instruct, {res['machine']}; medians of {res['reps']} interleaved runs; ratio = SinkKit / llama.cpp "
              f"(higher is better for tok/s, lower for RSS and TTFT). llama.cpp {LLAMA_VERSION} (vendored in llama-cpp-python), "
-             + ("Release, AVX2 only (GGML_NATIVE=OFF, AVX-512 off); SinkKit held to AVX2 (SK_KERNELS=avx2, SK_NO_VNNI=1). " if ISA["avx2_only"] else "Release, native. ")
+             + ("Release, AVX2 only (GGML_NATIVE=OFF, AVX-512 off); SinkKit held to AVX2 (SK_KERNELS=avx2, SK_NO_VNNI=1, OPENBLAS_CORETYPE=Haswell). " if ISA["avx2_only"] else "Release, native (OpenBLAS's own core detection). ")
              + "Streaming read bandwidth: " + ", ".join(f"{t} thr {v:.1f} GB/s" for t, v in bw.items()) + ".", "",
              f"| bits | llama.cpp / SinkKit | threads | pp{res['pp']} tok/s | ratio | tg{res['tg']} tok/s | ratio | tg weight GB/s (% of read bw) | TTFT s | ratio | peak RSS MB (tg) | ratio |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -293,6 +305,7 @@ def main():
         ISA["avx2_only"] = True
         os.environ["SK_KERNELS"] = "avx2"
         os.environ["SK_NO_VNNI"] = "1"
+    blas_core(a.avx2_only)
     if a.make_offgrid:
         ensure_offgrid()
         return
