@@ -55,23 +55,25 @@ final class RealModelRuntimeTests: XCTestCase {
     }
 
     /// The decode path (a bounded cache scores one token per step) gives the same log-likelihood,
-    /// to the last bit, at 1, 2 and 3 threads for every KV storage type: the workers split 9 query
+    /// to the last bit, at 1, 2 and 3 threads for every KV storage type and for the evictors that
+    /// watch attention (H2O, TOVA): the workers split 9 query
     /// heads over 3 KV heads differently (3 + 3 + 3, then 3 + 2 | 1 + 3, then 3 | 3 | 3) and the
     /// group kernels equal the per-head ones bit for bit.
     func testDecodeIsIndependentOfThreadCount() throws {
         guard try RealModel.available() else { throw XCTSkip("real SmolLM2 not built") }
         let m = try skm("int8")
-        for kv in ["f32", "f16", "int8", "int4"] {
+        let runs = ["f32", "f16", "int8", "int4"].map { ("window", $0) } + [("h2o", "int8"), ("tova", "f16")]
+        for (policy, kv) in runs {
             var nll: [Double] = []
             for t in ["1", "2", "3"] {
                 let r = try Executable.run("skrun", ["perplexity", m, "--file", Fixture.root + "/Fixtures/gpl-3.0.txt", "--ctx", "192", "--chunks", "1",
-                                                     "--kv", "window", "--kv-budget", "50%", "--kv-dtype", kv, "--threads", t, "--json"])
+                                                     "--kv", policy, "--kv-budget", "50%", "--kv-dtype", kv, "--threads", t, "--json"])
                 XCTAssertEqual(r.status, 0, r.stderr)
                 let j = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
                 nll.append(j["nll"] as! Double)
             }
-            XCTAssertEqual(nll[1], nll[0], "\(kv) KV: 2 threads against 1")
-            XCTAssertEqual(nll[2], nll[0], "\(kv) KV: 3 threads against 1")
+            XCTAssertEqual(nll[1], nll[0], "\(policy), \(kv) KV: 2 threads against 1")
+            XCTAssertEqual(nll[2], nll[0], "\(policy), \(kv) KV: 3 threads against 1")
         }
     }
 

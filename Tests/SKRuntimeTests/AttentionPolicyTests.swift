@@ -112,13 +112,15 @@ final class AttentionPolicyTests: XCTestCase {
         }
     }
     /// Decode steps on one worker (4 query heads as two runs of 2, one per KV head) and split over
-    /// three (runs of 1, 1 and 2 heads, the first two sharing KV head 0 from different workers).
-    /// Same logits and slots as the reference for every KV storage type, full and bounded.
+    /// three (runs of 1, 1 and 2 heads, the first two sharing KV head 0 from different workers;
+    /// H2O and TOVA, which watch attention, by whole KV heads). Same logits and slots as the
+    /// reference for every KV storage type, full, windowed and evicting by attention.
     func testDecodeWorkersSplitAKVGroup() throws {
         for threads in [1, 3] {
             for (kv, tol) in [(KVDType.f32, Float(1e-4)), (.f16, 1e-2), (.int8, 1e-2), (.int4, 5e-2)] {
-                try check(sf: nil, .full, kv: kv, tolerance: tol, threads: threads)
-                try check(sf: nil, .window(budget: 10), kv: kv, tolerance: tol, threads: threads)
+                for policy: ReferenceModel.Policy in [.full, .window(budget: 10), .h2o(budget: 10, recent: nil), .tova(budget: 10)] {
+                    try check(sf: nil, policy, kv: kv, tolerance: tol, threads: threads)
+                }
             }
         }
     }
