@@ -177,25 +177,30 @@ public struct SKMConverter {
         return []
     }
 
-    /// A quantized tensor the plan can merge by blocks of rows (`RowMerge`: a safetensors base of
-    /// any float dtype, plain LoRA deltas or none) is quantized a block at a time, a few MB of rows
-    /// (no f32 copy of the tensor; the base's pages are released as it goes), and what the
-    /// quantized file keeps of a merged delta is measured on the same blocks. nil when that does
-    /// not apply (a GGUF base, a replacement, vocabulary growth, DoRA, f32/f16 out).
+    /// A tensor the plan can merge by blocks of rows (`RowMerge`: a safetensors base of any float
+    /// dtype, plain LoRA deltas or none) is quantized, or encoded as f32 / f16, a block at a time,
+    /// a few MB of rows (no f32 copy of the tensor; the base's pages are released as it goes), and
+    /// what a quantized file keeps of a merged delta is measured on the same blocks. nil when that
+    /// does not apply (a GGUF base, a replacement, vocabulary growth, DoRA).
     func quantizeByRows(_ info: SKMTensorInfo, plan: MergePlan, importance: [Float]?,
                         into report: inout QuantizeReport) throws -> ([UInt8], BlockQuantizer.Sums)? {
-        guard info.type.isQuantized, let merge = try plan.rowMerge(info.name),
-              merge.rows == info.rows, merge.cols == info.cols,
+        guard let merge = try plan.rowMerge(info.name), merge.rows == info.rows, merge.cols == info.cols,
               let count = info.type.byteCount(rows: info.rows, cols: info.cols, group: info.group) else { return nil }
         var out = [UInt8](repeating: 0, count: count)
         var sums = BlockQuantizer.Sums()
         let rowBytes = count / max(1, info.rows)
-        let measure = merge.loraModules > 0
+        let measure = merge.loraModules > 0 && info.type.isQuantized
         var baseRaw: [UInt8] = [], dot = 0.0, norm = 0.0
         try out.withUnsafeMutableBytes { dst in
             try merge.forEachBlock(chunkElements: job.rowBlockElements, wantBase: measure) { chunk, base, r0 in
                 let n = chunk.count / info.cols
                 let block = UnsafeMutableRawBufferPointer(rebasing: dst[(r0 * rowBytes)..<((r0 + n) * rowBytes)])
+                if !info.type.isQuantized {
+                    let s = try Self.encodeFloats(chunk, as: info.type, name: info.name, firstElement: r0 * info.cols, into: block)
+                    sums.squaredError += s.squaredError
+                    sums.squaredValue += s.squaredValue
+                    return
+                }
                 let s = try Self.naming(info.name) {
                     try Self.withOptional(importance) { w in
                         try BlockQuantizer.quantize(chunk, rows: n, cols: info.cols, type: info.type, group: info.group,
@@ -227,31 +232,43 @@ public struct SKMConverter {
             let k = info.name.contains(".layers.") ? 0 : 1
             report.deltaKeptDot[k] += dot
             report.deltaNorm[k] += norm
-            report.loraModulesMerged += merge.loraModules
         }
+        report.loraModulesMerged += merge.loraModules
         return (out, sums)
+    }
+
+    /// f32 or f16 bytes of `values` (elements `firstElement`… of tensor `name`), the squared
+    /// round-trip error (f16) and the squared values; a value beyond f16's range is refused by
+    /// tensor and element.
+    static func encodeFloats(_ values: UnsafeBufferPointer<Float>, as type: QuantType, name: String, firstElement: Int,
+                             into out: UnsafeMutableRawBufferPointer) throws -> BlockQuantizer.Sums {
+        var squares = 0.0
+        for v in values { squares += Double(v) * Double(v) }
+        guard type == .f16 else {
+            try ElementConversion.encode(values, dtype: .F32, into: out.baseAddress!)
+            return BlockQuantizer.Sums(squaredError: 0, squaredValue: squares)
+        }
+        try ElementConversion.encode(values, dtype: .F16, into: out.baseAddress!)
+        var sse = 0.0
+        for (i, v) in values.enumerated() {
+            let h = HalfFloat.f16ToF32(HalfFloat.f32ToF16(v))
+            guard h.isFinite else {
+                throw SinkKitError(.nonFinite, "\(name): value \(v) at element \(firstElement + i) is beyond the f16 range (±65504); keep this tensor f32 with --tensor-type")
+            }
+            let r = Double(h) - Double(v); sse += r * r
+        }
+        return BlockQuantizer.Sums(squaredError: sse, squaredValue: squares)
     }
 
     /// Raw SKM bytes of one tensor, the squared round-trip error and the squared values.
     func encode(_ t: Tensor, _ info: SKMTensorInfo, importance: [Float]? = nil) throws -> ([UInt8], BlockQuantizer.Sums) {
-        let squares = { t.data.reduce(0.0) { $0 + Double($1) * Double($1) } }
         switch info.type {
-        case .f32:
-            var out = [UInt8](repeating: 0, count: 4 * t.count)
-            try out.withUnsafeMutableBytes { d in try t.data.withUnsafeBufferPointer { try ElementConversion.encode($0, dtype: .F32, into: d.baseAddress!) } }
-            return (out, BlockQuantizer.Sums(squaredError: 0, squaredValue: squares()))
-        case .f16:
-            var out = [UInt8](repeating: 0, count: 2 * t.count)
-            try out.withUnsafeMutableBytes { d in try t.data.withUnsafeBufferPointer { try ElementConversion.encode($0, dtype: .F16, into: d.baseAddress!) } }
-            var sse = 0.0
-            for (i, v) in t.data.enumerated() {
-                let h = HalfFloat.f16ToF32(HalfFloat.f32ToF16(v))
-                guard h.isFinite else {
-                    throw SinkKitError(.nonFinite, "\(info.name): value \(v) at element \(i) is beyond the f16 range (±65504); keep this tensor f32 with --tensor-type")
-                }
-                let r = Double(h) - Double(v); sse += r * r
+        case .f32, .f16:
+            var out = [UInt8](repeating: 0, count: info.type == .f16 ? 2 * t.count : 4 * t.count)
+            let sums = try t.data.withUnsafeBufferPointer { src in
+                try out.withUnsafeMutableBytes { try Self.encodeFloats(src, as: info.type, name: info.name, firstElement: 0, into: $0) }
             }
-            return (out, BlockQuantizer.Sums(squaredError: sse, squaredValue: squares()))
+            return (out, sums)
         case .int8, .int4, .int4Sym, .int5Sym:
             var out = [UInt8](repeating: 0, count: info.type.byteCount(rows: info.rows, cols: info.cols, group: info.group)!)
             let sums = try Self.naming(info.name) {

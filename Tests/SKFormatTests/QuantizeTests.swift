@@ -176,6 +176,32 @@ final class QuantizeTests: XCTestCase {
         }
     }
 
+    /// f32 and f16 outputs go by blocks of rows too: the bytes of encoding `mergedTensor`'s whole
+    /// tensor, for every tensor, with the same merged-module count.
+    func testFloatOutputsByRowBlocksEqualWholeTensors() throws {
+        let embedding = try Fixture.embeddingLoraOnly()
+        for (base, adapters, type) in [("llama-bf16", [Fixture.adapter("plain"), embedding], QuantType.f16), ("llama-f16", [Fixture.adapter("second")], .f32),
+                                       ("llama-f32", [Fixture.adapter("plain")], .f16)] {
+            var job = QuantizeJob(modelDirectory: Fixture.base(base), type: type, output: Fixture.scratch() + "/rows-float.skm")
+            job.adapterDirectories = adapters
+            job.rowBlockElements = 100
+            let r = try SKMConverter(job: job).run()
+            let f = try SKMFile(path: job.output, verify: true)
+            let plan = try MergePlan(job: job.mergeJob)
+            var modules = 0
+            for t in f.tensors {
+                var outcome = MergePlan.TensorOutcome()
+                let x = try plan.mergedTensor(t.name, outcome: &outcome)
+                modules += outcome.loraModulesMerged
+                var want = [UInt8](repeating: 0, count: t.type == .f16 ? 2 * x.count : 4 * x.count)
+                try want.withUnsafeMutableBytes { d in try x.data.withUnsafeBufferPointer { try ElementConversion.encode($0, dtype: t.type == .f16 ? .F16 : .F32, into: d.baseAddress!) } }
+                XCTAssertEqual(try f.withRawBytes(t) { Array($0) }, want, "\(base) → \(type.userName): \(t.name)")
+            }
+            XCTAssertEqual(r.loraModulesMerged, modules, "\(base) \(adapters)")
+            XCTAssertGreaterThan(modules, 0)
+        }
+    }
+
     /// Merging on the fly gives exactly the bytes of merging to disk first.
     func testAdaptersMergedOnTheFlyEqualMergeThenQuantize() throws {
         let (direct, r) = try quantize(.int4, adapters: [Fixture.adapter("plain")])
