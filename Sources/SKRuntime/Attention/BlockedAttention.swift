@@ -77,6 +77,27 @@ extension Session {
                                 for j in 0..<cut { row[j] *= inv }
                                 continue
                             }
+                            if let sf, window == nil {
+                                // SF-Attn: the sinks' slots and the query's segment up to itself,
+                                // two runs of slots (positions ascend): [0, sinkEnd) and [from, cut)
+                                func firstSlot(after p: Int) -> Int {   // first slot whose position exceeds p
+                                    var lo = 0, hi = m
+                                    while lo < hi { let mid = (lo + hi) / 2; if ps[mid] <= p { lo = mid + 1 } else { hi = mid } }
+                                    return lo
+                                }
+                                let shifted = sf.isShifted(head: head), g = sf.groupSize
+                                let segStart = sf.segment(pos, shifted: shifted) * g - (shifted ? g / 2 : 0)
+                                let cut = firstSlot(after: pos), sinkEnd = min(firstSlot(after: sf.sinks - 1), cut)
+                                let from = max(sinkEnd, min(firstSlot(after: segStart - 1), cut))
+                                for j in sinkEnd..<from { row[j] = 0 }
+                                for j in cut..<m { row[j] = 0 }
+                                let mx = max(maxOf(row, sinkEnd), maxOf(row + from, cut - from))
+                                let sum = kern.exp_shift_sum(row, Int32(sinkEnd), mx) + kern.exp_shift_sum(row + from, Int32(cut - from), mx)
+                                let inv = 1 / sum
+                                for j in 0..<sinkEnd { row[j] *= inv }
+                                for j in from..<cut { row[j] *= inv }
+                                continue
+                            }
                             if let sf {
                                 for j in 0..<m {
                                     let kp = ps[j]
