@@ -1,4 +1,3 @@
-import COpenBLAS
 import SKKernels
 
 /// How a KV cache stores keys and values: f32, f16 (half the memory, llama.cpp's default), int8
@@ -137,23 +136,13 @@ final class F32KVStorage: KVStorageBase, KVStorage {
         (v32 + slot * headDim).update(from: value, count: headDim)
     }
 
-    // Consecutive slots (what a causal prefix gives: slots ascend, so first and last tell) are one
-    // row-major matrix: sgemv. Others slot by slot.
     func scores(_ q: UnsafePointer<Float>, slots: UnsafePointer<Int>, count: Int, scale: Float, into out: UnsafeMutablePointer<Float>) {
         let hd = headDim, k = k32
-        if count > 0 && slots[count - 1] - slots[0] == count - 1 {
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(count), Int32(hd), scale, k + slots[0] * hd, Int32(hd), q, 1, 0, out, 1)
-            return
-        }
         for t in 0..<count { out[t] = kernels.dot_f32(k + slots[t] * hd, q, Int32(hd)) * scale }
     }
 
     func accumulate(into out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>, slots: UnsafePointer<Int>, count: Int) {
         let hd = headDim, v = v32
-        if count > 0 && slots[count - 1] - slots[0] == count - 1 {
-            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(count), Int32(hd), 1, v + slots[0] * hd, Int32(hd), weights, 1, 1, out, 1)
-            return
-        }
         for t in 0..<count {
             let w = weights[t], vv = v + slots[t] * hd
             for d in 0..<hd { out[d] += w * vv[d] }
