@@ -18,8 +18,6 @@ SK_AVX2 static inline float hsum256(__m256 v) {
     return _mm_cvtss_f32(lo);
 }
 
-SK_AVX2 static inline float h16(const uint8_t *p) { return sk_f16c_at(p); }
-
 // Σ over 32 pairs of u8 (0..15 or |w|) × s8, as 8 int32 lanes, converted to float.
 SK_AVX2 static inline __m256 dot_u8s8(__m256i u, __m256i s) {
     __m256i p16 = _mm256_maddubs_epi16(u, s);
@@ -89,7 +87,7 @@ SK_AVX2 static float dot_int8(const void *wv, const sk_act_q8 *a, int n) {
         __m256i aq = _mm256_loadu_si256((const __m256i *)a[b].qs);
         // maddubs wants unsigned × signed: |w| × (a with w's sign)
         __m256 p = dot_u8s8(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(aq, wq));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(h16(w) * a[b].d), p, acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(sk_f16c_at(w) * a[b].d), p, acc);
     }
     return hsum256(acc);
 }
@@ -122,9 +120,9 @@ SK_AVX2 static inline __m256 int4_g32_block(const uint8_t *w, const sk_act_q8 *a
     __m128i x = _mm_loadu_si128((const __m128i *)(w + (asym ? 4 : 2)));
     __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(x, 4), low), _mm_and_si128(x, low));
     __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)a->qs)), _mm256_set1_epi16(1));
-    if (asym) *accm += h16(w + 2) * a->d * (float)a->isum;
+    if (asym) *accm += sk_f16c_at(w + 2) * a->d * (float)a->isum;
     else s = _mm256_sub_epi32(s, _mm256_set1_epi32(a->isum));
-    return _mm256_mul_ps(_mm256_set1_ps(h16(w) * a->d), _mm256_cvtepi32_ps(s));
+    return _mm256_mul_ps(_mm256_set1_ps(sk_f16c_at(w) * a->d), _mm256_cvtepi32_ps(s));
 }
 
 SK_AVX2 static inline float int4_dot_g32(const uint8_t *w, const sk_act_q8 *a, int n, int asym) {
@@ -148,7 +146,7 @@ SK_AVX2 static inline float int4_dot(const uint8_t *w, const sk_act_q8 *a, int n
     for (int g = 0; g < n / group; g++, w += bytes, a += sub) {
         __m256i q[4];
         unpack_group(w + (asym ? 4 : 2), group, q);
-        float d = h16(w), m = asym ? h16(w + 2) : -8.0f * d, sa = 0;
+        float d = sk_f16c_at(w), m = asym ? sk_f16c_at(w + 2) : -8.0f * d, sa = 0;
         for (int k = 0; k < sub; k++) {
             __m256 p = dot_u8s8(q[k], _mm256_loadu_si256((const __m256i *)a[k].qs));
             acc = _mm256_fmadd_ps(_mm256_set1_ps(d * a[k].d), p, acc);

@@ -40,7 +40,6 @@ SK_G static INLINE float hsum8(__m256 v) {
     h = _mm_add_ss(h, _mm_movehdup_ps(h));
     return _mm_cvtss_f32(h);
 }
-SK_G static INLINE float f16c_scale(const uint8_t *p) { return sk_f16c_at(p); }
 
 // f16 scores, G heads. kv_f16.c: with hd a multiple of 16, slots in whole groups of four sum
 // the even 8-chunks and the odd ones apart (a + b); the rest, and every slot when hd is not a
@@ -113,7 +112,7 @@ SK_G static INLINE void scores8_g(const uint8_t *base, size_t row_bytes, const l
         for (int h = 0; h < G; h++) acc[h] = _mm256_setzero_ps();
         for (int b = 0; b < hd / 32; b++) {
             const uint8_t *p = row + b * 34;
-            __m256 c0 = c8(p + 2), c1 = c8(p + 10), c2 = c8(p + 18), c3 = c8(p + 26), d = _mm256_set1_ps(f16c_scale(p));
+            __m256 c0 = c8(p + 2), c1 = c8(p + 10), c2 = c8(p + 18), c3 = c8(p + 26), d = _mm256_set1_ps(sk_f16c_at(p));
             for (int h = 0; h < G; h++) {
                 const float *qb = q + h * hd + b * 32;
                 __m256 s;
@@ -146,7 +145,7 @@ SK_G static INLINE void accumulate8_g(float *out, const float *w, size_t wstride
         for (int h = 0; h < G; h++) { o0[h] = _mm256_loadu_ps(out + h * hd + d); o1[h] = _mm256_loadu_ps(out + h * hd + d + 8); }
         for (int t = 0; t < count; t++) {
             const uint8_t *p = base + (size_t)slots[t] * row_bytes;
-            const float dv = f16c_scale(p + (size_t)(d / 32) * 34);
+            const float dv = sk_f16c_at(p + (size_t)(d / 32) * 34);
             __m256 v0 = c8(p + at), v1 = c8(p + at + 8);
             for (int h = 0; h < G; h++) {
                 __m256 wd = _mm256_set1_ps(w[h * wstride + t] * dv);

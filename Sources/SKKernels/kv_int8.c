@@ -136,8 +136,6 @@ void sk_kv4_axpy_scalar(float *out, float w, const uint8_t *row, int hd, int blo
 #include "f16_scalar.h"
 #define SK_KV_AVX2 __attribute__((target("avx2,fma,f16c")))
 
-static SK_KV_AVX2 inline float h2f_f16c(const uint8_t *p) { return sk_f16c_at(p); }
-
 static SK_KV_AVX2 inline __m256 load8(const uint8_t *p) {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
 }
@@ -156,7 +154,7 @@ static SK_KV_AVX2 float dot_avx2(const uint8_t *row, const float *q, int hd, int
             s1 = _mm256_fmadd_ps(load8(p + 2 + i + 8), _mm256_loadu_ps(qb + i + 8), s1);
         }
         for (; i < block; i += 8) s0 = _mm256_fmadd_ps(load8(p + 2 + i), _mm256_loadu_ps(qb + i), s0);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f_f16c(p)), _mm256_add_ps(s0, s1), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(sk_f16c_at(p)), _mm256_add_ps(s0, s1), acc);
     }
     __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
     h = _mm_add_ps(h, _mm_movehl_ps(h, h));
@@ -168,7 +166,7 @@ static SK_KV_AVX2 void axpy_avx2(float *out, float w, const uint8_t *row, int hd
     if (block % 8) { sk_kv8_axpy_scalar(out, w, row, hd, block); return; }
     for (int b = 0; b < hd / block; b++) {
         const uint8_t *p = row + b * (2 + block);
-        __m256 wd = _mm256_set1_ps(w * h2f_f16c(p));
+        __m256 wd = _mm256_set1_ps(w * sk_f16c_at(p));
         for (int i = 0; i < block; i += 8) {
             float *o = out + b * block + i;
             _mm256_storeu_ps(o, _mm256_fmadd_ps(wd, load8(p + 2 + i), _mm256_loadu_ps(o)));
@@ -200,8 +198,8 @@ static SK_KV_AVX2 void scores_avx2(const uint8_t *base, size_t row_bytes, const 
                     sa = _mm256_fmadd_ps(load8(pa + 2 + i), qv, sa);
                     sb = _mm256_fmadd_ps(load8(pb + 2 + i), qv, sb);
                 }
-                acc_a = _mm256_fmadd_ps(_mm256_set1_ps(h2f_f16c(pa)), sa, acc_a);
-                acc_b = _mm256_fmadd_ps(_mm256_set1_ps(h2f_f16c(pb)), sb, acc_b);
+                acc_a = _mm256_fmadd_ps(_mm256_set1_ps(sk_f16c_at(pa)), sa, acc_a);
+                acc_b = _mm256_fmadd_ps(_mm256_set1_ps(sk_f16c_at(pb)), sb, acc_b);
             }
             out[t] = hsum(acc_a) * scale;
             out[t + 1] = hsum(acc_b) * scale;
@@ -220,7 +218,7 @@ static SK_KV_AVX2 void accumulate_avx2(float *out, const float *w, const uint8_t
             for (int k = 0; k < 8; k++) o[k] = _mm256_loadu_ps(out + d + 8 * k);
             for (int t = 0; t < count; t++) {
                 const uint8_t *p = base + (size_t)slots[t] * row_bytes + (size_t)(d / 32) * 34;
-                __m256 w0 = _mm256_set1_ps(w[t] * h2f_f16c(p)), w1 = _mm256_set1_ps(w[t] * h2f_f16c(p + 34));
+                __m256 w0 = _mm256_set1_ps(w[t] * sk_f16c_at(p)), w1 = _mm256_set1_ps(w[t] * sk_f16c_at(p + 34));
                 for (int k = 0; k < 4; k++) o[k] = _mm256_fmadd_ps(w0, load8(p + 2 + 8 * k), o[k]);
                 for (int k = 0; k < 4; k++) o[4 + k] = _mm256_fmadd_ps(w1, load8(p + 36 + 8 * k), o[4 + k]);
             }
@@ -280,7 +278,7 @@ static SK_KV_AVX2 float dot4_avx2(const uint8_t *row, const float *q, int hd, in
         const float *qb = q + b * block;
         __m256 s = _mm256_setzero_ps();
         for (int i = 0; i < block; i += 8) s = _mm256_fmadd_ps(load4x8(p + 2 + i / 2), _mm256_loadu_ps(qb + i), s);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f_f16c(p)), s, acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(sk_f16c_at(p)), s, acc);
     }
     return hsum(acc);
 }
@@ -289,7 +287,7 @@ static SK_KV_AVX2 void axpy4_avx2(float *out, float w, const uint8_t *row, int h
     if (block % 8) { sk_kv4_axpy_scalar(out, w, row, hd, block); return; }
     for (int b = 0; b < hd / block; b++) {
         const uint8_t *p = row + b * (2 + block / 2);
-        __m256 wd = _mm256_set1_ps(w * h2f_f16c(p));
+        __m256 wd = _mm256_set1_ps(w * sk_f16c_at(p));
         for (int i = 0; i < block; i += 8) {
             float *o = out + b * block + i;
             _mm256_storeu_ps(o, _mm256_fmadd_ps(wd, load4x8(p + 2 + i / 2), _mm256_loadu_ps(o)));

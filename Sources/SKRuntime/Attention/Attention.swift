@@ -82,18 +82,20 @@ extension Session {
             for worker in workers {
                 let scores = st.decodeScores[worker], weights = st.decodeWeights[worker]
                 let slots = st.decodeSlots[worker], qs = st.decodeQuery[worker]
-                // Observing: KV head `item` for every token. Otherwise the (token, head) pairs
-                // lo..<hi, as runs of heads within one token.
-                let lo = items * worker / t, hi = items * (worker + 1) / t
-                let runs: [(tokens: Range<Int>, heads: Range<Int>)] = observes
-                    ? (lo..<hi).map { (0..<n, ($0 * group)..<(($0 + 1) * group)) }
-                    : stride(from: lo, to: hi, by: 1).compactMap { p in
-                        // a run starts at the range's start or at a new token
-                        guard p == lo || p % h == 0 else { return nil }
-                        let end = min(hi, (p / h + 1) * h)
-                        return ((p / h)..<(p / h + 1), (p % h)..<(p % h + end - p))
+                // This worker's items p..<hi: observing, KV head p for every token; otherwise
+                // (token, head) pairs, taken as runs of heads within one token.
+                var p = items * worker / t
+                let hi = items * (worker + 1) / t
+                while p < hi {
+                    let tokens: Range<Int>, span: Range<Int>
+                    if observes {
+                        (tokens, span) = (0..<n, (p * group)..<((p + 1) * group))
+                        p += 1
+                    } else {   // up to the end of this token's heads
+                        let token = p / h, end = min(hi, (token + 1) * h)
+                        (tokens, span) = (token..<(token + 1), (p % h)..<(p % h + end - p))
+                        p = end
                     }
-                for (tokens, span) in runs {
                     for i in tokens {
                         let pos = start + i, useCache = usesCache(pos)
                         let oldest = window.map { pos - $0 + 1 } ?? Int.min  // sliding window
@@ -102,14 +104,9 @@ extension Session {
                             var m = 0
                             caches[head / group].positions.withUnsafeBufferPointer { ps in
                                 if sf == nil && window == nil {
-                                    // every slot up to the query's position: a prefix (binary search)
-                                    var hi = ps.count
-                                    if hi > 0 && ps[hi - 1] > pos {
-                                        var lo = 0
-                                        while lo < hi { let mid = (lo + hi) / 2; if ps[mid] <= pos { lo = mid + 1 } else { hi = mid } }
-                                    }
-                                    for j in 0..<hi { slots[j] = j }
-                                    m = hi
+                                    // every slot up to the query's position: a prefix
+                                    m = slotsUpTo(pos, ps, ps.count)
+                                    for j in 0..<m { slots[j] = j }
                                     return
                                 }
                                 for j in 0..<ps.count {
@@ -189,4 +186,11 @@ extension Session {
     let a = m0 > m1 ? m0 : m1, b = m2 > m3 ? m2 : m3, c = m4 > m5 ? m4 : m5, d = m6 > m7 ? m6 : m7
     let e = a > b ? a : b, f = c > d ? c : d
     return e > f ? e : f
+}
+
+/// How many of the first `n` slots hold positions ≤ `p` (slots are in position order).
+@inline(__always) func slotsUpTo(_ p: Int, _ ps: UnsafeBufferPointer<Int>, _ n: Int) -> Int {
+    var lo = 0, hi = n
+    while lo < hi { let mid = (lo + hi) / 2; if ps[mid] <= p { lo = mid + 1 } else { hi = mid } }
+    return lo
 }

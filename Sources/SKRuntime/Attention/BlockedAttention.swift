@@ -30,11 +30,7 @@ extension Session {
                     let i0 = b * qb, rows = min(qb, n - i0)
                     // causal: slots (in position order) past the block's last query are never read
                     let last = start + i0 + rows - 1
-                    let m = hc.positions.withUnsafeBufferPointer { ps in
-                        var lo = 0, hi = ps.count
-                        while lo < hi { let mid = (lo + hi) / 2; if ps[mid] <= last { lo = mid + 1 } else { hi = mid } }
-                        return lo
-                    }
+                    let m = hc.positions.withUnsafeBufferPointer { slotsUpTo(last, $0, $0.count) }
                     // queries of this block; in cache position mode every query moves to its
                     // own slot (the step's tokens are the last n + after slots: one shared delta)
                     // (a block straddling the trained context under auto keeps its
@@ -64,36 +60,23 @@ extension Session {
                         for i in 0..<rows {
                             let pos = start + i0 + i, row = sBuf + i * m
                             var mx = -Float.infinity
-                            if sf == nil && window == nil {
-                                // causal only: the allowed slots are a prefix (positions ascend),
-                                // the rest get weight 0 without an exponential
-                                var cut = m
-                                if m > 0 && ps[m - 1] > pos {
-                                    var lo = 0
-                                    while lo < cut { let mid = (lo + cut) / 2; if ps[mid] <= pos { lo = mid + 1 } else { cut = mid } }
+                            if window == nil {
+                                // Causal, and SF-Attn's sinks plus the query's own segment: the
+                                // allowed slots are at most two runs (positions ascend), [0, sinkEnd)
+                                // and [from, cut), the rest weight 0 without an exponential. Causal
+                                // alone is one run (sinkEnd = from = cut).
+                                let cut = slotsUpTo(pos, ps, m)
+                                var sinkEnd = cut, from = cut
+                                if let sf {
+                                    let shifted = sf.isShifted(head: head), g = sf.groupSize
+                                    let segStart = sf.segment(pos, shifted: shifted) * g - (shifted ? g / 2 : 0)
+                                    sinkEnd = min(slotsUpTo(sf.sinks - 1, ps, m), cut)
+                                    from = max(sinkEnd, min(slotsUpTo(segStart - 1, ps, m), cut))
                                 }
-                                for j in cut..<m { row[j] = 0 }
-                                let inv = 1 / kern.exp_shift_sum(row, Int32(cut), maxOf(row, cut))
-                                for j in 0..<cut { row[j] *= inv }
-                                continue
-                            }
-                            if let sf, window == nil {
-                                // SF-Attn: the sinks' slots and the query's segment up to itself,
-                                // two runs of slots (positions ascend): [0, sinkEnd) and [from, cut)
-                                func firstSlot(after p: Int) -> Int {   // first slot whose position exceeds p
-                                    var lo = 0, hi = m
-                                    while lo < hi { let mid = (lo + hi) / 2; if ps[mid] <= p { lo = mid + 1 } else { hi = mid } }
-                                    return lo
-                                }
-                                let shifted = sf.isShifted(head: head), g = sf.groupSize
-                                let segStart = sf.segment(pos, shifted: shifted) * g - (shifted ? g / 2 : 0)
-                                let cut = firstSlot(after: pos), sinkEnd = min(firstSlot(after: sf.sinks - 1), cut)
-                                let from = max(sinkEnd, min(firstSlot(after: segStart - 1), cut))
                                 for j in sinkEnd..<from { row[j] = 0 }
                                 for j in cut..<m { row[j] = 0 }
                                 let mx = max(maxOf(row, sinkEnd), maxOf(row + from, cut - from))
-                                let sum = kern.exp_shift_sum(row, Int32(sinkEnd), mx) + kern.exp_shift_sum(row + from, Int32(cut - from), mx)
-                                let inv = 1 / sum
+                                let inv = 1 / (kern.exp_shift_sum(row, Int32(sinkEnd), mx) + kern.exp_shift_sum(row + from, Int32(cut - from), mx))
                                 for j in 0..<sinkEnd { row[j] *= inv }
                                 for j in from..<cut { row[j] *= inv }
                                 continue

@@ -27,4 +27,4 @@ func keepRanked(count n: Int, best: Int, scores: [Double], positions: [Int], for
 }
 
 /// Drops above this many sort instead of scanning.
-let scanLimit = 16
+private let scanLimit = 16
