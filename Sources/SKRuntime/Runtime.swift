@@ -41,7 +41,7 @@ public final class Runtime {
     public func kvBytes(context: Int, dtype: KVDType = .f32) -> Int {
         let c = model.config
         var total = 1
-        for f in [2, c.numLayers, c.numKVHeads, context, dtype.rowBytes(headDim: c.headDim)] {
+        for f in [c.numLayers, c.numKVHeads, context, dtype.slotBytes(headDim: c.headDim)] {
             let (p, o) = total.multipliedReportingOverflow(by: f)
             if o { return Int.max }
             total = p

@@ -637,13 +637,14 @@ static void test_kv_group(void) {
     float *w = malloc(sizeof(float) * MAXG * ROWS), *og = malloc(sizeof(float) * MAXG * MAXHD), *oh = malloc(sizeof(float) * MAXHD);
     uint16_t *k16 = malloc(sizeof(uint16_t) * ROWS * MAXHD);
     uint8_t *k8 = malloc(ROWS * 160);
+    float *k32 = malloc(sizeof(float) * ROWS * MAXHD);
     long slots[ROWS];
     for (int c = 0; c < 8; c++) {
         int hd = hds[c], block = hd % 32 == 0 ? 32 : hd;
         size_t rb = sk_kv8_row_bytes(hd, block);
         for (int r = 0; r < ROWS; r++) {
             float x[MAXHD];
-            for (int i = 0; i < hd; i++) { x[i] = gauss(); k16[r * hd + i] = f2h(gauss()); }
+            for (int i = 0; i < hd; i++) { x[i] = gauss(); k16[r * hd + i] = f2h(gauss()); k32[r * hd + i] = gauss(); }
             if (hd <= 128) sk_kv8_quantize(x, k8 + r * rb, hd, block);
         }
         for (int g = 1; g <= MAXG; g++)
@@ -651,13 +652,16 @@ static void test_kv_group(void) {
                 for (int t = 0; t < count; t++) slots[t] = (long)(uniform() * ROWS) % ROWS;
                 for (int i = 0; i < g * hd; i++) { q[i] = gauss(); og[i] = gauss(); }
                 for (int i = 0; i < g * ROWS; i++) w[i] = (float)uniform();
-                for (int kind = 0; kind < 2; kind++) {
+                for (int kind = 0; kind < 3; kind++) {   // f16, int8, f32
                     if (kind == 1 && hd > 128) continue;
                     float o0[MAXG * MAXHD];
                     memcpy(o0, og, sizeof(float) * (size_t)g * hd);
                     if (kind == 0) {
                         sk_kv16_scores_group(k16, slots, count, q, g, 0.125f, sg, ROWS, hd);
                         sk_kv16_accumulate_group(og, w, ROWS, k16, slots, count, g, hd);
+                    } else if (kind == 2) {
+                        sk_kv32_scores_group(k32, slots, count, q, g, 0.125f, sg, ROWS, hd);
+                        sk_kv32_accumulate_group(og, w, ROWS, k32, slots, count, g, hd);
                     } else {
                         sk_kv8_scores_group(k8, rb, slots, count, q, g, 0.125f, sg, ROWS, hd, block);
                         sk_kv8_accumulate_group(og, w, ROWS, k8, rb, slots, count, g, hd, block);
@@ -667,23 +671,27 @@ static void test_kv_group(void) {
                         if (kind == 0) {
                             sk_kv16_scores(k16, slots, count, q + h * hd, 0.125f, sh, hd);
                             sk_kv16_accumulate(oh, w + h * ROWS, k16, slots, count, hd);
+                        } else if (kind == 2) {
+                            // the per-head path: the table's dot_f32, and the scalar twin
+                            for (int t = 0; t < count; t++) sh[t] = sk_kernels_best()->dot_f32(k32 + slots[t] * hd, q + h * hd, hd) * 0.125f;
+                            sk_kv32_accumulate_scalar(oh, w + h * ROWS, ROWS, k32, slots, count, 1, hd);
                         } else {
                             sk_kv8_scores(k8, rb, slots, count, q + h * hd, 0.125f, sh, hd, block);
                             sk_kv8_accumulate(oh, w + h * ROWS, k8, rb, slots, count, hd, block);
                         }
                         checks += 2;
                         if (count && memcmp(sh, sg + h * ROWS, sizeof(float) * (size_t)count) != 0) {
-                            if (bad++ < 5) fprintf(stderr, "FAIL kv group %s scores hd=%d g=%d count=%d head %d\n", kind ? "int8" : "f16", hd, g, count, h);
+                            if (bad++ < 5) fprintf(stderr, "FAIL kv group %s scores hd=%d g=%d count=%d head %d\n", kind == 2 ? "f32" : kind ? "int8" : "f16", hd, g, count, h);
                         }
                         if (memcmp(oh, og + h * hd, sizeof(float) * (size_t)hd) != 0) {
-                            if (bad++ < 5) fprintf(stderr, "FAIL kv group %s accumulate hd=%d g=%d count=%d head %d\n", kind ? "int8" : "f16", hd, g, count, h);
+                            if (bad++ < 5) fprintf(stderr, "FAIL kv group %s accumulate hd=%d g=%d count=%d head %d\n", kind == 2 ? "f32" : kind ? "int8" : "f16", hd, g, count, h);
                         }
                     }
                     memcpy(og, o0, sizeof(float) * (size_t)g * hd);
                 }
             }
     }
-    free(q); free(sg); free(sh); free(w); free(og); free(oh); free(k16); free(k8);
+    free(q); free(sg); free(sh); free(w); free(og); free(oh); free(k16); free(k8); free(k32);
     failures += bad;
     if (!bad) printf("KV group kernels: every head bit for bit the per-head kernels\n");
 }

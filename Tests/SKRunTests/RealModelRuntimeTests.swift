@@ -62,7 +62,7 @@ final class RealModelRuntimeTests: XCTestCase {
     func testDecodeIsIndependentOfThreadCount() throws {
         guard try RealModel.available() else { throw XCTSkip("real SmolLM2 not built") }
         let m = try skm("int8")
-        let runs = ["f32", "f16", "int8", "int4"].map { ("window", $0) } + [("h2o", "int8"), ("tova", "f16")]
+        let runs = ["f32", "f16", "int8", "int4", "k8v4"].map { ("window", $0) } + [("h2o", "int8"), ("tova", "f16"), ("h2o", "k8v4")]
         for (policy, kv) in runs {
             var nll: [Double] = []
             for t in ["1", "2", "3"] {

@@ -42,6 +42,7 @@ final class AttentionPolicyTests: XCTestCase {
         let ref = try ReferenceModel(file: file, sf: sf, policy: policy, sinks: sinks, positions: positions, halfKV: kv == .f16)
         ref.int8KV = kv == .int8
         ref.int4KV = kv == .int4
+        ref.k8v4KV = kv == .k8v4
         if let snap = p as? SnapKVCache { ref.layerBudgets = snap.layerBudgets }
         var steps: [[Int]] = []
         var i = 0
@@ -106,7 +107,7 @@ final class AttentionPolicyTests: XCTestCase {
                                                  .snap(budget: 12, window: 2, allocation: .uniform), .snap(budget: 12, window: 2, allocation: .pyramid),
                                                  .snap(budget: 12, window: 2, allocation: .adaptive)]
         for policy in policies {
-            for (kv, tol) in [(KVDType.f32, Float(1e-4)), (.f16, 1e-2), (.int8, 1e-2), (.int4, 5e-2)] {
+            for (kv, tol) in [(KVDType.f32, Float(1e-4)), (.f16, 1e-2), (.int8, 1e-2), (.int4, 5e-2), (.k8v4, 5e-2)] {
                 try check(sf: nil, policy, prefill: 20, chunk: 7, length: 34, kv: kv, tolerance: tol)
             }
         }
@@ -117,7 +118,7 @@ final class AttentionPolicyTests: XCTestCase {
     /// reference for every KV storage type, full, windowed and evicting by attention.
     func testDecodeWorkersSplitAKVGroup() throws {
         for threads in [1, 3] {
-            for (kv, tol) in [(KVDType.f32, Float(1e-4)), (.f16, 1e-2), (.int8, 1e-2), (.int4, 5e-2)] {
+            for (kv, tol) in [(KVDType.f32, Float(1e-4)), (.f16, 1e-2), (.int8, 1e-2), (.int4, 5e-2), (.k8v4, 5e-2)] {
                 for policy: ReferenceModel.Policy in [.full, .window(budget: 10), .h2o(budget: 10, recent: nil), .tova(budget: 10)] {
                     try check(sf: nil, policy, kv: kv, tolerance: tol, threads: threads)
                 }
@@ -249,7 +250,34 @@ final class AttentionPolicyTests: XCTestCase {
         let a = try Session(model: m, context: 64, threads: 2)
         let b = try Session(model: m, context: 64, threads: 2, attention: AttentionConfig(kvDType: .int8))
         XCTAssertEqual(b.cache.bytes * 32, a.cache.bytes * 10)
-        XCTAssertEqual(KVDType.int8.rowBytes(headDim: 64), 68)
+        XCTAssertEqual(KVDType.int8.keyBytes(headDim: 64), 68)
+        XCTAssertEqual(KVDType.int8.slotBytes(headDim: 64), 136)
+        // k8v4: an int8 key (2 + 8 bytes) and an int4 value (2 + 4) per slot
+        let c = try Session(model: m, context: 64, threads: 2, attention: AttentionConfig(kvDType: .k8v4))
+        XCTAssertEqual(c.cache.bytes * 64, a.cache.bytes * 16)
+        XCTAssertEqual(KVDType.k8v4.slotBytes(headDim: 64), 68 + 36)
+    }
+
+    /// k8v4 stores each key as an int8 cache does and each value as an int4 cache does, byte for
+    /// byte (layer 0's keys and values come from identical inputs in the three sessions), and its
+    /// logits follow the reference with int8 keys and int4 values, bounded policies included.
+    func testK8V4KVCache() throws {
+        let m = try LlamaModel(path: try model())
+        let sessions = try [KVDType.int8, .int4, .k8v4].map { try Session(model: m, context: 64, threads: 2, attention: AttentionConfig(kvDType: $0)) }
+        for s in sessions { _ = try s.forward(Array(tokens[0..<13]), logitsFor: [12]) }
+        for kh in 0..<m.config.numKVHeads {
+            let (i8, i4, mixed) = (sessions[0].cache.head(layer: 0, kvHead: kh).storage as! KVStorageBase,
+                                   sessions[1].cache.head(layer: 0, kvHead: kh).storage as! KVStorageBase,
+                                   sessions[2].cache.head(layer: 0, kvHead: kh).storage as! KVStorageBase)
+            XCTAssertEqual(mixed.keyRowBytes, i8.keyRowBytes)
+            XCTAssertEqual(mixed.valueRowBytes, i4.valueRowBytes)
+            XCTAssertEqual(Data(bytes: mixed.keys, count: 13 * mixed.keyRowBytes), Data(bytes: i8.keys, count: 13 * i8.keyRowBytes), "KV head \(kh) keys")
+            XCTAssertEqual(Data(bytes: mixed.values, count: 13 * mixed.valueRowBytes), Data(bytes: i4.values, count: 13 * i4.valueRowBytes), "KV head \(kh) values")
+        }
+        try check(sf: nil, .full, kv: .k8v4, tolerance: 0.02)
+        try check(sf: 8, .segment, kv: .k8v4, tolerance: 0.02)
+        try check(sf: nil, .h2o(budget: 12, recent: 4), kv: .k8v4, tolerance: 0.02)
+        try check(sf: nil, .snap(budget: 14, window: 3, allocation: .uniform), positions: .auto, prefill: 70, chunk: 9, length: 76, kv: .k8v4, tolerance: 0.02)
     }
 
     /// Layer 0's keys and values reach the cache from identical inputs in an f32 and an f16

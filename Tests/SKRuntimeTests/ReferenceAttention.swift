@@ -27,6 +27,8 @@ final class ReferenceModel {
     var int8KV = false
     /// …and as an int4 KV cache (scale max|x|/7, codes rounded half away from zero into [-8, 7]).
     var int4KV = false
+    /// …and as a k8v4 cache: keys as int8, values as int4.
+    var k8v4KV = false
     var keys: [[[Float]]] = []     // [layer][position] (kvDim), rotated at the absolute position
     var values: [[[Float]]] = []
     var kept: [[[Int]]]            // [layer][kvHead] kept positions, ascending
@@ -105,8 +107,8 @@ final class ReferenceModel {
                 q.withUnsafeMutableBufferPointer { rope.apply($0.baseAddress!, heads: c.numHeads, position: start + i) }
                 k.withUnsafeMutableBufferPointer { rope.apply($0.baseAddress!, heads: c.numKVHeads, position: start + i) }
                 let v = matvec(p + "self_attn.v_proj.weight", xb, rows: c.kvDim)
-                keys[l].append(halfKV ? k.map { Float(Float16($0)) } : int8KV ? int8Rounded(k, headDim: c.headDim) : int4KV ? int4Rounded(k, headDim: c.headDim) : k)
-                values[l].append(halfKV ? v.map { Float(Float16($0)) } : int8KV ? int8Rounded(v, headDim: c.headDim) : int4KV ? int4Rounded(v, headDim: c.headDim) : v)
+                keys[l].append(halfKV ? k.map { Float(Float16($0)) } : int8KV || k8v4KV ? int8Rounded(k, headDim: c.headDim) : int4KV ? int4Rounded(k, headDim: c.headDim) : k)
+                values[l].append(halfKV ? v.map { Float(Float16($0)) } : int8KV ? int8Rounded(v, headDim: c.headDim) : int4KV || k8v4KV ? int4Rounded(v, headDim: c.headDim) : v)
                 qs.append(q)
             }
             for kh in 0..<c.numKVHeads { kept[l][kh] += (start..<(start + n)) }

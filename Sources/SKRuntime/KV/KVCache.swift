@@ -21,9 +21,9 @@ public final class KVCache {
     }
 
     /// Bytes allocated for keys and values.
-    public var bytes: Int { 2 * layers * kvHeads * capacity * dtype.rowBytes(headDim: headDim) }
+    public var bytes: Int { layers * kvHeads * capacity * dtype.slotBytes(headDim: headDim) }
     /// Bytes holding live entries now.
-    public var usedBytes: Int { heads.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count } } * dtype.rowBytes(headDim: headDim) * 2 }
+    public var usedBytes: Int { heads.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count } } * dtype.slotBytes(headDim: headDim) }
     /// The most slots any KV head holds now.
     public var maxSlots: Int { heads.map { $0.map(\.count).max() ?? 0 }.max() ?? 0 }
 

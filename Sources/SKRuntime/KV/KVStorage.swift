@@ -1,20 +1,33 @@
 import SKKernels
 
 /// How a KV cache stores keys and values: f32, f16 (half the memory, llama.cpp's default), int8
-/// (blocks of 32 with an f16 scale, Q8_0's rule: 8.5 bits per element, 0.27x f32) or int4 (blocks
-/// of 32, f16 scale max/7, 4-bit codes: 4.5 bits per element).
+/// (blocks of 32 with an f16 scale, Q8_0's rule: 8.5 bits per element, 0.27x f32), int4 (blocks
+/// of 32, f16 scale max/7, 4-bit codes: 4.5 bits per element), or k8v4: int8 keys and int4
+/// values (6.5 bits per element on average, 0.20x f32). Keys carry the precision attention needs:
+/// on SmolLM2 int4 values cost +0.5% perplexity, int4 keys +8.6% (docs/measurements/kv-quality.md).
 public enum KVDType: String, CaseIterable, Sendable {
-    case f32, f16, int8, int4
+    case f32, f16, int8, int4, k8v4
 
-    /// Bytes of one key (or value) vector of `headDim` elements.
-    public func rowBytes(headDim: Int) -> Int {
-        switch self {
+    /// How keys are stored (k8v4: int8).
+    public var keyType: KVDType { self == .k8v4 ? .int8 : self }
+    /// How values are stored (k8v4: int4).
+    public var valueType: KVDType { self == .k8v4 ? .int4 : self }
+
+    /// Bytes of one key vector of `headDim` elements.
+    public func keyBytes(headDim: Int) -> Int { Self.vectorBytes(keyType, headDim: headDim) }
+    /// Bytes of one value vector of `headDim` elements.
+    public func valueBytes(headDim: Int) -> Int { Self.vectorBytes(valueType, headDim: headDim) }
+    /// Bytes of one slot of one KV head: its key and its value.
+    public func slotBytes(headDim: Int) -> Int { keyBytes(headDim: headDim) + valueBytes(headDim: headDim) }
+
+    static func vectorBytes(_ t: KVDType, headDim: Int) -> Int {
+        switch t {
         case .f32: return 4 * headDim
         case .f16: return 2 * headDim
         case .int8:
             let b = BlockKVStorage.block(headDim: headDim)
             return headDim / b * (2 + b)
-        case .int4:
+        case .int4, .k8v4:
             let b = BlockKVStorage.block(headDim: headDim)
             return headDim / b * (2 + b / 2)
         }
@@ -24,7 +37,7 @@ public enum KVDType: String, CaseIterable, Sendable {
         switch self {
         case .f32: return F32KVStorage(capacity: capacity, headDim: headDim)
         case .f16: return F16KVStorage(capacity: capacity, headDim: headDim)
-        case .int8, .int4: return BlockKVStorage(dtype: self, capacity: capacity, headDim: headDim)
+        case .int8, .int4, .k8v4: return BlockKVStorage(dtype: self, capacity: capacity, headDim: headDim)
         }
     }
 }
@@ -84,18 +97,18 @@ class KVStorageBase {
     let capacity: Int
     let headDim: Int
     var headDimension: Int { headDim }
-    /// Bytes of one slot's key (or value).
-    let rowBytes: Int
-    let keys: UnsafeMutableRawPointer     // (capacity, rowBytes)
-    let values: UnsafeMutableRawPointer   // (capacity, rowBytes)
+    /// Bytes of one slot's key and of its value.
+    let keyRowBytes: Int, valueRowBytes: Int
+    let keys: UnsafeMutableRawPointer     // (capacity, keyRowBytes)
+    let values: UnsafeMutableRawPointer   // (capacity, valueRowBytes)
 
-    init(capacity: Int, headDim: Int, rowBytes: Int) {
+    init(capacity: Int, headDim: Int, dtype: KVDType) {
         self.capacity = capacity
         self.headDim = headDim
-        self.rowBytes = rowBytes
-        let bytes = max(1, capacity * rowBytes)
-        keys = .allocate(byteCount: bytes, alignment: 64)
-        values = .allocate(byteCount: bytes, alignment: 64)
+        keyRowBytes = dtype.keyBytes(headDim: headDim)
+        valueRowBytes = dtype.valueBytes(headDim: headDim)
+        keys = .allocate(byteCount: max(1, capacity * keyRowBytes), alignment: 64)
+        values = .allocate(byteCount: max(1, capacity * valueRowBytes), alignment: 64)
     }
 
     deinit {
@@ -106,15 +119,15 @@ class KVStorageBase {
     /// Runs of consecutive kept slots move with one memmove each (a window evicting one slot per
     /// step moves the whole cache once, at memory speed).
     func compact(keep: [Int]) {
-        let row = rowBytes
+        let kr = keyRowBytes, vr = valueRowBytes
         var dst = 0, i = 0
         while i < keep.count {
             var j = i
             while j + 1 < keep.count && keep[j + 1] == keep[j] + 1 { j += 1 }
             let src = keep[i], run = j - i + 1
             if src != dst {
-                (keys + dst * row).copyMemory(from: keys + src * row, byteCount: run * row)
-                (values + dst * row).copyMemory(from: values + src * row, byteCount: run * row)
+                (keys + dst * kr).copyMemory(from: keys + src * kr, byteCount: run * kr)
+                (values + dst * vr).copyMemory(from: values + src * vr, byteCount: run * vr)
             }
             dst += run
             i = j + 1
@@ -122,14 +135,13 @@ class KVStorageBase {
     }
 }
 
-/// f32 keys and values: read in place.
+/// f32 keys and values: read in place (kv_f32.c: a whole head's, or GQA group's, slots per call).
 final class F32KVStorage: KVStorageBase, KVStorage {
-    let kernels = sk_kernels_best().pointee
     var dtype: KVDType { .f32 }
     var k32: UnsafeMutablePointer<Float> { keys.assumingMemoryBound(to: Float.self) }
     var v32: UnsafeMutablePointer<Float> { values.assumingMemoryBound(to: Float.self) }
 
-    init(capacity: Int, headDim: Int) { super.init(capacity: capacity, headDim: headDim, rowBytes: 4 * headDim) }
+    init(capacity: Int, headDim: Int) { super.init(capacity: capacity, headDim: headDim, dtype: .f32) }
 
     func store(slot: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
         (k32 + slot * headDim).update(from: key, count: headDim)
@@ -137,15 +149,24 @@ final class F32KVStorage: KVStorageBase, KVStorage {
     }
 
     func scores(_ q: UnsafePointer<Float>, slots: UnsafePointer<Int>, count: Int, scale: Float, into out: UnsafeMutablePointer<Float>) {
-        let hd = headDim, k = k32
-        for t in 0..<count { out[t] = kernels.dot_f32(k + slots[t] * hd, q, Int32(hd)) * scale }
+        scoresGroup(q, heads: 1, slots: slots, count: count, scale: scale, into: out, stride: count)
     }
 
     func accumulate(into out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>, slots: UnsafePointer<Int>, count: Int) {
-        let hd = headDim, v = v32
-        for t in 0..<count {
-            let w = weights[t], vv = v + slots[t] * hd
-            for d in 0..<hd { out[d] += w * vv[d] }
+        accumulateGroup(into: out, heads: 1, weights: weights, stride: count, slots: slots, count: count)
+    }
+
+    func scoresGroup(_ q: UnsafePointer<Float>, heads: Int, slots: UnsafePointer<Int>, count: Int, scale: Float,
+                     into out: UnsafeMutablePointer<Float>, stride: Int) {
+        slots.withMemoryRebound(to: CLong.self, capacity: count) { s in
+            sk_kv32_scores_group(k32, s, Int32(count), q, Int32(heads), scale, out, stride, Int32(headDim))
+        }
+    }
+
+    func accumulateGroup(into out: UnsafeMutablePointer<Float>, heads: Int, weights: UnsafePointer<Float>, stride: Int,
+                         slots: UnsafePointer<Int>, count: Int) {
+        slots.withMemoryRebound(to: CLong.self, capacity: count) { s in
+            sk_kv32_accumulate_group(out, weights, stride, v32, s, Int32(count), Int32(heads), Int32(headDim))
         }
     }
 
@@ -166,7 +187,7 @@ final class F16KVStorage: KVStorageBase, KVStorage {
     var k16: UnsafeMutablePointer<UInt16> { keys.assumingMemoryBound(to: UInt16.self) }
     var v16: UnsafeMutablePointer<UInt16> { values.assumingMemoryBound(to: UInt16.self) }
 
-    init(capacity: Int, headDim: Int) { super.init(capacity: capacity, headDim: headDim, rowBytes: 2 * headDim) }
+    init(capacity: Int, headDim: Int) { super.init(capacity: capacity, headDim: headDim, dtype: .f16) }
 
     func store(slot: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
         sk_f32_to_f16_n(key, k16 + slot * headDim, headDim)
@@ -213,21 +234,38 @@ final class F16KVStorage: KVStorageBase, KVStorage {
     }
 }
 
-/// Block-quantized keys and values (int8, int4: kv_int8.c): each vector as blocks of 32 elements
-/// (or one block when the head is not a multiple of 32) with an f16 scale. Dot products and the
-/// value accumulation read the codes directly, a whole head's slots per call; f32 rows are decoded
-/// for sgemm. The two types differ only in their kernels.
+/// Block-quantized keys and values (int8, int4, k8v4: kv_int8.c): each vector as blocks of 32
+/// elements (or one block when the head is not a multiple of 32) with an f16 scale. Dot products
+/// and the value accumulation read the codes directly, a whole head's slots per call; f32 rows are
+/// decoded for sgemm. Keys and values each have their type's kernels (k8v4: int8 keys, int4
+/// values), so the types differ only in which kernels each side uses.
 final class BlockKVStorage: KVStorageBase, KVStorage {
     typealias Quantize = @convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<UInt8>?, Int32, Int32) -> Void
     typealias Dequantize = @convention(c) (UnsafePointer<UInt8>?, UnsafeMutablePointer<Float>?, Int32, Int32) -> Void
     typealias Scores = @convention(c) (UnsafePointer<UInt8>?, Int, UnsafePointer<CLong>?, Int32, UnsafePointer<Float>?, Float, UnsafeMutablePointer<Float>?, Int32, Int32) -> Void
     typealias Accumulate = @convention(c) (UnsafeMutablePointer<Float>?, UnsafePointer<Float>?, UnsafePointer<UInt8>?, Int, UnsafePointer<CLong>?, Int32, Int32, Int32) -> Void
 
+    /// One side's (keys' or values') element type and kernels.
+    struct Side {
+        let type: KVDType
+        /// int4 with a power-of-two head: vectors are stored Walsh-Hadamard rotated (sk_fwht).
+        let rotated: Bool
+        let quantize: Quantize, dequantize: Dequantize, scores: Scores, accumulate: Accumulate
+
+        init(_ type: KVDType, headDim: Int) {
+            self.type = type
+            rotated = BlockKVStorage.rotates(dtype: type, headDim: headDim)
+            if type == .int4 {
+                (quantize, dequantize, scores, accumulate) = (sk_kv4_quantize, sk_kv4_dequantize, sk_kv4_scores, sk_kv4_accumulate)
+            } else {
+                (quantize, dequantize, scores, accumulate) = (sk_kv8_quantize, sk_kv8_dequantize, sk_kv8_scores, sk_kv8_accumulate)
+            }
+        }
+    }
+
     let dtype: KVDType
     let block: Int
-    /// int4 with a power-of-two head: rows are stored Walsh-Hadamard rotated (sk_fwht).
-    let rotated: Bool
-    let quantize: Quantize, dequantize: Dequantize, scoresKernel: Scores, accumulateKernel: Accumulate
+    let key: Side, value: Side
     var kq: UnsafeMutablePointer<UInt8> { keys.assumingMemoryBound(to: UInt8.self) }
     var vq: UnsafeMutablePointer<UInt8> { values.assumingMemoryBound(to: UInt8.self) }
 
@@ -236,17 +274,13 @@ final class BlockKVStorage: KVStorageBase, KVStorage {
     init(dtype: KVDType, capacity: Int, headDim: Int) {
         self.dtype = dtype
         block = Self.block(headDim: headDim)
-        rotated = Self.rotates(dtype: dtype, headDim: headDim)
-        if dtype == .int4 {
-            (quantize, dequantize, scoresKernel, accumulateKernel) = (sk_kv4_quantize, sk_kv4_dequantize, sk_kv4_scores, sk_kv4_accumulate)
-        } else {
-            (quantize, dequantize, scoresKernel, accumulateKernel) = (sk_kv8_quantize, sk_kv8_dequantize, sk_kv8_scores, sk_kv8_accumulate)
-        }
-        super.init(capacity: capacity, headDim: headDim, rowBytes: dtype.rowBytes(headDim: headDim))
+        key = Side(dtype.keyType, headDim: headDim)
+        value = Side(dtype.valueType, headDim: headDim)
+        super.init(capacity: capacity, headDim: headDim, dtype: dtype)
     }
 
-    /// Whether rows of this type and head size are stored rotated: int4 (whose loss the rotation
-    /// cuts most; int8's is already small) with a power-of-two head of at least 8.
+    /// Whether vectors of this type and head size are stored rotated: int4 (whose loss the
+    /// rotation cuts most; int8's is already small) with a power-of-two head of at least 8.
     static func rotates(dtype: KVDType, headDim: Int) -> Bool { dtype == .int4 && headDim >= 8 && headDim & (headDim - 1) == 0 }
 
     /// `body` on a copy of `x` (headDim floats), rotated.
@@ -260,39 +294,35 @@ final class BlockKVStorage: KVStorageBase, KVStorage {
         }
     }
 
-    func store(slot: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
+    func store(slot: Int, key k: UnsafePointer<Float>, value v: UnsafePointer<Float>) {
         let hd = Int32(headDim), b = Int32(block)
-        if rotated {
-            withRotated(key) { quantize($0, kq + slot * rowBytes, hd, b) }
-            withRotated(value) { quantize($0, vq + slot * rowBytes, hd, b) }
-        } else {
-            quantize(key, kq + slot * rowBytes, hd, b)
-            quantize(value, vq + slot * rowBytes, hd, b)
-        }
+        let kd = kq + slot * keyRowBytes, vd = vq + slot * valueRowBytes
+        if key.rotated { withRotated(k) { key.quantize($0, kd, hd, b) } } else { key.quantize(k, kd, hd, b) }
+        if value.rotated { withRotated(v) { value.quantize($0, vd, hd, b) } } else { value.quantize(v, vd, hd, b) }
     }
 
     func scores(_ q: UnsafePointer<Float>, slots: UnsafePointer<Int>, count: Int, scale: Float, into out: UnsafeMutablePointer<Float>) {
         slots.withMemoryRebound(to: CLong.self, capacity: count) { s in
             // (H q) · (H k) = q · k
-            if rotated {
-                withRotated(q) { scoresKernel(kq, rowBytes, s, Int32(count), $0, scale, out, Int32(headDim), Int32(block)) }
+            if key.rotated {
+                withRotated(q) { key.scores(kq, keyRowBytes, s, Int32(count), $0, scale, out, Int32(headDim), Int32(block)) }
             } else {
-                scoresKernel(kq, rowBytes, s, Int32(count), q, scale, out, Int32(headDim), Int32(block))
+                key.scores(kq, keyRowBytes, s, Int32(count), q, scale, out, Int32(headDim), Int32(block))
             }
         }
     }
 
     func accumulate(into out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>, slots: UnsafePointer<Int>, count: Int) {
         slots.withMemoryRebound(to: CLong.self, capacity: count) { s in
-            guard rotated else {
-                accumulateKernel(out, weights, vq, rowBytes, s, Int32(count), Int32(headDim), Int32(block))
+            guard value.rotated else {
+                value.accumulate(out, weights, vq, valueRowBytes, s, Int32(count), Int32(headDim), Int32(block))
                 return
             }
             // Σ w v = H (Σ w H v)
             withUnsafeTemporaryAllocation(of: Float.self, capacity: headDim) { t in
                 let acc = t.baseAddress!
                 acc.initialize(repeating: 0, count: headDim)
-                accumulateKernel(acc, weights, vq, rowBytes, s, Int32(count), Int32(headDim), Int32(block))
+                value.accumulate(acc, weights, vq, valueRowBytes, s, Int32(count), Int32(headDim), Int32(block))
                 sk_fwht(acc, Int32(headDim))
                 for d in 0..<headDim { out[d] += acc[d] }
             }
@@ -302,21 +332,21 @@ final class BlockKVStorage: KVStorageBase, KVStorage {
     // GQA: int8 has group kernels (kv_group.c); int4 the per-head calls in a loop.
     func scoresGroup(_ q: UnsafePointer<Float>, heads: Int, slots: UnsafePointer<Int>, count: Int, scale: Float,
                      into out: UnsafeMutablePointer<Float>, stride: Int) {
-        guard dtype == .int8 else {
+        guard key.type == .int8 else {
             return scoresPerHead(q, heads: heads, slots: slots, count: count, scale: scale, into: out, stride: stride)
         }
         slots.withMemoryRebound(to: CLong.self, capacity: count) { s in
-            sk_kv8_scores_group(kq, rowBytes, s, Int32(count), q, Int32(heads), scale, out, stride, Int32(headDim), Int32(block))
+            sk_kv8_scores_group(kq, keyRowBytes, s, Int32(count), q, Int32(heads), scale, out, stride, Int32(headDim), Int32(block))
         }
     }
 
     func accumulateGroup(into out: UnsafeMutablePointer<Float>, heads: Int, weights: UnsafePointer<Float>, stride: Int,
                          slots: UnsafePointer<Int>, count: Int) {
-        guard dtype == .int8 else {
+        guard value.type == .int8 else {
             return accumulatePerHead(into: out, heads: heads, weights: weights, stride: stride, slots: slots, count: count)
         }
         slots.withMemoryRebound(to: CLong.self, capacity: count) { s in
-            sk_kv8_accumulate_group(out, weights, stride, vq, rowBytes, s, Int32(count), Int32(heads), Int32(headDim), Int32(block))
+            sk_kv8_accumulate_group(out, weights, stride, vq, valueRowBytes, s, Int32(count), Int32(heads), Int32(headDim), Int32(block))
         }
     }
 
@@ -326,12 +356,10 @@ final class BlockKVStorage: KVStorageBase, KVStorage {
         return (UnsafePointer(scratch), UnsafePointer(vals))
     }
 
-    func read(slot: Int, key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>) {
-        dequantize(kq + slot * rowBytes, key, Int32(headDim), Int32(block))
-        dequantize(vq + slot * rowBytes, value, Int32(headDim), Int32(block))
-        if rotated {
-            sk_fwht(key, Int32(headDim))
-            sk_fwht(value, Int32(headDim))
-        }
+    func read(slot: Int, key k: UnsafeMutablePointer<Float>, value v: UnsafeMutablePointer<Float>) {
+        key.dequantize(kq + slot * keyRowBytes, k, Int32(headDim), Int32(block))
+        value.dequantize(vq + slot * valueRowBytes, v, Int32(headDim), Int32(block))
+        if key.rotated { sk_fwht(k, Int32(headDim)) }
+        if value.rotated { sk_fwht(v, Int32(headDim)) }
     }
 }

@@ -43,8 +43,8 @@ public final class Session {
         let c = model.config
         guard context > 0 else { throw SinkKitError(.invalidArgument, "context must be positive") }
         var attention = attention
-        if attention.kvDType == .int4 && c.headDim % 2 != 0 {
-            throw SinkKitError(.invalidArgument, "--kv-dtype int4 needs an even head dimension (this model's is \(c.headDim))")
+        if attention.kvDType.valueType == .int4 && c.headDim % 2 != 0 {
+            throw SinkKitError(.invalidArgument, "--kv-dtype \(attention.kvDType.rawValue) needs an even head dimension (this model's is \(c.headDim))")
         }
         if let w = c.slidingWindow {
             // (Gemma 2's window covers alternate layers: a full cache, only the mask)
