@@ -16,6 +16,8 @@ public struct Rope {
     /// cos/sin multiplier (yarn's attention factor; 1 otherwise).
     public let attentionFactor: Double
     let config: ModelConfig
+    /// longrope: whether `invFreq` holds the long factors (recomputed only when that changes).
+    private var longropeLong = false
 
     public init(config c: ModelConfig) {
         config = c
@@ -72,7 +74,11 @@ public struct Rope {
     /// way; keys already cached keep the rotation they were stored with).
     public mutating func adapt(toSequenceLength n: Int) {
         if config.ropeScalingType == "longrope" {
-            invFreq = Self.longrope(config, long: n > config.ropeOriginalMax)
+            let long = n > config.ropeOriginalMax
+            if long != longropeLong {
+                invFreq = Self.longrope(config, long: long)
+                longropeLong = long
+            }
             return
         }
         guard config.ropeScalingType == "dynamic", n > config.maxPositionEmbeddings else { return }
