@@ -27,7 +27,7 @@ public enum KVDType: String, CaseIterable, Sendable {
         case .int8:
             let b = BlockKVStorage.block(headDim: headDim)
             return headDim / b * (2 + b)
-        case .int4, .k8v4:
+        case .int4, .k8v4:   // (k8v4 is never a side's type: keyType / valueType)
             let b = BlockKVStorage.block(headDim: headDim)
             return headDim / b * (2 + b / 2)
         }
