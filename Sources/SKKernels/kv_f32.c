@@ -3,8 +3,8 @@
 // scores are the kernel table's dot_f32 (sk_kernels_best) times the scale, values accumulate as
 // out[d] = out[d] + w·v[d] with the product rounded before the sum (no fused multiply-add), slot
 // by slot. The AVX2 scores apply only where the table's dot_f32 is the AVX2 one (mirroring its
-// two accumulators and horizontal sum); elsewhere, and for heads that are not a multiple of 8,
-// the per-head calls in a loop.
+// two accumulators and horizontal sum); elsewhere the per-head calls in a loop. Values: AVX2 (heads
+// a multiple of 8) and NEON (a multiple of 4) kernels, else the scalar twin.
 #include "sk_kernels.h"
 
 enum { SUB32 = 4 };
@@ -125,6 +125,40 @@ void sk_kv32_scores_group(const float *base, const long *slots, int count, const
 void sk_kv32_accumulate_group(float *out, const float *w, size_t wstride, const float *base, const long *slots, int count, int g, int hd) {
     if (hd % 8 == 0 && sk_kernels_avx2() && sk_kernels_forced() != SK_FORCE_SCALAR) accumulate32_avx2(out, w, wstride, base, slots, count, g, hd);
     else sk_kv32_accumulate_scalar(out, w, wstride, base, slots, count, g, hd);
+}
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+
+// NEON: one head's dimensions [d, d + 4·V), multiply then add (vmulq, vaddq: no fused
+// multiply-add), slot by slot, the V accumulators in registers; the scalar twin's rounding.
+static inline __attribute__((always_inline)) void accumulate32_dims_neon(float *o, const float *w, const float *base, const long *slots,
+                                                                         int count, int hd, int d, const int V) {
+    float32x4_t acc[16];
+    for (int u = 0; u < V; u++) acc[u] = vld1q_f32(o + d + 4 * u);
+    for (int t = 0; t < count; t++) {
+        const float *v = base + (size_t)slots[t] * (size_t)hd + d;
+        const float32x4_t wt = vdupq_n_f32(w[t]);
+        for (int u = 0; u < V; u++) acc[u] = vaddq_f32(acc[u], vmulq_f32(wt, vld1q_f32(v + 4 * u)));
+    }
+    for (int u = 0; u < V; u++) vst1q_f32(o + d + 4 * u, acc[u]);
+}
+
+void sk_kv32_scores_group(const float *base, const long *slots, int count, const float *q, int g, float scale, float *out, size_t ostride, int hd) {
+    scores32_each(base, slots, count, q, g, scale, out, ostride, hd);
+}
+void sk_kv32_accumulate_group(float *out, const float *w, size_t wstride, const float *base, const long *slots, int count, int g, int hd) {
+    if (hd % 4 != 0 || sk_kernels_forced() == SK_FORCE_SCALAR) {
+        sk_kv32_accumulate_scalar(out, w, wstride, base, slots, count, g, hd);
+        return;
+    }
+    for (int h = 0; h < g; h++) {
+        float *o = out + (size_t)h * hd;
+        const float *wh = w + (size_t)h * wstride;
+        int d = 0;
+        for (; d + 64 <= hd; d += 64) accumulate32_dims_neon(o, wh, base, slots, count, hd, d, 16);
+        if (d + 32 <= hd) { accumulate32_dims_neon(o, wh, base, slots, count, hd, d, 8); d += 32; }
+        for (; d < hd; d += 4) accumulate32_dims_neon(o, wh, base, slots, count, hd, d, 1);
+    }
 }
 #else
 void sk_kv32_scores_group(const float *base, const long *slots, int count, const float *q, int g, float scale, float *out, size_t ostride, int hd) {
