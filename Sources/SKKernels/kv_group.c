@@ -1,6 +1,8 @@
 // GQA decode: the query heads that share one KV head, all against the same slots in one pass, so
-// every key and value row is decoded (f16 → f32, int8 → f32) once per group instead of once per
-// query head (f16 values excepted: head by head measured faster, see sk_kv16_accumulate_group). Each head's result is the per-head kernel's (kv_f16.c, kv_int8.c) bit for bit: for
+// every key and value row is read and decoded (f32 keys, f16 → f32, int8 → f32) once per group
+// instead of once per query head (f16 values excepted: head by head measured faster, see
+// sk_kv16_accumulate_group; f32 values are per head, kv_f32.c). Each head's result is the
+// per-head kernel's (kv_f16.c, kv_int8.c, the table's dot_f32) bit for bit: for
 // every output the same operations in the same order (the per-head kernels' accumulator split
 // is mirrored slot by slot); only the loop nest differs. Heads go in sub-groups of at most
 // SUB (the accumulators must stay in registers). Where the per-head kernels would take another
@@ -14,12 +16,21 @@ static void scores16_each(const uint16_t *base, const long *slots, int count, co
                           size_t ostride, int hd) {
     for (int h = 0; h < g; h++) sk_kv16_scores(base, slots, count, q + (size_t)h * hd, scale, out + (size_t)h * ostride, hd);
 }
-static void accumulate16_each(float *out, const float *w, size_t wstride, const uint16_t *base, const long *slots, int count, int g, int hd) {
+// f16 values: the per-head kernel, head by head, on every path. It streams each value row once per
+// head with the head's 64 accumulators in registers; a group pass (dimensions outer, 16 at a time
+// for all heads, each row converted once) measured 0.87x at depth 1,024 (docs/OPTIMIZATION-LOG.md).
+void sk_kv16_accumulate_group(float *out, const float *w, size_t wstride, const uint16_t *base, const long *slots, int count, int g, int hd) {
     for (int h = 0; h < g; h++) sk_kv16_accumulate(out + (size_t)h * hd, w + (size_t)h * wstride, base, slots, count, hd);
 }
 static void scores8_each(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, int g, float scale,
                          float *out, size_t ostride, int hd, int block) {
     for (int h = 0; h < g; h++) sk_kv8_scores(base, row_bytes, slots, count, q + (size_t)h * hd, scale, out + (size_t)h * ostride, hd, block);
+}
+static void scores32_each(const float *base, const long *slots, int count, const float *q, int g, float scale, float *out,
+                          size_t ostride, int hd) {
+    float (*dot)(const float *, const float *, int) = sk_kernels_best()->dot_f32;
+    for (int h = 0; h < g; h++)
+        for (int t = 0; t < count; t++) out[(size_t)h * ostride + t] = dot(base + (size_t)slots[t] * (size_t)hd, q + (size_t)h * hd, hd) * scale;
 }
 static void accumulate8_each(float *out, const float *w, size_t wstride, const uint8_t *base, size_t row_bytes, const long *slots,
                              int count, int g, int hd, int block) {
@@ -105,6 +116,30 @@ SK_G static INLINE void scores8_g(const uint8_t *base, size_t row_bytes, const l
     }
 }
 
+// f32 scores, G heads: avx2.c's dot_f32 (even 8-chunks in one accumulator, odd in another, summed,
+// the same horizontal sum, then the scalar tail as `s += w[i] * x[i]`), times the scale.
+SK_G static INLINE void scores32_g(const float *base, const long *slots, int count, const float *q, float scale, float *out,
+                                   size_t ostride, int hd, const int G) {
+    for (int t = 0; t < count; t++) {
+        const float *k = base + (size_t)slots[t] * (size_t)hd;
+        __m256 a0[SUB], a1[SUB];
+        for (int h = 0; h < G; h++) { a0[h] = _mm256_setzero_ps(); a1[h] = _mm256_setzero_ps(); }
+        int i = 0;
+        for (; i + 16 <= hd; i += 16) {
+            __m256 k0 = _mm256_loadu_ps(k + i), k1 = _mm256_loadu_ps(k + i + 8);
+            for (int h = 0; h < G; h++) {
+                a0[h] = _mm256_fmadd_ps(k0, _mm256_loadu_ps(q + h * hd + i), a0[h]);
+                a1[h] = _mm256_fmadd_ps(k1, _mm256_loadu_ps(q + h * hd + i + 8), a1[h]);
+            }
+        }
+        for (int h = 0; h < G; h++) {
+            float s = hsum8(_mm256_add_ps(a0[h], a1[h]));
+            for (int j = i; j < hd; j++) s += k[j] * q[h * hd + j];
+            out[h * ostride + t] = s * scale;
+        }
+    }
+}
+
 // int8 values, G heads, blocks of 32: o = fma(w·d, code, o) per element, slot by slot (kv_int8.c's
 // chain), half a block (16 dimensions) at a time.
 SK_G static INLINE void accumulate8_g(float *out, const float *w, size_t wstride, const uint8_t *base, size_t row_bytes, const long *slots,
@@ -153,6 +188,15 @@ SK_G static void scores8_avx2(const uint8_t *base, size_t row_bytes, const long 
 #undef CALL
     }
 }
+SK_G static void scores32_avx2(const float *base, const long *slots, int count, const float *q, int g, float scale, float *out,
+                               size_t ostride, int hd) {
+    for (int h0 = 0; h0 < g; h0 += SUB) {
+        int n = g - h0 < SUB ? g - h0 : SUB;
+#define CALL(N) scores32_g(base, slots, count, q + (size_t)h0 * hd, scale, out + (size_t)h0 * ostride, ostride, hd, N)
+        SK_SUBGROUP(CALL, n)
+#undef CALL
+    }
+}
 SK_G static void accumulate8_avx2(float *out, const float *w, size_t wstride, const uint8_t *base, size_t row_bytes, const long *slots,
                                   int count, int g, int hd) {
     for (int h0 = 0; h0 < g; h0 += SUB) {
@@ -170,11 +214,11 @@ void sk_kv16_scores_group(const uint16_t *base, const long *slots, int count, co
     if (hd % 8 == 0 && avx2()) scores16_avx2(base, slots, count, q, g, scale, out, ostride, hd);
     else scores16_each(base, slots, count, q, g, scale, out, ostride, hd);
 }
-// f16 values: the per-head kernel, head by head. It streams each value row once per head with
-// the head's 64 accumulators in registers; a group pass (dimensions outer, 16 at a time for all
-// heads, each row converted once) measured 0.87x at depth 1,024 (docs/OPTIMIZATION-LOG.md).
-void sk_kv16_accumulate_group(float *out, const float *w, size_t wstride, const uint16_t *base, const long *slots, int count, int g, int hd) {
-    accumulate16_each(out, w, wstride, base, slots, count, g, hd);
+// f32: only where the table's dot_f32 is AVX2's (not the scalar or a forced path's).
+void sk_kv32_scores_group(const float *base, const long *slots, int count, const float *q, int g, float scale, float *out, size_t ostride, int hd) {
+    const sk_kernel_table *a = sk_kernels_avx2();
+    if (a && sk_kernels_best()->dot_f32 == a->dot_f32) scores32_avx2(base, slots, count, q, g, scale, out, ostride, hd);
+    else scores32_each(base, slots, count, q, g, scale, out, ostride, hd);
 }
 void sk_kv8_scores_group(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, int g, float scale,
                          float *out, size_t ostride, int hd, int block) {
@@ -187,11 +231,11 @@ void sk_kv8_accumulate_group(float *out, const float *w, size_t wstride, const u
     else accumulate8_each(out, w, wstride, base, row_bytes, slots, count, g, hd, block);
 }
 #else
+void sk_kv32_scores_group(const float *base, const long *slots, int count, const float *q, int g, float scale, float *out, size_t ostride, int hd) {
+    scores32_each(base, slots, count, q, g, scale, out, ostride, hd);
+}
 void sk_kv16_scores_group(const uint16_t *base, const long *slots, int count, const float *q, int g, float scale, float *out, size_t ostride, int hd) {
     scores16_each(base, slots, count, q, g, scale, out, ostride, hd);
-}
-void sk_kv16_accumulate_group(float *out, const float *w, size_t wstride, const uint16_t *base, const long *slots, int count, int g, int hd) {
-    accumulate16_each(out, w, wstride, base, slots, count, g, hd);
 }
 void sk_kv8_scores_group(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, int g, float scale,
                          float *out, size_t ostride, int hd, int block) {

@@ -197,10 +197,11 @@ void sk_kv16_accumulate_simd(float *out, const float *w, const uint16_t *base, c
 int sk_kv16_simd(void);
 void sk_kv8_scores(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, float scale, float *out, int hd, int block);
 void sk_kv8_accumulate(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count, int hd, int block);
-// f32 KV decode (kv_f32.c), the g query heads of one KV head (q: g rows of hd floats) against the
-// same slots: out[h·ostride + t] = dot_f32(key[slots[t]], q_h) · scale with the kernel table's
-// dot_f32, bit for bit; out[h·hd + d] += Σ_t w[h·wstride + t] · value[slots[t]][d], each product
-// rounded before its sum (no fused multiply-add), slots in order. _scalar: the portable reference.
+// f32 KV decode, the g query heads of one KV head (q: g rows of hd floats) against the same
+// slots: out[h·ostride + t] = dot_f32(key[slots[t]], q_h) · scale with the kernel table's dot_f32,
+// bit for bit (kv_group.c); out[h·hd + d] += Σ_t w[h·wstride + t] · value[slots[t]][d], each
+// product rounded before its sum (no fused multiply-add), slots in order (kv_f32.c; _scalar: the
+// portable reference).
 void sk_kv32_scores_group(const float *base, const long *slots, int count, const float *q, int g, float scale, float *out, size_t ostride, int hd);
 void sk_kv32_accumulate_group(float *out, const float *w, size_t wstride, const float *base, const long *slots, int count, int g, int hd);
 void sk_kv32_accumulate_scalar(float *out, const float *w, size_t wstride, const float *base, const long *slots, int count, int g, int hd);
