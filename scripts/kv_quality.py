@@ -6,8 +6,9 @@ SinkKit: `skrun perplexity` on the int8 SmolLM2 file (made from the HF checkpoin
 English (Fixtures/text/heldout.txt), ctx 2048, the first `--chunks` windows (llama-perplexity's
 protocol: the last 1023 predictions of each window scored), bounded caches scored through the
 one-token decode path (evicting as generation would). Policies: window (StreamingLLM), h2o, tova,
-snapkv, pyramidkv, adakv at 10/20/50% budgets with f16 KV; each at 20% with int8, int4 and k8v4 (int8
-keys, int4 values) KV; a few larger budgets with int8/int4/k8v4 KV for the memory target.
+snapkv, pyramidkv, adakv at 10/20/50% budgets with f16 KV; each at 20% with int8, int4, k8v4 (int8
+keys, int4 values) and kivi4 (KIVI: int4 keys per channel over groups of 32 tokens, int4 values) KV;
+a few larger budgets with int8/int4/k8v4/kivi4 KV for the memory target.
 
 llama.cpp (the repo's llama-cpp-python 0.3.36 build, see scripts/bench_vs_llama_cpp.py): the same
 int8 weights exported by `skconv export` as a Q8_0 GGUF (bit-identical blocks), llama-perplexity at
@@ -16,8 +17,9 @@ q4_0 values (flash attention on, which quantized V needs); its KV size is read f
 
 KV bytes: what each configuration holds at most between steps, `layers x KV heads x slots x slot
 bytes` (a 64-element head's key + value: f32 512, f16 256, int8 136, int4 72, k8v4 68 + 36 = 104;
-llama.cpp's q8_0 136, q4_0 72, q8_0/q4_0 104), relative to llama.cpp's f16 full cache of the same
-context.
+llama.cpp's q8_0 136, q4_0 72, q8_0/q4_0 104; kivi4 36 + 36 = 72 plus what it holds beside the slots,
+reported by skrun as `kv_side_bytes`: the unsealed keys and the groups' scales, at their peak),
+relative to llama.cpp's f16 full cache of the same context.
 
     python3 scripts/kv_quality.py [--chunks 3] [--jobs 2] [--resume]
 
@@ -37,8 +39,8 @@ LLAMA_BIN = CACHE / "llama.cpp" / "llama_cpp_python-0.3.36" / "vendor" / "llama.
 OUT = ROOT / "docs" / "measurements"
 RUNS = OUT / "kv-quality-runs.jsonl"
 CTX = 2048
-SLOT = {"f32": 512, "f16": 256, "int8": 136, "int4": 72, "k8v4": 104, "q8_0": 136, "q4_0": 72, "q8_0/q4_0": 104}   # key + value bytes, 64-element head
-DTYPES = ["f32", "f16", "int8", "k8v4", "int4"]
+SLOT = {"f32": 512, "f16": 256, "int8": 136, "int4": 72, "k8v4": 104, "kivi4": 72, "q8_0": 136, "q4_0": 72, "q8_0/q4_0": 104}   # key + value bytes, 64-element head
+DTYPES = ["f32", "f16", "int8", "k8v4", "kivi4", "int4"]
 POLICIES = ["window", "h2o", "tova", "snapkv", "pyramidkv", "adakv"]
 
 
@@ -59,10 +61,11 @@ def bin_dir():
 
 
 def configs():
-    out = [("full", None, d) for d in ("f32", "f16", "int8", "int4", "k8v4")]
+    out = [("full", None, d) for d in ("f32", "f16", "int8", "int4", "k8v4", "kivi4")]
     out += [(p, b, "f16") for p in POLICIES for b in (10, 20, 50)]
-    out += [(p, 20, d) for p in POLICIES for d in ("int8", "int4", "k8v4")]
-    out += [(p, b, d) for p in ("window", "h2o", "snapkv") for b, d in ((30, "int8"), (30, "k8v4"), (40, "int4"), (50, "int4"))]
+    out += [(p, 20, d) for p in POLICIES for d in ("int8", "int4", "k8v4", "kivi4")]
+    out += [(p, b, d) for p in ("window", "h2o", "snapkv")
+            for b, d in ((30, "int8"), (30, "k8v4"), (34, "kivi4"), (40, "kivi4"), (40, "int4"), (50, "int4"))]
     return out
 
 
@@ -116,7 +119,7 @@ def plot(res):
     rows = res["sinkkit"]
     full = next(r for r in rows if r["policy"] == "full" and r["dtype"] == "f32")["ppl"]
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    marks = {"f16": "o", "int8": "s", "int4": "^", "f32": "D", "k8v4": "P"}
+    marks = {"f16": "o", "int8": "s", "int4": "^", "f32": "D", "k8v4": "P", "kivi4": "X"}
     for p in ["full"] + POLICIES:
         for d in DTYPES:
             pts = sorted((r["kv_relative"], r["ppl"]) for r in rows if r["policy"] == p and r["dtype"] == d)
@@ -132,7 +135,7 @@ def plot(res):
     ax.axhline(full * 1.05, color="gray", ls=":", label="full cache +5%")
     ax.axvline(1 / 8, color="gray", ls="--", label="1/8 of llama.cpp f16 full")
     ax.set_xscale("log")
-    ax.set_xlabel("KV bytes held, relative to llama.cpp's f16 full cache (ctx 2048)   [o f16, s int8, P k8v4, ^ int4, x llama.cpp]")
+    ax.set_xlabel("KV bytes held, relative to llama.cpp's f16 full cache (ctx 2048)   [o f16, s int8, P k8v4, X kivi4, ^ int4, x llama.cpp]")
     ax.set_ylabel("perplexity (held-out English)")
     ax.set_title("SmolLM2-135M int8: perplexity vs KV memory")
     ax.set_ylim(full * 0.98, full * 1.45)
@@ -170,14 +173,14 @@ def main():
     f16_full = layers * kv_heads * CTX * SLOT["f16"]
     for r in rows:
         slots = CTX if r["policy"] == "full" else r["kv_budget"]
-        r["kv_bytes"] = layers * kv_heads * slots * SLOT[r["dtype"]]
+        r["kv_bytes"] = layers * kv_heads * slots * SLOT[r["dtype"]] + r.get("kv_side_bytes", 0)
         r["kv_relative"] = r["kv_bytes"] / f16_full
     full = next(r for r in rows if r["policy"] == "full" and r["dtype"] == "f32")["ppl"]
     for r in rows:
         r["vs_full"] = r["ppl"] / full - 1
     res = {"model": "SmolLM2-135M-Instruct, int8 SKM (skconv quantize of the HF checkpoint)", "text": "Fixtures/text/heldout.txt",
            "ctx": CTX, "chunks": a.chunks, "scored_tokens": rows[0]["tokens"], "threads": 1,
-           "kv_bytes_rule": f"layers {layers} x KV heads {kv_heads} x slots x slot bytes (key + value: f32 512, f16 256, int8/q8_0 136, int4/q4_0 72, k8v4 and q8_0/q4_0 104)",
+           "kv_bytes_rule": f"layers {layers} x KV heads {kv_heads} x slots x slot bytes (key + value: f32 512, f16 256, int8/q8_0 136, int4/q4_0 72, k8v4 and q8_0/q4_0 104, kivi4 72), plus kivi4's kv_side_bytes",
            "f16_full_bytes": f16_full, "sinkkit": rows, "llama_cpp": []}
     if not a.skip_llama_cpp and (LLAMA_BIN / "llama-perplexity").exists():
         if not GGUF.exists():

@@ -53,6 +53,7 @@ def main():
         "full f32 KV": [],
         "full int8 KV": ["--kv-dtype", "int8"],
         "full k8v4 KV": ["--kv-dtype", "k8v4"],
+        "full kivi4 KV": ["--kv-dtype", "kivi4"],
         f"window {a.budget}%": ["--kv", "window", "--kv-budget", str(budget)],
         f"h2o {a.budget}%": ["--kv", "h2o", "--kv-budget", str(budget)],
         f"tova {a.budget}%": ["--kv", "tova", "--kv-budget", str(budget)],
@@ -67,6 +68,8 @@ def main():
         f"adakv {a.budget}%, prompt whole": ["--kv", "adakv", "--kv-budget", str(budget), "--prefill-chunk", str(a.tokens + 256)],
         f"snapkv {a.budget}%, prompt whole, int4 KV": ["--kv", "snapkv", "--kv-budget", str(budget), "--prefill-chunk", str(a.tokens + 256), "--kv-dtype", "int4"],
         f"snapkv 30%, prompt whole, k8v4 KV": ["--kv", "snapkv", "--kv-budget", str(a.tokens * 30 // 100), "--prefill-chunk", str(a.tokens + 256), "--kv-dtype", "k8v4"],
+        f"h2o 34%, prompt whole, kivi4 KV": ["--kv", "h2o", "--kv-budget", str(a.tokens * 34 // 100), "--prefill-chunk", str(a.tokens + 256), "--kv-dtype", "kivi4"],
+        f"snapkv 34%, prompt whole, kivi4 KV": ["--kv", "snapkv", "--kv-budget", str(a.tokens * 34 // 100), "--prefill-chunk", str(a.tokens + 256), "--kv-dtype", "kivi4"],
         f"snapkv 5%, prompt whole": ["--kv", "snapkv", "--kv-budget", str(a.tokens * 5 // 100), "--prefill-chunk", str(a.tokens + 256)],
     }
     depths = [0.1, 0.3, 0.5, 0.7, 0.9]

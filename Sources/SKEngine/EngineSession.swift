@@ -56,7 +56,9 @@ public final class EngineSession: @unchecked Sendable {
         var p = 0
         while p < fed.count && p < ids.count && fed[p] == ids[p] { p += 1 }
         if session.context == nil && p < fed.count { return 0 }   // a bounded cache cannot roll back
-        return min(p, ids.count - 1)                                 // the last prompt token is fed for its logits
+        let keep = min(p, ids.count - 1)                             // the last prompt token is fed for its logits
+        // where the cache continues as a fresh one would (kivi4: a group boundary)
+        return keep < fed.count ? session.rollbackPoint(keep) : keep
     }
 
     /// Generates from `input`; `onPiece` gets every generated token with the text it completes and

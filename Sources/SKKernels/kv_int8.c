@@ -295,6 +295,30 @@ static SK_KV_AVX2 void axpy4_avx2(float *out, float w, const uint8_t *row, int h
     }
 }
 
+// int4 values, blocks of 32: as accumulate_avx2, the output in chunks of 64 dimensions held in
+// eight registers over all the slots; each element's multiply-adds those of axpy4_avx2 slot by
+// slot, in the same order (bit for bit). Other shapes one axpy per slot.
+static SK_KV_AVX2 void accumulate4_avx2(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count,
+                                        int hd, int block) {
+    int d = 0;
+    if (block == 32) {
+        for (; d + 64 <= hd; d += 64) {
+            __m256 o[8];
+            for (int k = 0; k < 8; k++) o[k] = _mm256_loadu_ps(out + d + 8 * k);
+            for (int t = 0; t < count; t++) {
+                const uint8_t *p = base + (size_t)slots[t] * row_bytes + (size_t)(d / 32) * 18;
+                __m256 w0 = _mm256_set1_ps(w[t] * sk_f16c_at(p)), w1 = _mm256_set1_ps(w[t] * sk_f16c_at(p + 18));
+                for (int k = 0; k < 4; k++) o[k] = _mm256_fmadd_ps(w0, load4x8(p + 2 + 4 * k), o[k]);
+                for (int k = 0; k < 4; k++) o[4 + k] = _mm256_fmadd_ps(w1, load4x8(p + 20 + 4 * k), o[4 + k]);
+            }
+            for (int k = 0; k < 8; k++) _mm256_storeu_ps(out + d + 8 * k, o[k]);
+        }
+    }
+    if (d == hd) return;
+    for (int t = 0; t < count; t++)   // the rest of the row (one block of 32), or the whole row, per slot
+        axpy4_avx2(out + d, w[t], base + (size_t)slots[t] * row_bytes + (size_t)(d / block) * (2 + block / 2), hd - d, block);
+}
+
 float sk_kv4_dot_simd(const uint8_t *row, const float *q, int hd, int block) { return dot4_avx2(row, q, hd, block); }
 void sk_kv4_axpy_simd(float *out, float w, const uint8_t *row, int hd, int block) { axpy4_avx2(out, w, row, hd, block); }
 float sk_kv4_dot(const uint8_t *row, const float *q, int hd, int block) {
@@ -397,10 +421,14 @@ void sk_kv8_accumulate(float *out, const float *w, const uint8_t *base, size_t r
 }
 #endif
 
-// int4 batched calls: the row kernels above (AVX2, NEON or scalar by the CPU).
+// int4 batched calls: the row kernels above (AVX2, NEON or scalar by the CPU); on x86 the values
+// through accumulate4_avx2.
 void sk_kv4_scores(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, float scale, float *out, int hd, int block) {
     for (int t = 0; t < count; t++) out[t] = sk_kv4_dot(base + (size_t)slots[t] * row_bytes, q, hd, block) * scale;
 }
 void sk_kv4_accumulate(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count, int hd, int block) {
+#if defined(__x86_64__)
+    if (use_avx2()) { accumulate4_avx2(out, w, base, row_bytes, slots, count, hd, block); return; }
+#endif
     for (int t = 0; t < count; t++) sk_kv4_axpy(out, w[t], base + (size_t)slots[t] * row_bytes, hd, block);
 }

@@ -63,6 +63,8 @@ struct Perplexity: ParsableCommand {
                                         "positions": attn.positions, "scoring": stream.map { "stream, \($0) token(s) per decode step" } ?? "batch"]
                 if let b = session.attention.policy.budget { d["kv_budget"] = b }
                 d["kv_dtype"] = session.cache.dtype.rawValue
+                // bytes held beside the slots at the end (kivi4: group scales, unsealed keys; their peak, as they never shrink)
+                d["kv_side_bytes"] = session.cache.sideBytes
                 if let kl = r.klMean {
                     d["kl_mean"] = kl; d["kl_p99"] = r.klP99!; d["top1_agreement"] = r.top1Agreement!; d["base_ppl"] = r.basePPL!
                 }

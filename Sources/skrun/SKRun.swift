@@ -105,7 +105,7 @@ struct AttentionOptions: ParsableArguments {
     @Option(name: .customLong("snap-window"), help: "SnapKV observation window: the last N queries score the cache (default 32, less for small budgets).") var snapWindow: Int?
     @Option(help: "RoPE positions for a compacted cache: auto, absolute or cache.", completion: .list(["auto", "absolute", "cache"])) var positions = "auto"
     @Option(name: .customLong("prefill-chunk"), help: "Prefill chunk for bounded caches.") var prefillChunk = 256
-    @Option(name: .customLong("kv-dtype"), help: "KV cache storage: f32, f16 (half the memory), int8 (blocks of 32 with an f16 scale: 0.27x f32), int4 (0.14x f32) or k8v4 (int8 keys, int4 values: 0.20x f32).", completion: .list(KVDType.allCases.map(\.rawValue))) var kvDType = "f32"
+    @Option(name: .customLong("kv-dtype"), help: "KV cache storage: f32, f16 (half the memory), int8 (blocks of 32 with an f16 scale: 0.27x f32), int4 (0.14x f32), k8v4 (int8 keys, int4 values: 0.20x f32) or kivi4 (KIVI: int4 keys per channel over groups of 32 tokens, int4 values: about 0.16x f32, near k8v4's quality).", completion: .list(KVDType.allCases.map(\.rawValue))) var kvDType = "f32"
 
     func validate() throws {
         guard AttentionSettings.Mode(rawValue: attention) != nil else { throw ValidationError("--attention must be full or sf (got \(attention))") }
@@ -117,7 +117,7 @@ struct AttentionOptions: ParsableArguments {
         }
         try bounded(sinks, 0...Limits.maxChunk, "--sinks")
         try bounded(prefillChunk, 1...Limits.maxChunk, "--prefill-chunk")
-        guard KVDType(rawValue: kvDType) != nil else { throw ValidationError("--kv-dtype must be f32, f16, int8, int4 or k8v4 (got \(kvDType))") }
+        guard KVDType(rawValue: kvDType) != nil else { throw ValidationError("--kv-dtype must be f32, f16, int8, int4, k8v4 or kivi4 (got \(kvDType))") }
         do { try settings().validate() } catch let e as SinkKitError { throw ValidationError(e.message) }
     }
 

@@ -752,6 +752,34 @@ static void test_kv8(void) {
         for (int t = 0; t < 7; t++) sk_kv8_axpy_scalar(out_b, w[t], rows + slots[t] * rb, hd, block);
         for (int i = 0; i < hd; i++) expect_close("kv8 accumulate", "dispatch", hd, block, out_b[i], out_a[i]);
     }
+    // int4 values batched (AVX2: 64 dimensions in registers over all the slots): against the scalar
+    // rows, and bit for bit the row kernel slot by slot (same multiply-adds in the same order).
+    for (int c = 0; c < 6; c++) {
+        int hd = hds[c], block = hd % 32 == 0 ? 32 : hd;
+        size_t rb = sk_kv4_row_bytes(hd, block);
+        uint8_t rows[7 * 160];
+        float w[7], out_a[128], out_b[128], out_c[128];
+        long slots[7] = {3, 0, 6, 1, 5, 2, 4};
+        for (int r = 0; r < 7; r++) {
+            float x[128];
+            for (int i = 0; i < hd; i++) x[i] = gauss();
+            sk_kv4_quantize(x, rows + r * rb, hd, block);
+            w[r] = (float)uniform();
+        }
+        for (int count = 1; count <= 7; count += 3) {
+            for (int i = 0; i < hd; i++) out_a[i] = out_b[i] = out_c[i] = gauss();
+            sk_kv4_accumulate(out_a, w, rows, rb, slots, count, hd, block);
+            for (int t = 0; t < count; t++) {
+                sk_kv4_axpy_scalar(out_b, w[t], rows + slots[t] * rb, hd, block);
+                sk_kv4_axpy(out_c, w[t], rows + slots[t] * rb, hd, block);
+            }
+            for (int i = 0; i < hd; i++) {
+                expect_close("kv4 accumulate", "dispatch", hd, block, out_b[i], out_a[i]);
+                checks++;
+                if (memcmp(&out_a[i], &out_c[i], 4) != 0) { failures++; fprintf(stderr, "FAIL kv4 accumulate vs axpy slot by slot hd=%d: %.9g vs %.9g\n", hd, out_c[i], out_a[i]); }
+            }
+        }
+    }
 #if defined(__aarch64__)
     printf("int8 KV rows: %s path checked against scalar\n", "NEON");
 #else
@@ -814,9 +842,96 @@ static void test_kv8(void) {
     }
 }
 
+// KIVI int4 keys (kv_kivi.c): a sealed group's codes within half a step of each key per channel
+// (the step from the channel's range over the group), the dot product against dequantize-and-
+// multiply, the SIMD dot against the scalar one, and the scores of a mix of sealed slots of two
+// groups (in any order) and pending f16 slots against direct dot products of the dequantized keys.
+static void test_kivi(void) {
+    int hds[] = {8, 16, 48, 64, 128};
+    for (int c = 0; c < 5; c++) {
+        int hd = hds[c];
+        size_t rb = (size_t)hd / 2 + 4;
+        for (int rep = 0; rep < 20; rep++) {
+            int n = 1 + (int)(uniform() * 32);
+            float rows[32 * 128], q[128], deq[128];
+            for (int j = 0; j < hd; j++) {
+                float off = (j % 7 == 0) ? 20.0f * gauss() : 0.0f, sc = rep % 5 == 0 ? 1e-3f : 1.0f;   // offset channels, as RoPE's slow ones
+                for (int i = 0; i < n; i++) rows[i * hd + j] = off + sc * gauss();
+                if (rep == 3) for (int i = 0; i < n; i++) rows[i * hd + j] = 0.5f;   // a constant channel: scale 0
+            }
+            for (int j = 0; j < hd; j++) q[j] = gauss();
+            uint16_t params[2 * 2 * 128], pending[4 * 128];
+            uint8_t codes[32 * 64], base[40 * 68];
+            sk_kivi_seal(rows, n, hd, params, codes);
+            // a second group (id 1) from other keys, and four pending keys
+            float rows2[4 * 128];
+            for (int i = 0; i < 4 * hd; i++) rows2[i] = 3.0f * gauss();
+            uint8_t codes2[4 * 64];
+            sk_kivi_seal(rows2, 4, hd, params + 2 * hd, codes2);
+            for (int i = 0; i < 4 * hd; i++) pending[i] = f2h(rows2[i] * 0.5f);
+            for (int j = 0; j < hd; j++) {
+                float d = sk_f16_to_f32(params[j]), m = sk_f16_to_f32(params[hd + j]), lo = rows[j], hi = rows[j];
+                for (int i = 1; i < n; i++) { lo = fminf(lo, rows[i * hd + j]); hi = fmaxf(hi, rows[i * hd + j]); }
+                checks++;
+                if (!(fabsf(d - (hi - lo) / 15) <= 1e-3f * fabsf(d) + 1e-7f && fabsf(m - lo) <= 1e-3f * fabsf(lo) + 1e-7f)) {
+                    failures++; fprintf(stderr, "FAIL kivi params hd=%d ch=%d: d %g m %g for [%g, %g]\n", hd, j, d, m, lo, hi);
+                }
+            }
+            // rows 0..n-1: group 0; n..n+3: group 1; n+4..n+7: pending 0..3
+            for (int i = 0; i < n + 8; i++) {
+                uint8_t *r = base + (size_t)i * rb;
+                uint32_t g = i < n ? 0 : i < n + 4 ? 1 : (SK_KIVI_PENDING | (uint32_t)(i - n - 4));
+                memcpy(r, i < n ? codes + (size_t)i * (hd / 2) : i < n + 4 ? codes2 + (size_t)(i - n) * (hd / 2) : codes, (size_t)hd / 2);
+                memcpy(r + hd / 2, &g, 4);
+            }
+            for (int i = 0; i < n; i++) {
+                sk_kivi_dequantize(base + (size_t)i * rb, params, pending, deq, hd);
+                for (int j = 0; j < hd; j++) {
+                    float d = sk_f16_to_f32(params[j]), lo = rows[j], x = rows[i * hd + j];
+                    for (int k = 1; k < n; k++) lo = fminf(lo, rows[k * hd + j]);
+                    // half a step, plus what rounding the minimum and the scale to f16 moves the ends (clamped codes)
+                    float bound = d * 0.5f * 1.002f + 1e-3f * (fabsf(lo) + 15 * d) + 1e-7f;
+                    checks++;
+                    if (!(fabsf(deq[j] - x) <= bound)) { failures++; fprintf(stderr, "FAIL kivi quantize hd=%d: %g vs %g\n", hd, x, deq[j]); }
+                }
+                float qd[128];
+                for (int j = 0; j < hd; j++) qd[j] = q[j] * sk_f16_to_f32(params[j]);
+                float ds = sk_kivi_dot_scalar(base + (size_t)i * rb, qd, hd);
+                double direct = 0;
+                for (int j = 0; j < hd; j++) direct += (double)qd[j] * ((base[(size_t)i * rb + j / 2] >> (4 * (j & 1))) & 15);
+                expect_close("kivi dot vs codes", "scalar", hd, n, (float)direct, ds);
+                expect_close("kivi dot", "simd", hd, n, ds, sk_kivi_dot_simd(base + (size_t)i * rb, qd, hd));
+            }
+            // scores over slots in a shuffled order (groups interleaved, pending among them)
+            long slots[40];
+            int cnt = n + 8;
+            for (int t = 0; t < cnt; t++) slots[t] = t;
+            for (int t = cnt - 1; t > 0; t--) { int u = (int)(uniform() * (t + 1)); long tmp = slots[t]; slots[t] = slots[u]; slots[u] = tmp; }
+            float sa[40], sb[40];
+            sk_kivi_scores(base, rb, params, pending, slots, cnt, q, 0.125f, sa, hd);
+            sk_kivi_scores_scalar(base, rb, params, pending, slots, cnt, q, 0.125f, sb, hd);
+            for (int t = 0; t < cnt; t++) {
+                sk_kivi_dequantize(base + (size_t)slots[t] * rb, params, pending, deq, hd);
+                double direct = 0;
+                for (int j = 0; j < hd; j++) direct += (double)deq[j] * q[j];
+                float tol_ref = (float)direct * 0.125f;
+                // the sum of q·d·c and q·m cancels large terms: compare at the scale of the terms
+                double mag = 0;
+                for (int j = 0; j < hd; j++) mag += fabs((double)deq[j] * q[j]);
+                checks++;
+                if (!(fabs(sb[t] - tol_ref) <= 1e-5 * mag + 1e-5)) { failures++; fprintf(stderr, "FAIL kivi scores vs dequantized hd=%d slot=%ld: %g vs %g\n", hd, slots[t], tol_ref, sb[t]); }
+                checks++;
+                if (!(fabs(sa[t] - sb[t]) <= 1e-5 * mag + 1e-5)) { failures++; fprintf(stderr, "FAIL kivi scores simd vs scalar hd=%d: %g vs %g\n", hd, sb[t], sa[t]); }
+            }
+        }
+    }
+    printf("KIVI int4 keys: seal, dequantize, dot and scores checked (simd against scalar)\n");
+}
+
 int main(void) {
     const sk_kernel_table *s = sk_kernels_scalar();
     test_kv8();
+    test_kivi();
     test_kv16();
     test_kv_group();
     paths[0] = sk_kernels_avx2();

@@ -43,6 +43,8 @@ final class AttentionPolicyTests: XCTestCase {
         ref.int8KV = kv == .int8
         ref.int4KV = kv == .int4
         ref.k8v4KV = kv == .k8v4
+        ref.kiviKV = kv == .kivi4
+        ref.kiviPinned = p.sinks
         if let snap = p as? SnapKVCache { ref.layerBudgets = snap.layerBudgets }
         var steps: [[Int]] = []
         var i = 0
@@ -107,7 +109,7 @@ final class AttentionPolicyTests: XCTestCase {
                                                  .snap(budget: 12, window: 2, allocation: .uniform), .snap(budget: 12, window: 2, allocation: .pyramid),
                                                  .snap(budget: 12, window: 2, allocation: .adaptive)]
         for policy in policies {
-            for (kv, tol) in [(KVDType.f32, Float(1e-4)), (.f16, 1e-2), (.int8, 1e-2), (.int4, 5e-2), (.k8v4, 5e-2)] {
+            for (kv, tol) in [(KVDType.f32, Float(1e-4)), (.f16, 1e-2), (.int8, 1e-2), (.int4, 5e-2), (.k8v4, 5e-2), (.kivi4, 5e-2)] {
                 try check(sf: nil, policy, prefill: 20, chunk: 7, length: 34, kv: kv, tolerance: tol)
             }
         }
@@ -118,7 +120,7 @@ final class AttentionPolicyTests: XCTestCase {
     /// reference for every KV storage type, full, windowed and evicting by attention.
     func testDecodeWorkersSplitAKVGroup() throws {
         for threads in [1, 3] {
-            for (kv, tol) in [(KVDType.f32, Float(1e-4)), (.f16, 1e-2), (.int8, 1e-2), (.int4, 5e-2), (.k8v4, 5e-2)] {
+            for (kv, tol) in [(KVDType.f32, Float(1e-4)), (.f16, 1e-2), (.int8, 1e-2), (.int4, 5e-2), (.k8v4, 5e-2), (.kivi4, 5e-2)] {
                 for policy: ReferenceModel.Policy in [.full, .window(budget: 10), .h2o(budget: 10, recent: nil), .tova(budget: 10)] {
                     try check(sf: nil, policy, kv: kv, tolerance: tol, threads: threads)
                 }
@@ -278,6 +280,113 @@ final class AttentionPolicyTests: XCTestCase {
         try check(sf: 8, .segment, kv: .k8v4, tolerance: 0.02)
         try check(sf: nil, .h2o(budget: 12, recent: 4), kv: .k8v4, tolerance: 0.02)
         try check(sf: nil, .snap(budget: 14, window: 3, allocation: .uniform), positions: .auto, prefill: 70, chunk: 9, length: 76, kv: .k8v4, tolerance: 0.02)
+    }
+
+    /// kivi4 against a reference that holds keys as f16 until 32 have been stored since the last
+    /// seal and then seals the kept ones per channel (ReferenceAttention.swift's `kiviSealed`):
+    /// full cache (three seals), SF-Attn, a window and H2O over prompts and decode steps that
+    /// cross seals with slots evicted before and after them, and SnapKV compressing a prompt.
+    func testKIVIKVCache() throws {
+        try check(sf: nil, .full, length: 64, kv: .kivi4, tolerance: 0.05)
+        try check(sf: 8, .segment, length: 64, kv: .kivi4, tolerance: 0.05)
+        try check(sf: nil, .window(budget: 10), positions: .cache, prefill: 40, chunk: 9, length: 76, kv: .kivi4, tolerance: 0.05)
+        try check(sf: nil, .h2o(budget: 12, recent: 4), prefill: 70, chunk: 7, length: 76, kv: .kivi4, tolerance: 0.05)
+        try check(sf: nil, .h2o(budget: 20, recent: 6), prefill: 5, chunk: 5, length: 76, kv: .kivi4, tolerance: 0.05)
+        try check(sf: nil, .snap(budget: 14, window: 3, allocation: .uniform), positions: .auto, prefill: 70, chunk: 9, length: 76, kv: .kivi4, tolerance: 0.05)
+    }
+
+    /// kivi4's bytes: per slot a key's codes and group id (4 + 4 bytes at head_dim 8) and an int4
+    /// value (2 + 4); beside the slots the sinks' and the unsealed keys ((2 + 32) × 8 f16) and the groups' scales
+    /// (8 + 8 f16 each), held only while a kept slot refers to them: a window keeps at most
+    /// budget / 32 + 2 groups over a long stream, and `reset` forgets them all.
+    func testKIVIKVCacheBytes() throws {
+        let m = try LlamaModel(path: try model())
+        XCTAssertEqual(KVDType.kivi4.slotBytes(headDim: 8), 8 + 6)
+        XCTAssertEqual(KVDType.kivi4.slotBytes(headDim: 64), 36 + 36)
+        let s = try Session(model: m, context: 80, threads: 2,
+                            attention: AttentionConfig(policy: WindowCache(budget: 40, sinks: 2), chunk: 8, kvDType: .kivi4))
+        for t in 0..<200 { _ = try s.forward([(t * 37 + 11) % 120 + 3], logitsFor: []) }
+        let store = s.cache.head(layer: 0, kvHead: 0).storage as! KIVIKVStorage
+        XCTAssertLessThanOrEqual(store.groupCapacity, 40 / 32 + 2 + 1)
+        XCTAssertEqual(store.pinned, 2)
+        XCTAssertEqual(store.sideBytes, (2 + 32 + 2 * store.groupCapacity) * 8 * 2)
+        XCTAssertEqual(s.cache.bytes, m.config.numLayers * m.config.numKVHeads * (s.cache.capacity * 14 + store.sideBytes))
+        // after `reset` the seals fall where a fresh session's do: the same logits, bit for bit
+        s.reset()
+        let fresh = try Session(model: m, context: 80, threads: 2,
+                                attention: AttentionConfig(policy: WindowCache(budget: 40, sinks: 2), chunk: 8, kvDType: .kivi4))
+        let prompt = (0..<45).map { ($0 * 13 + 5) % 120 + 3 }
+        XCTAssertEqual(try s.forward(prompt, logitsFor: [44]), try fresh.forward(prompt, logitsFor: [44]))
+        XCTAssertEqual(try s.forward([9], logitsFor: [0]), try fresh.forward([9], logitsFor: [0]))
+    }
+
+    /// A kivi4 full cache rolled back (the server's prefix reuse) twice: to 40 (keeping pending
+    /// keys), extended past a seal, then to 45 (into that group), extended by decode steps:
+    /// every layer-0 key (identical inputs in f32 sessions) reads back within half a step of its
+    /// channel's range over every key ever stored, whichever group holds it (a dangling group id
+    /// or a reused pending index reads another key's scales or another key).
+    func testKIVIKVCacheRollBack() throws {
+        let m = try LlamaModel(path: try model())
+        let a = (0..<50).map { ($0 * 37 + 11) % 120 + 3 }, b = (0..<40).map { ($0 * 29 + 7) % 120 + 3 }
+        let rolled = try Session(model: m, context: 96, threads: 2, attention: AttentionConfig(kvDType: .kivi4))
+        _ = try rolled.forward(a, logitsFor: [])
+        try rolled.truncate(to: 40)
+        _ = try rolled.forward(Array(b[0..<20]), logitsFor: [])
+        try rolled.truncate(to: 45)
+        for t in b[20...] { _ = try rolled.forward([t], logitsFor: []) }
+        // f32 sessions over each stream the cache has seen: their layer-0 keys are the exact ones
+        let streams = [a, Array(a[0..<40]) + Array(b[0..<20]), Array(a[0..<40]) + Array(b[0..<5]) + Array(b[20...])]
+        let exact = try streams.map { seq in
+            let s = try Session(model: m, context: 96, threads: 2)
+            _ = try s.forward(seq, logitsFor: [])
+            return s
+        }
+        let hd = m.config.headDim
+        func keys(_ s: Session, _ kh: Int, _ n: Int) -> [[Float]] {
+            (0..<n).map { j in
+                var k = [Float](repeating: 0, count: hd), v = k
+                s.cache.head(layer: 0, kvHead: kh).storage.read(slot: j, key: &k, value: &v)
+                return k
+            }
+        }
+        for kh in 0..<m.config.numKVHeads {
+            XCTAssertEqual(rolled.cache.head(layer: 0, kvHead: kh).positions, Array(0..<65))
+            let got = keys(rolled, kh, 65), want = keys(exact[2], kh, 65)
+            let all = keys(exact[0], kh, 50) + keys(exact[1], kh, 60) + want
+            for c in 0..<hd {
+                let col = all.map { $0[c] }, step = (col.max()! - col.min()!) / 15
+                for j in 0..<65 {
+                    XCTAssertLessThanOrEqual(abs(got[j][c] - want[j][c]), step * 0.51 + 2e-3 * abs(want[j][c]) + 1e-6,
+                                             "KV head \(kh) slot \(j) channel \(c)")
+                }
+            }
+        }
+    }
+
+    /// `rollbackPoint`: a kivi4 cache rolled back to it continues exactly as a fresh session fed
+    /// the same chunks would (the same groups sealed with the same members): bit for bit, while
+    /// rolling back into a group does not; the other types roll back anywhere.
+    func testKIVIRollbackPointContinuesAsAFreshSession() throws {
+        let m = try LlamaModel(path: try model())
+        let a = (0..<50).map { ($0 * 37 + 11) % 120 + 3 }, b = (0..<30).map { ($0 * 29 + 7) % 120 + 3 }
+        func session(_ kv: KVDType) throws -> Session { try Session(model: m, context: 96, threads: 2, attention: AttentionConfig(kvDType: kv)) }
+        let rolled = try session(.kivi4), fresh = try session(.kivi4), inside = try session(.kivi4)
+        XCTAssertEqual(rolled.rollbackPoint(45), 32)
+        XCTAssertEqual(rolled.rollbackPoint(31), 0)
+        XCTAssertEqual(try session(.int4).rollbackPoint(45), 45)
+        _ = try rolled.forward(a, logitsFor: [])
+        try rolled.truncate(to: rolled.rollbackPoint(45))
+        _ = try fresh.forward(Array(a[0..<32]), logitsFor: [])
+        let got = try rolled.forward(Array(a[32..<45]) + b, logitsFor: Array(0..<43))
+        XCTAssertEqual(got, try fresh.forward(Array(a[32..<45]) + b, logitsFor: Array(0..<43)))
+        // rolled back into the sealed group instead (to 20, then other tokens): slots 0..<20 keep
+        // the scales of a group sealed with the first stream's positions 20..<32, which a fresh
+        // session never sees
+        let fresh20 = try session(.kivi4)
+        _ = try inside.forward(a, logitsFor: [])
+        try inside.truncate(to: 20)
+        _ = try fresh20.forward(Array(a[0..<20]), logitsFor: [])
+        XCTAssertNotEqual(try inside.forward(b, logitsFor: Array(0..<30)), try fresh20.forward(b, logitsFor: Array(0..<30)))
     }
 
     /// Layer 0's keys and values reach the cache from identical inputs in an f32 and an f16

@@ -29,6 +29,16 @@ final class ReferenceModel {
     var int4KV = false
     /// …and as a k8v4 cache: keys as int8, values as int4.
     var k8v4KV = false
+    /// …and as a kivi4 cache: values as int4; keys held as f16 until 32 have been stored since
+    /// the last seal, then the ones still kept sealed by `kiviSealed` (per channel over them);
+    /// the first `kiviPinned` positions (the policy's sinks) stay f16.
+    var kiviKV = false
+    var kiviPinned = 0
+    /// kivi4: per layer and KV head, the positions stored since the last seal, and each sealed
+    /// position's group (any id; only who shares one matters).
+    var kiviPending: [[[Int]]] = []
+    var kiviGroup: [[[Int: Int]]] = []
+    var kiviGroups = 0
     var keys: [[[Float]]] = []     // [layer][position] (kvDim), rotated at the absolute position
     var values: [[[Float]]] = []
     var kept: [[[Int]]]            // [layer][kvHead] kept positions, ascending
@@ -107,8 +117,9 @@ final class ReferenceModel {
                 q.withUnsafeMutableBufferPointer { rope.apply($0.baseAddress!, heads: c.numHeads, position: start + i) }
                 k.withUnsafeMutableBufferPointer { rope.apply($0.baseAddress!, heads: c.numKVHeads, position: start + i) }
                 let v = matvec(p + "self_attn.v_proj.weight", xb, rows: c.kvDim)
-                keys[l].append(halfKV ? k.map { Float(Float16($0)) } : int8KV || k8v4KV ? int8Rounded(k, headDim: c.headDim) : int4KV ? int4Rounded(k, headDim: c.headDim) : k)
-                values[l].append(halfKV ? v.map { Float(Float16($0)) } : int8KV ? int8Rounded(v, headDim: c.headDim) : int4KV || k8v4KV ? int4Rounded(v, headDim: c.headDim) : v)
+                keys[l].append(halfKV || kiviKV ? k.map { Float(Float16($0)) } : int8KV || k8v4KV ? int8Rounded(k, headDim: c.headDim) : int4KV ? int4Rounded(k, headDim: c.headDim) : k)
+                values[l].append(halfKV ? v.map { Float(Float16($0)) } : int8KV ? int8Rounded(v, headDim: c.headDim) : int4KV || k8v4KV || kiviKV ? int4Rounded(v, headDim: c.headDim) : v)
+                if kiviKV { kiviStored(layer: l, position: start + i, chunkStart: start) }
                 qs.append(q)
             }
             for kh in 0..<c.numKVHeads { kept[l][kh] += (start..<(start + n)) }
@@ -141,9 +152,11 @@ final class ReferenceModel {
                     }
                 }
             }
+            let held = kept[l].map(\.count)
             if case .snap = policy { snapEvict(l) } else {
                 for kh in 0..<c.numKVHeads { kept[l][kh] = evict(l, kh, next: start + n) }
             }
+            if kiviKV { for kh in 0..<c.numKVHeads where kept[l][kh].count < held[kh] { kiviRegroup(layer: l, kvHead: kh) } }
             for i in 0..<n {
                 let o = matvec(p + "self_attn.o_proj.weight", attOut[i], rows: c.hiddenSize)
                 for d in 0..<c.hiddenSize { xs[i][d] += o[d] }
@@ -255,6 +268,62 @@ final class ReferenceModel {
             return list.filter { keep.contains($0) }
         }
     }
+}
+
+extension ReferenceModel {
+    /// kivi4: position `position` was stored in layer `layer`; on the 32nd store since the last
+    /// seal, each KV head's pending positions still held (kept, or of the current chunk) are sealed.
+    func kiviStored(layer l: Int, position: Int, chunkStart: Int) {
+        if kiviPending.isEmpty {
+            kiviPending = Array(repeating: Array(repeating: [], count: c.numKVHeads), count: c.numLayers)
+            kiviGroup = Array(repeating: Array(repeating: [:], count: c.numKVHeads), count: c.numLayers)
+        }
+        guard position >= kiviPinned else { return }
+        for kh in 0..<c.numKVHeads {
+            kiviPending[l][kh].append(position)
+            guard kiviPending[l][kh].count == 32 else { continue }
+            kiviSeal(layer: l, kvHead: kh, positions: kiviPending[l][kh].filter { $0 >= chunkStart || kept[l][kh].contains($0) })
+            kiviPending[l][kh] = []
+        }
+    }
+
+    func kiviSeal(layer l: Int, kvHead kh: Int, positions: [Int]) {
+        let hd = c.headDim, r = (kh * hd)..<((kh + 1) * hd)
+        let sealed = kiviSealed(positions.map { Array(keys[l][$0][r]) })
+        kiviGroups += 1
+        for (i, p) in positions.enumerated() {
+            keys[l][p].replaceSubrange(r, with: sealed[i])
+            kiviGroup[l][kh][p] = kiviGroups
+        }
+    }
+
+    /// kivi4 after an eviction: when two or more groups are down to half their size (16) or
+    /// less, their kept positions, in order, are sealed again 32 at a time from their keys as held.
+    func kiviRegroup(layer l: Int, kvHead kh: Int) {
+        guard !kiviGroup.isEmpty else { return }
+        var members: [Int: Int] = [:]
+        for p in kept[l][kh] { if let g = kiviGroup[l][kh][p] { members[g, default: 0] += 1 } }
+        let sparse = Set(members.filter { $0.value <= 16 }.keys)
+        guard sparse.count >= 2 else { return }
+        let positions = kept[l][kh].filter { kiviGroup[l][kh][$0].map(sparse.contains) ?? false }
+        for start in stride(from: 0, to: positions.count, by: 32) {
+            kiviSeal(layer: l, kvHead: kh, positions: Array(positions[start..<min(start + 32, positions.count)]))
+        }
+    }
+}
+
+/// KIVI's int4 keys, written out independently of kv_kivi.c: per channel j over the group's keys,
+/// d = f16((max − min) / 15), m = f16(min), codes round((x − m) / d) half away from zero clamped
+/// to [0, 15] (0 when d is 0), x ≈ m + d · code.
+func kiviSealed(_ rows: [[Float]]) -> [[Float]] {
+    var out = rows
+    for j in 0..<(rows.first?.count ?? 0) {
+        let col = rows.map { $0[j] }
+        let d = Float(Float16((col.max()! - col.min()!) / 15)), m = Float(Float16(col.min()!))
+        let inv: Float = d > 0 ? 1 / d : 0
+        for i in rows.indices { out[i][j] = m + d * min(15, max(0, ((rows[i][j] - m) * inv).rounded())) }
+    }
+    return out
 }
 
 /// The int8 and int4 KV rules, written out independently of kv_int8.c: each head's vector in

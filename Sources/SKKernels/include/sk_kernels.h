@@ -234,6 +234,23 @@ void sk_kv4_axpy(float *out, float w, const uint8_t *row, int hd, int block);
 void sk_kv4_scores(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, float scale, float *out, int hd, int block);
 void sk_kv4_accumulate(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count, int hd, int block);
 
+// KIVI int4 keys (kv_kivi.c): per channel over a group of slots, an f16 scale and minimum per
+// channel (params: hd scales, then hd minimums; group g's at params + g·2·hd); a slot's row is
+// hd/2 bytes of 4-bit codes (low nibble first) then a little-endian u32 group id, or
+// SK_KIVI_PENDING | i for a key not yet sealed, stored as f16 at pending + i·hd.
+#define SK_KIVI_PENDING 0x80000000u
+// Seals n keys (rows: n × hd floats): writes one group's params and the n code rows (hd/2 bytes each, contiguous).
+void sk_kivi_seal(const float *rows, int n, int hd, uint16_t *params, uint8_t *codes);
+void sk_kivi_dequantize(const uint8_t *row, const uint16_t *params, const uint16_t *pending, float *out, int hd);
+// Σ_j qd[j] · c_j over a row's codes (AVX2 / NEON where hd is a multiple of 16 / 8; _scalar: the reference).
+float sk_kivi_dot_scalar(const uint8_t *codes, const float *qd, int hd);
+float sk_kivi_dot_simd(const uint8_t *codes, const float *qd, int hd);
+// out[t] = scale · q · k[slots[t]] (sealed or pending), a whole head's listed slots per call.
+void sk_kivi_scores(const uint8_t *base, size_t row_bytes, const uint16_t *params, const uint16_t *pending, const long *slots, int count,
+                    const float *q, float scale, float *out, int hd);
+void sk_kivi_scores_scalar(const uint8_t *base, size_t row_bytes, const uint16_t *params, const uint16_t *pending, const long *slots,
+                           int count, const float *q, float scale, float *out, int hd);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,10 +8,10 @@ public final class HeadCache {
     let storage: KVStorage
     public internal(set) var positions: [Int] = []
 
-    init(capacity: Int, headDim: Int, dtype: KVDType = .f32) {
+    init(capacity: Int, headDim: Int, dtype: KVDType = .f32, pinned: Int = 0) {
         self.capacity = capacity
         self.headDim = headDim
-        storage = dtype.makeStorage(capacity: capacity, headDim: headDim)
+        storage = dtype.makeStorage(capacity: capacity, headDim: headDim, pinned: pinned)
         positions.reserveCapacity(capacity)
     }
 
@@ -19,7 +19,7 @@ public final class HeadCache {
     var dtype: KVDType { storage.dtype }
 
     func append(key: UnsafePointer<Float>, value: UnsafePointer<Float>, position: Int) {
-        storage.store(slot: positions.count, key: key, value: value)
+        storage.store(slot: positions.count, key: key, value: value, position: position)
         positions.append(position)
     }
 
@@ -30,5 +30,14 @@ public final class HeadCache {
         positions.removeLast(positions.count - keep.count)
     }
 
-    func reset() { positions.removeAll(keepingCapacity: true) }
+    /// Keeps the oldest `count` slots (a roll back).
+    func truncate(to count: Int) {
+        storage.truncate(count: count)
+        positions.removeLast(positions.count - count)
+    }
+
+    func reset() {
+        positions.removeAll(keepingCapacity: true)
+        storage.reset()
+    }
 }

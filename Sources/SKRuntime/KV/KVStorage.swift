@@ -3,21 +3,25 @@ import SKKernels
 /// How a KV cache stores keys and values: f32, f16 (half the memory, llama.cpp's default), int8
 /// (blocks of 32 with an f16 scale, Q8_0's rule: 8.5 bits per element, 0.27x f32), int4 (blocks
 /// of 32, f16 scale max/7, 4-bit codes: 4.5 bits per element), or k8v4: int8 keys and int4
-/// values (6.5 bits per element on average, 0.20x f32). Keys carry the precision attention needs:
-/// on SmolLM2 int4 values cost +0.5% perplexity, int4 keys +8.6% (docs/measurements/kv-quality.md).
+/// values (6.5 bits per element on average, 0.20x f32), or kivi4: KIVI's int4 keys, quantized per
+/// channel over groups of 32 slots, with int4 values (4.5 bits per element plus a group id and the
+/// groups' scales, about 0.15x f32). Keys carry the precision attention needs: on SmolLM2 int4
+/// values cost +0.5% perplexity, int4 keys per token +8.6%, per channel none measurable
+/// (docs/measurements/kv-quality.md).
 public enum KVDType: String, CaseIterable, Sendable {
-    case f32, f16, int8, int4, k8v4
+    case f32, f16, int8, int4, k8v4, kivi4
 
     /// How keys are stored (k8v4: int8).
     public var keyType: KVDType { self == .k8v4 ? .int8 : self }
-    /// How values are stored (k8v4: int4).
-    public var valueType: KVDType { self == .k8v4 ? .int4 : self }
+    /// How values are stored (k8v4, kivi4: int4).
+    public var valueType: KVDType { self == .k8v4 || self == .kivi4 ? .int4 : self }
 
     /// Bytes of one key vector of `headDim` elements.
     public func keyBytes(headDim: Int) -> Int { Self.vectorBytes(keyType, headDim: headDim) }
     /// Bytes of one value vector of `headDim` elements.
     public func valueBytes(headDim: Int) -> Int { Self.vectorBytes(valueType, headDim: headDim) }
-    /// Bytes of one slot of one KV head: its key and its value.
+    /// Bytes of one slot of one KV head: its key and its value (kivi4: plus its share of its
+    /// group's scales, held beside the slots: `KVStorage.sideBytes`).
     public func slotBytes(headDim: Int) -> Int { keyBytes(headDim: headDim) + valueBytes(headDim: headDim) }
 
     static func vectorBytes(_ t: KVDType, headDim: Int) -> Int {
@@ -30,14 +34,17 @@ public enum KVDType: String, CaseIterable, Sendable {
         case .int4, .k8v4:   // (k8v4 is never a side's type: keyType / valueType)
             let b = BlockKVStorage.block(headDim: headDim)
             return headDim / b * (2 + b / 2)
+        case .kivi4:         // (as keyType: codes and a u32 group id)
+            return headDim / 2 + 4
         }
     }
 
-    func makeStorage(capacity: Int, headDim: Int) -> KVStorage {
+    func makeStorage(capacity: Int, headDim: Int, pinned: Int = 0) -> KVStorage {
         switch self {
         case .f32: return F32KVStorage(capacity: capacity, headDim: headDim)
         case .f16: return F16KVStorage(capacity: capacity, headDim: headDim)
         case .int8, .int4, .k8v4: return BlockKVStorage(dtype: self, capacity: capacity, headDim: headDim)
+        case .kivi4: return KIVIKVStorage(capacity: capacity, headDim: headDim, pinned: pinned)
         }
     }
 }
@@ -49,8 +56,9 @@ public enum KVDType: String, CaseIterable, Sendable {
 protocol KVStorage: AnyObject {
     var dtype: KVDType { get }
     var headDimension: Int { get }
-    /// Writes slot `slot`'s key and value (f32 in; the storage rounds to its type).
-    func store(slot: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>)
+    /// Writes slot `slot`'s key and value (f32 in; the storage rounds to its type), those of the
+    /// token at `position` (kivi4 keeps the sinks' keys apart; the other types ignore it).
+    func store(slot: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>, position: Int)
     /// Moves the slots at `keep` (ascending) to the front, a run of consecutive slots at a time.
     func compact(keep: [Int])
     /// `out[t] = scale · (key[slots[t]] · q)` for t < count.
@@ -69,11 +77,20 @@ protocol KVStorage: AnyObject {
     func f32Rows(count: Int, scratch: UnsafeMutablePointer<Float>) -> (keys: UnsafePointer<Float>, values: UnsafePointer<Float>)
     /// Slot `slot` as f32 (tests).
     func read(slot: Int, key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>)
+    /// Bytes held beside the slots (kivi4's group scales and unsealed keys; 0 for the others).
+    var sideBytes: Int { get }
+    /// Keeps slots 0..<count (a roll back: the newest go).
+    func truncate(count: Int)
+    /// Forgets every slot (the cache starts again).
+    func reset()
 }
 
 /// The group calls as the per-head calls in a loop: the default for storages without group
 /// kernels, and the fallback of those whose kernels cover some types only.
 extension KVStorage {
+    var sideBytes: Int { 0 }
+    func truncate(count: Int) { compact(keep: Array(0..<count)) }
+    func reset() {}
     func scoresPerHead(_ q: UnsafePointer<Float>, heads: Int, slots: UnsafePointer<Int>, count: Int, scale: Float,
                        into out: UnsafeMutablePointer<Float>, stride: Int) {
         for h in 0..<heads { scores(q + h * headDimension, slots: slots, count: count, scale: scale, into: out + h * stride) }
@@ -143,7 +160,7 @@ final class F32KVStorage: KVStorageBase, KVStorage {
 
     init(capacity: Int, headDim: Int) { super.init(capacity: capacity, headDim: headDim, dtype: .f32) }
 
-    func store(slot: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
+    func store(slot: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>, position _: Int) {
         (k32 + slot * headDim).update(from: key, count: headDim)
         (v32 + slot * headDim).update(from: value, count: headDim)
     }
@@ -189,7 +206,7 @@ final class F16KVStorage: KVStorageBase, KVStorage {
 
     init(capacity: Int, headDim: Int) { super.init(capacity: capacity, headDim: headDim, dtype: .f16) }
 
-    func store(slot: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
+    func store(slot: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>, position _: Int) {
         sk_f32_to_f16_n(key, k16 + slot * headDim, headDim)
         sk_f32_to_f16_n(value, v16 + slot * headDim, headDim)
     }
@@ -245,20 +262,66 @@ final class BlockKVStorage: KVStorageBase, KVStorage {
     typealias Scores = @convention(c) (UnsafePointer<UInt8>?, Int, UnsafePointer<CLong>?, Int32, UnsafePointer<Float>?, Float, UnsafeMutablePointer<Float>?, Int32, Int32) -> Void
     typealias Accumulate = @convention(c) (UnsafeMutablePointer<Float>?, UnsafePointer<Float>?, UnsafePointer<UInt8>?, Int, UnsafePointer<CLong>?, Int32, Int32, Int32) -> Void
 
-    /// One side's (keys' or values') element type and kernels.
+    /// One side's (keys' or values') element type and kernels, for vectors of `headDim` in
+    /// blocks of `block`.
     struct Side {
         let type: KVDType
+        let headDim: Int, block: Int
         /// int4 with a power-of-two head: vectors are stored Walsh-Hadamard rotated (sk_fwht).
         let rotated: Bool
         let quantize: Quantize, dequantize: Dequantize, scores: Scores, accumulate: Accumulate
 
         init(_ type: KVDType, headDim: Int) {
             self.type = type
+            self.headDim = headDim
+            block = BlockKVStorage.block(headDim: headDim)
             rotated = BlockKVStorage.rotates(dtype: type, headDim: headDim)
             if type == .int4 {
                 (quantize, dequantize, scores, accumulate) = (sk_kv4_quantize, sk_kv4_dequantize, sk_kv4_scores, sk_kv4_accumulate)
             } else {
                 (quantize, dequantize, scores, accumulate) = (sk_kv8_quantize, sk_kv8_dequantize, sk_kv8_scores, sk_kv8_accumulate)
+            }
+        }
+
+        /// `body` on `x` (headDim floats), or on a rotated copy when the side rotates.
+        @inline(__always)
+        func withStored<R>(_ x: UnsafePointer<Float>, _ body: (UnsafePointer<Float>) -> R) -> R {
+            guard rotated else { return body(x) }
+            return withUnsafeTemporaryAllocation(of: Float.self, capacity: headDim) { t in
+                let p = t.baseAddress!
+                p.update(from: x, count: headDim)
+                sk_fwht(p, Int32(headDim))
+                return body(p)
+            }
+        }
+
+        func store(_ x: UnsafePointer<Float>, into row: UnsafeMutablePointer<UInt8>) {
+            withStored(x) { quantize($0, row, Int32(headDim), Int32(block)) }
+        }
+
+        func read(_ row: UnsafePointer<UInt8>, into out: UnsafeMutablePointer<Float>) {
+            dequantize(row, out, Int32(headDim), Int32(block))
+            if rotated { sk_fwht(out, Int32(headDim)) }
+        }
+
+        // (H q) · (H k) = q · k
+        func scores(_ q: UnsafePointer<Float>, rows: UnsafePointer<UInt8>, rowBytes: Int, slots: UnsafePointer<CLong>, count: Int,
+                    scale: Float, into out: UnsafeMutablePointer<Float>) {
+            withStored(q) { scores(rows, rowBytes, slots, Int32(count), $0, scale, out, Int32(headDim), Int32(block)) }
+        }
+
+        func accumulate(into out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>, rows: UnsafePointer<UInt8>, rowBytes: Int,
+                        slots: UnsafePointer<CLong>, count: Int) {
+            guard rotated else {
+                return accumulate(out, weights, rows, rowBytes, slots, Int32(count), Int32(headDim), Int32(block))
+            }
+            // Σ w v = H (Σ w H v)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: headDim) { t in
+                let acc = t.baseAddress!
+                acc.initialize(repeating: 0, count: headDim)
+                accumulate(acc, weights, rows, rowBytes, slots, Int32(count), Int32(headDim), Int32(block))
+                sk_fwht(acc, Int32(headDim))
+                for d in 0..<headDim { out[d] += acc[d] }
             }
         }
     }
@@ -283,49 +346,20 @@ final class BlockKVStorage: KVStorageBase, KVStorage {
     /// rotation cuts most; int8's is already small) with a power-of-two head of at least 8.
     static func rotates(dtype: KVDType, headDim: Int) -> Bool { dtype == .int4 && headDim >= 8 && headDim & (headDim - 1) == 0 }
 
-    /// `body` on a copy of `x` (headDim floats), rotated.
-    @inline(__always)
-    func withRotated<R>(_ x: UnsafePointer<Float>, _ body: (UnsafePointer<Float>) -> R) -> R {
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: headDim) { t in
-            let p = t.baseAddress!
-            p.update(from: x, count: headDim)
-            sk_fwht(p, Int32(headDim))
-            return body(p)
-        }
-    }
-
-    func store(slot: Int, key k: UnsafePointer<Float>, value v: UnsafePointer<Float>) {
-        let hd = Int32(headDim), b = Int32(block)
-        let kd = kq + slot * keyRowBytes, vd = vq + slot * valueRowBytes
-        if key.rotated { withRotated(k) { key.quantize($0, kd, hd, b) } } else { key.quantize(k, kd, hd, b) }
-        if value.rotated { withRotated(v) { value.quantize($0, vd, hd, b) } } else { value.quantize(v, vd, hd, b) }
+    func store(slot: Int, key k: UnsafePointer<Float>, value v: UnsafePointer<Float>, position _: Int) {
+        key.store(k, into: kq + slot * keyRowBytes)
+        value.store(v, into: vq + slot * valueRowBytes)
     }
 
     func scores(_ q: UnsafePointer<Float>, slots: UnsafePointer<Int>, count: Int, scale: Float, into out: UnsafeMutablePointer<Float>) {
         slots.withMemoryRebound(to: CLong.self, capacity: count) { s in
-            // (H q) · (H k) = q · k
-            if key.rotated {
-                withRotated(q) { key.scores(kq, keyRowBytes, s, Int32(count), $0, scale, out, Int32(headDim), Int32(block)) }
-            } else {
-                key.scores(kq, keyRowBytes, s, Int32(count), q, scale, out, Int32(headDim), Int32(block))
-            }
+            key.scores(q, rows: kq, rowBytes: keyRowBytes, slots: s, count: count, scale: scale, into: out)
         }
     }
 
     func accumulate(into out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>, slots: UnsafePointer<Int>, count: Int) {
         slots.withMemoryRebound(to: CLong.self, capacity: count) { s in
-            guard value.rotated else {
-                value.accumulate(out, weights, vq, valueRowBytes, s, Int32(count), Int32(headDim), Int32(block))
-                return
-            }
-            // Σ w v = H (Σ w H v)
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: headDim) { t in
-                let acc = t.baseAddress!
-                acc.initialize(repeating: 0, count: headDim)
-                value.accumulate(acc, weights, vq, valueRowBytes, s, Int32(count), Int32(headDim), Int32(block))
-                sk_fwht(acc, Int32(headDim))
-                for d in 0..<headDim { out[d] += acc[d] }
-            }
+            value.accumulate(into: out, weights: weights, rows: vq, rowBytes: valueRowBytes, slots: s, count: count)
         }
     }
 
@@ -357,9 +391,7 @@ final class BlockKVStorage: KVStorageBase, KVStorage {
     }
 
     func read(slot: Int, key k: UnsafeMutablePointer<Float>, value v: UnsafeMutablePointer<Float>) {
-        key.dequantize(kq + slot * keyRowBytes, k, Int32(headDim), Int32(block))
-        value.dequantize(vq + slot * valueRowBytes, v, Int32(headDim), Int32(block))
-        if key.rotated { sk_fwht(k, Int32(headDim)) }
-        if value.rotated { sk_fwht(v, Int32(headDim)) }
+        key.read(kq + slot * keyRowBytes, into: k)
+        value.read(vq + slot * valueRowBytes, into: v)
     }
 }

@@ -70,7 +70,8 @@ public final class Session {
             capacity = context
             self.context = context
         }
-        cache = KVCache(layers: c.numLayers, kvHeads: c.numKVHeads, headDim: c.headDim, capacity: capacity, dtype: attention.kvDType)
+        cache = KVCache(layers: c.numLayers, kvHeads: c.numKVHeads, headDim: c.headDim, capacity: capacity, dtype: attention.kvDType,
+                        pinned: attention.policy.sinks)
         evictor = attention.policy.makeEvictor(layers: c.numLayers, kvHeads: c.numKVHeads)
         rope = Rope(config: c)
         matmul = MatMul(threads: self.threads)
@@ -95,10 +96,20 @@ public final class Session {
         for layer in cache.heads {
             for hc in layer {
                 let keep = hc.positions.prefix { $0 < position }.count
-                if keep < hc.count { hc.compact(keep: Array(0..<keep)) }
+                if keep < hc.count { hc.truncate(to: keep) }
             }
         }
         cache.position = position
+    }
+
+    /// The last position at or before `position` from which a cache rolled back (`truncate`)
+    /// continues exactly as a fresh session fed the same tokens would: `position` itself for the
+    /// types that store each key on its own; for kivi4, whose keys are sealed 32 at a time after
+    /// the sinks, the last group boundary (a group sealed with later tokens holds other scales).
+    public func rollbackPoint(_ position: Int) -> Int {
+        guard cache.dtype == .kivi4 else { return position }
+        let sinks = attention.policy.sinks, g = KIVIKVStorage.group
+        return position <= sinks ? position : sinks + (position - sinks) / g * g
     }
 
     /// Starts a new stream: the cache and the policy's state are emptied.

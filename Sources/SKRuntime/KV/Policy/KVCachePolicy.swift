@@ -14,6 +14,8 @@ public protocol KVCachePolicy {
     /// The most slots any one KV head can hold between steps (the cache's size before the prefill
     /// chunk); the budget unless the policy splits it unevenly.
     var headCapacity: Int? { get }
+    /// Positions 0..<sinks: attended to by every query and never evicted (0: none).
+    var sinks: Int { get }
     /// The per-session side of the rule.
     func makeEvictor(layers: Int, kvHeads: Int) -> KVEvictor
 }
@@ -43,6 +45,7 @@ public protocol KVEvictor: AnyObject {
 }
 
 extension KVCachePolicy {
+    public var sinks: Int { 0 }
     public var headCapacity: Int? { budget }
 }
 

@@ -15,6 +15,7 @@ public struct SegmentCache: StatelessKVCachePolicy {
         }
     }
     public var name: String { "segment" }
+    public var sinks: Int { attention.sinks }
     public var budget: Int? { attention.groupSize + attention.groupSize / 2 + attention.sinks }
 
     public func keep(_ cache: HeadCache, kvHead: Int, nextPosition: Int) -> [Int] {

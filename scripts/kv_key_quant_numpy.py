@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""How to quantize keys to 4 bits: an exploration in numpy on the HF checkpoint, before kivi4 was
+built (docs/MEASUREMENTS.md, KV section). The forward pass is scripts/numpy_llama.py's, with each
+layer's keys (after RoPE) replaced by their quantized copy and values always int4 per token
+(Walsh-Hadamard rotated, blocks of 32: `--kv-dtype int4`'s rule); perplexity of the second half of
+the first `--ctx` tokens of Fixtures/text/heldout.txt.
+
+    python3 scripts/kv_key_quant_numpy.py [--ctx 2048]
+
+Key rules: per token (int4's: rotated, blocks of 32, f16 scale max/7); per channel over groups of
+32 tokens (KIVI: f16 scale (max-min)/15 and minimum per channel: kivi4's rule, every group
+complete); per token after subtracting a per-channel centre taken from tokens 1-63 (a fixed
+offset would cancel exactly in the softmax), and after also dividing by a per-channel scale from
+the same tokens. Not run in CI (needs the checkpoint from scripts/fetch-real-model.sh).
+"""
+import argparse, sys
+from pathlib import Path
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from numpy_llama import NumpyLlama  # noqa: E402
+
+CKPT = Path.home() / ".cache" / "sinkkit" / "smollm2-135m-instruct"
+
+
+def hadamard(n):
+    h = np.array([[1.0]])
+    while h.shape[0] < n:
+        h = np.block([[h, h], [h, -h]])
+    return (h / np.sqrt(n)).astype(np.float32)
+
+
+def f16(x):
+    return x.astype(np.float16).astype(np.float32)
+
+
+def per_token(x, hd):
+    """Blocks of 32 along the head, f16 scale max|x|/7, codes in [-8, 7]."""
+    s = x.reshape(*x.shape[:-1], hd // 32, 32)
+    d = f16(np.abs(s).max(-1, keepdims=True) / 7)
+    d[d == 0] = 1
+    return (np.clip(np.round(s / d), -8, 7) * d).reshape(x.shape)
+
+
+def per_channel(k, g=32):
+    """KIVI: per channel over groups of g tokens, f16 scale (max-min)/15 and f16 minimum."""
+    out = k.copy()
+    for t0 in range(0, k.shape[1] - k.shape[1] % g, g):
+        s = k[:, t0:t0 + g]
+        lo, hi = s.min(1, keepdims=True), s.max(1, keepdims=True)
+        d, m = f16((hi - lo) / 15), f16(lo)
+        d[d == 0] = 1
+        out[:, t0:t0 + g] = np.clip(np.round((s - m) / d), 0, 15) * d + m
+    return out
+
+
+def quantize_keys(k, rule, H):
+    if rule == "f32":
+        return k
+    if rule == "per-channel":
+        return per_channel(k)
+    early = k[:, 1:64]
+    centre = early.mean(1, keepdims=True) if rule.startswith("centred") else 0
+    scale = np.abs(early - centre).max(1, keepdims=True) + 1e-6 if rule == "centred+scaled" else 1
+    y = (k - centre) / scale
+    return (per_token(y @ H, k.shape[-1]) @ H.T) * scale + centre
+
+
+def perplexity(m, toks, rule, H):
+    w, T, hd = m.w, len(toks), m.head_dim
+    x = w["model.embed_tokens.weight"][np.asarray(toks)]
+    pos = np.arange(T)
+    mask = np.triu(np.full((T, T), -np.inf, dtype=np.float32), 1)
+    g = m.n_head // m.n_kv
+    for l in range(m.cfg["num_hidden_layers"]):
+        p = f"model.layers.{l}."
+        h = m.rms(x, w[p + "input_layernorm.weight"])
+        q = (h @ w[p + "self_attn.q_proj.weight"].T).reshape(T, m.n_head, hd).transpose(1, 0, 2)
+        k = (h @ w[p + "self_attn.k_proj.weight"].T).reshape(T, m.n_kv, hd).transpose(1, 0, 2)
+        v = (h @ w[p + "self_attn.v_proj.weight"].T).reshape(T, m.n_kv, hd).transpose(1, 0, 2)
+        q, k = m.rope(q, pos), quantize_keys(m.rope(k, pos), rule, H)
+        v = per_token(v @ H, hd) @ H.T
+        k, v = np.repeat(k, g, 0), np.repeat(v, g, 0)
+        s = q @ k.transpose(0, 2, 1) / np.sqrt(hd) + mask
+        s = np.exp(s - s.max(-1, keepdims=True))
+        s /= s.sum(-1, keepdims=True)
+        x = x + (s @ v).transpose(1, 0, 2).reshape(T, -1) @ w[p + "self_attn.o_proj.weight"].T
+        h = m.rms(x, w[p + "post_attention_layernorm.weight"])
+        gg, u = h @ w[p + "mlp.gate_proj.weight"].T, h @ w[p + "mlp.up_proj.weight"].T
+        x = x + ((gg / (1 + np.exp(-gg))) * u) @ w[p + "mlp.down_proj.weight"].T
+    lg = m.rms(x, w["model.norm.weight"]) @ m.head.T
+    lg = lg - lg.max(-1, keepdims=True)
+    lp = lg - np.log(np.exp(lg).sum(-1, keepdims=True))
+    nll = -lp[np.arange(T - 1), np.asarray(toks[1:])]
+    return float(np.exp(nll[T // 2:].mean()))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ctx", type=int, default=2048)
+    a = ap.parse_args()
+    from tokenizers import Tokenizer
+    m = NumpyLlama(CKPT)
+    ids = Tokenizer.from_file(str(CKPT / "tokenizer.json")).encode((ROOT / "Fixtures" / "text" / "heldout.txt").read_text()).ids
+    toks = [1] + ids[:a.ctx - 1]
+    H = hadamard(m.head_dim)
+    base = None
+    for rule in ["f32", "per-token", "per-channel", "centred", "centred+scaled"]:
+        ppl = perplexity(m, toks, rule, H)
+        base = base or ppl
+        print(f"keys {rule:15s} (values int4): perplexity {ppl:.4f}  {100 * (ppl / base - 1):+.2f}% vs f32 keys", flush=True)
+
+
+if __name__ == "__main__":
+    main()
