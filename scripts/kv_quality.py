@@ -135,7 +135,7 @@ def plot(res):
     ax.axhline(full * 1.05, color="gray", ls=":", label="full cache +5%")
     ax.axvline(1 / 8, color="gray", ls="--", label="1/8 of llama.cpp f16 full")
     ax.set_xscale("log")
-    ax.set_xlabel("KV bytes held, relative to llama.cpp's f16 full cache (ctx 2048)   [o f16, s int8, P k8v4, X kivi4, ^ int4, x llama.cpp]")
+    ax.set_xlabel("KV bytes held, relative to llama.cpp's f16 full cache (ctx 2048)\n[o f16, s int8, P k8v4, X kivi4, ^ int4, x llama.cpp]")
     ax.set_ylabel("perplexity (held-out English)")
     ax.set_title("SmolLM2-135M int8: perplexity vs KV memory")
     ax.set_ylim(full * 0.98, full * 1.45)

@@ -37,11 +37,13 @@ public final class Runtime {
         return s
     }
 
-    /// Bytes a KV cache of `context` tokens needs (keys and values of `dtype`).
+    /// Bytes a KV cache of `context` tokens needs (keys and values of `dtype`; kivi4 with its
+    /// groups' scales and unsealed keys).
     public func kvBytes(context: Int, dtype: KVDType = .f32) -> Int {
         let c = model.config
+        guard let head = dtype.headBytes(slots: context, headDim: c.headDim) else { return Int.max }
         var total = 1
-        for f in [c.numLayers, c.numKVHeads, context, dtype.slotBytes(headDim: c.headDim)] {
+        for f in [c.numLayers, c.numKVHeads, head] {
             let (p, o) = total.multipliedReportingOverflow(by: f)
             if o { return Int.max }
             total = p

@@ -303,6 +303,12 @@ final class AttentionPolicyTests: XCTestCase {
         let m = try LlamaModel(path: try model())
         XCTAssertEqual(KVDType.kivi4.slotBytes(headDim: 8), 8 + 6)
         XCTAssertEqual(KVDType.kivi4.slotBytes(headDim: 64), 36 + 36)
+        // a full cache: what `headBytes` (the context check's estimate) says is what is allocated
+        let full = try Session(model: m, context: 64, threads: 2, attention: AttentionConfig(kvDType: .kivi4))
+        XCTAssertEqual(full.cache.bytes, m.config.numLayers * m.config.numKVHeads * KVDType.kivi4.headBytes(slots: 64, headDim: 8)!)
+        XCTAssertEqual(KVDType.kivi4.headBytes(slots: 64, headDim: 8), 64 * 14 + (32 + 2 * 3) * 8 * 2)
+        XCTAssertEqual(KVDType.int8.headBytes(slots: 64, headDim: 64), 64 * 136)
+        XCTAssertNil(KVDType.kivi4.headBytes(slots: Int.max / 2, headDim: 64))
         let s = try Session(model: m, context: 80, threads: 2,
                             attention: AttentionConfig(policy: WindowCache(budget: 40, sinks: 2), chunk: 8, kvDType: .kivi4))
         for t in 0..<200 { _ = try s.forward([(t * 37 + 11) % 120 + 3], logitsFor: []) }

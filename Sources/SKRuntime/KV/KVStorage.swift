@@ -24,6 +24,17 @@ public enum KVDType: String, CaseIterable, Sendable {
     /// group's scales, held beside the slots: `KVStorage.sideBytes`).
     public func slotBytes(headDim: Int) -> Int { keyBytes(headDim: headDim) + valueBytes(headDim: headDim) }
 
+    /// Bytes one KV head of a full cache of `slots` holds (kivi4: with, beside the slots, its
+    /// groups' scales and the unsealed keys); nil when that overflows.
+    public func headBytes(slots: Int, headDim: Int) -> Int? {
+        let (rows, o) = slots.multipliedReportingOverflow(by: slotBytes(headDim: headDim))
+        guard !o else { return nil }
+        guard self == .kivi4 else { return rows }
+        let g = KIVIKVStorage.group, groups = slots / g + (slots % g == 0 ? 0 : 1) + 1   // KIVIKVStorage's initial room
+        let (total, o2) = rows.addingReportingOverflow((g + 2 * groups) * headDim * 2)
+        return o2 ? nil : total
+    }
+
     static func vectorBytes(_ t: KVDType, headDim: Int) -> Int {
         switch t {
         case .f32: return 4 * headDim

@@ -1,17 +1,23 @@
 #!/usr/bin/env python3
-"""How to quantize keys to 4 bits: an exploration in numpy on the HF checkpoint, before kivi4 was
-built (docs/MEASUREMENTS.md, KV section). The forward pass is scripts/numpy_llama.py's, with each
-layer's keys (after RoPE) replaced by their quantized copy and values always int4 per token
-(Walsh-Hadamard rotated, blocks of 32: `--kv-dtype int4`'s rule); perplexity of the second half of
-the first `--ctx` tokens of Fixtures/text/heldout.txt.
+"""KV experiments in numpy on the HF checkpoint (scripts/numpy_llama.py's forward pass, with the
+attention of every layer open to a rule), perplexity of the second half of the first `--ctx`
+tokens of Fixtures/text/heldout.txt. Explorations behind docs/MEASUREMENTS.md's KV section; not
+run in CI (needs the checkpoint from scripts/fetch-real-model.sh).
 
-    python3 scripts/kv_key_quant_numpy.py [--ctx 2048]
+    python3 scripts/kv_numpy_experiments.py keys [--ctx 2048]
+    python3 scripts/kv_numpy_experiments.py oracle [--ctx 2048]
 
-Key rules: per token (int4's: rotated, blocks of 32, f16 scale max/7); per channel over groups of
-32 tokens (KIVI: f16 scale (max-min)/15 and minimum per channel: kivi4's rule, every group
-complete); per token after subtracting a per-channel centre taken from tokens 1-63 (a fixed
-offset would cancel exactly in the softmax), and after also dividing by a per-channel scale from
-the same tokens. Not run in CI (needs the checkpoint from scripts/fetch-real-model.sh).
+`keys`: how to quantize keys to 4 bits, values int4 per token throughout (Walsh-Hadamard rotated,
+blocks of 32: `--kv-dtype int4`'s rule), against f32 keys: per token (int4's rule); per channel
+over groups of 32 tokens (KIVI: f16 scale (max-min)/15 and minimum per channel, kivi4's rule,
+every group complete); per token after subtracting a per-channel centre from tokens 1-63 (a fixed
+offset cancels in the softmax), and after also dividing by a per-channel scale from them.
+
+`oracle`: what a bounded cache could keep at best. Each query keeps only the B keys its own KV head
+group attends to most (the weights of the group's query heads summed), renormalised: a set chosen
+per query with its own attention, which no eviction policy can know in advance (a policy keeps
+one set for all the queries after it). The gap between this and the policies is the prediction
+of what later queries will need, not the number of slots.
 """
 import argparse, sys
 from pathlib import Path
@@ -67,7 +73,8 @@ def quantize_keys(k, rule, H):
     return (per_token(y @ H, k.shape[-1]) @ H.T) * scale + centre
 
 
-def perplexity(m, toks, rule, H):
+def perplexity(m, toks, keys=None, values=None, keep=None):
+    """keys(k), values(v): (kv heads, T, hd) → rounded copies; keep(weights) → the kept weights."""
     w, T, hd = m.w, len(toks), m.head_dim
     x = w["model.embed_tokens.weight"][np.asarray(toks)]
     pos = np.arange(T)
@@ -79,12 +86,14 @@ def perplexity(m, toks, rule, H):
         q = (h @ w[p + "self_attn.q_proj.weight"].T).reshape(T, m.n_head, hd).transpose(1, 0, 2)
         k = (h @ w[p + "self_attn.k_proj.weight"].T).reshape(T, m.n_kv, hd).transpose(1, 0, 2)
         v = (h @ w[p + "self_attn.v_proj.weight"].T).reshape(T, m.n_kv, hd).transpose(1, 0, 2)
-        q, k = m.rope(q, pos), quantize_keys(m.rope(k, pos), rule, H)
-        v = per_token(v @ H, hd) @ H.T
+        q, k = m.rope(q, pos), m.rope(k, pos)
+        k, v = (keys(k) if keys else k), (values(v) if values else v)
         k, v = np.repeat(k, g, 0), np.repeat(v, g, 0)
         s = q @ k.transpose(0, 2, 1) / np.sqrt(hd) + mask
         s = np.exp(s - s.max(-1, keepdims=True))
         s /= s.sum(-1, keepdims=True)
+        if keep:
+            s = keep(s, g)
         x = x + (s @ v).transpose(1, 0, 2).reshape(T, -1) @ w[p + "self_attn.o_proj.weight"].T
         h = m.rms(x, w[p + "post_attention_layernorm.weight"])
         gg, u = h @ w[p + "mlp.gate_proj.weight"].T, h @ w[p + "mlp.up_proj.weight"].T
@@ -96,20 +105,40 @@ def perplexity(m, toks, rule, H):
     return float(np.exp(nll[T // 2:].mean()))
 
 
+def top_per_query(budget):
+    def keep(s, g):
+        heads, T, _ = s.shape
+        sg = s.reshape(heads // g, g, T, T).sum(1)   # the KV head group's weights
+        thr = -np.partition(-sg, budget - 1, axis=-1)[..., budget - 1:budget]
+        kept = np.where(np.repeat(sg >= thr, g, 0), s, 0)
+        return kept / kept.sum(-1, keepdims=True)
+    return keep
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("experiment", choices=["keys", "oracle"])
     ap.add_argument("--ctx", type=int, default=2048)
     a = ap.parse_args()
     from tokenizers import Tokenizer
     m = NumpyLlama(CKPT)
     ids = Tokenizer.from_file(str(CKPT / "tokenizer.json")).encode((ROOT / "Fixtures" / "text" / "heldout.txt").read_text()).ids
     toks = [1] + ids[:a.ctx - 1]
-    H = hadamard(m.head_dim)
-    base = None
-    for rule in ["f32", "per-token", "per-channel", "centred", "centred+scaled"]:
-        ppl = perplexity(m, toks, rule, H)
-        base = base or ppl
-        print(f"keys {rule:15s} (values int4): perplexity {ppl:.4f}  {100 * (ppl / base - 1):+.2f}% vs f32 keys", flush=True)
+    if a.experiment == "keys":
+        H = hadamard(m.head_dim)
+        v4 = lambda v: per_token(v @ H, m.head_dim) @ H.T   # noqa: E731
+        base = None
+        for rule in ["f32", "per-token", "per-channel", "centred", "centred+scaled"]:
+            ppl = perplexity(m, toks, keys=lambda k: quantize_keys(k, rule, H), values=v4)
+            base = base or ppl
+            print(f"keys {rule:15s} (values int4): perplexity {ppl:.4f}  {100 * (ppl / base - 1):+.2f}% vs f32 keys", flush=True)
+    else:
+        base = perplexity(m, toks)
+        print(f"full attention: perplexity {base:.4f}", flush=True)
+        for pct in (20, 10, 5):
+            b = a.ctx * pct // 100
+            ppl = perplexity(m, toks, keep=top_per_query(b))
+            print(f"each query's own top {b} keys ({pct}% of {a.ctx}): perplexity {ppl:.4f}  {100 * (ppl / base - 1):+.2f}%", flush=True)
 
 
 if __name__ == "__main__":
