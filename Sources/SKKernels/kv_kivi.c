@@ -161,6 +161,40 @@ static SK_KIVI_AVX2 void scores_simd(const uint8_t *base, size_t row_bytes, cons
     scores_with(dot_avx2, terms_avx2, dot16_avx2, base, row_bytes, params, pending, slots, count, q, scale, out, hd);
 }
 
+// GQA: the g query heads of one KV head against the same slots, each sealed row's codes widened
+// to floats once for all of them (heads of 64 dimensions: eight vectors); each head's sums those
+// of dot_avx2 (the same two accumulators, the same order), so each head equals scores_simd bit for bit.
+static SK_KIVI_AVX2 void scores_group_avx2(const uint8_t *base, size_t row_bytes, const uint16_t *params, const uint16_t *pending,
+                                           const long *slots, int count, const float *q, int g, float scale, float *out,
+                                           size_t ostride) {
+    enum { HD = 64 };
+    float qd[16][HD], qc[16];
+    uint32_t last = SK_KIVI_PENDING;
+    for (int t = 0; t < count; t++) {
+        const uint8_t *row = base + (size_t)slots[t] * row_bytes;
+        uint32_t gid = gid_at(row, HD);
+        if (gid & SK_KIVI_PENDING) {
+            const uint16_t *k = pending + (size_t)(gid & ~SK_KIVI_PENDING) * HD;
+            for (int h = 0; h < g; h++) out[h * ostride + t] = dot16_avx2(k, q + h * HD, HD) * scale;
+            continue;
+        }
+        if (gid != last) {
+            for (int h = 0; h < g; h++) qc[h] = terms_avx2(params + (size_t)gid * 2 * HD, q + h * HD, qd[h], HD);
+            last = gid;
+        }
+        __m256 c[8];
+        for (int k = 0; k < 8; k++) c[k] = u4x8(row + 4 * k);
+        for (int h = 0; h < g; h++) {
+            __m256 a = _mm256_setzero_ps(), b = _mm256_setzero_ps();
+            for (int k = 0; k < 8; k += 2) {
+                a = _mm256_fmadd_ps(c[k], _mm256_loadu_ps(qd[h] + 8 * k), a);
+                b = _mm256_fmadd_ps(c[k + 1], _mm256_loadu_ps(qd[h] + 8 * k + 8), b);
+            }
+            out[h * ostride + t] = (hsum8(_mm256_add_ps(a, b)) + qc[h]) * scale;
+        }
+    }
+}
+
 static int use_simd(void) {
     static int v = -1;
     if (v < 0) v = sk_kernels_forced() != SK_FORCE_SCALAR && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
@@ -168,6 +202,12 @@ static int use_simd(void) {
     return v;
 }
 float sk_kivi_dot_simd(const uint8_t *codes, const float *qd, int hd) { return dot_avx2(codes, qd, hd); }
+int sk_kivi_scores_group(const uint8_t *base, size_t row_bytes, const uint16_t *params, const uint16_t *pending, const long *slots,
+                         int count, const float *q, int g, float scale, float *out, size_t ostride, int hd) {
+    if (hd != 64 || g > 16 || !use_simd()) return 0;
+    scores_group_avx2(base, row_bytes, params, pending, slots, count, q, g, scale, out, ostride);
+    return 1;
+}
 #elif defined(__aarch64__)
 #include <arm_neon.h>
 
@@ -193,6 +233,15 @@ float sk_kivi_dot_simd(const uint8_t *codes, const float *qd, int hd) { return d
 #else
 static int use_simd(void) { return 0; }
 float sk_kivi_dot_simd(const uint8_t *codes, const float *qd, int hd) { return sk_kivi_dot_scalar(codes, qd, hd); }
+#endif
+#if !defined(__x86_64__)
+// (the per-head calls in a loop: the caller's fallback)
+int sk_kivi_scores_group(const uint8_t *base, size_t row_bytes, const uint16_t *params, const uint16_t *pending, const long *slots,
+                         int count, const float *q, int g, float scale, float *out, size_t ostride, int hd) {
+    (void)base; (void)row_bytes; (void)params; (void)pending; (void)slots; (void)count; (void)q; (void)g; (void)scale; (void)out;
+    (void)ostride; (void)hd;
+    return 0;
+}
 #endif
 
 void sk_kivi_scores(const uint8_t *base, size_t row_bytes, const uint16_t *params, const uint16_t *pending, const long *slots, int count,

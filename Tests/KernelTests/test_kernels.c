@@ -847,7 +847,7 @@ static void test_kv8(void) {
 // multiply, the SIMD dot against the scalar one, and the scores of a mix of sealed slots of two
 // groups (in any order) and pending f16 slots against direct dot products of the dequantized keys.
 static void test_kivi(void) {
-    int hds[] = {8, 16, 48, 64, 128};
+    int hds[] = {8, 16, 48, 64, 128}, group_checked = 0;
     for (int c = 0; c < 5; c++) {
         int hd = hds[c];
         size_t rb = (size_t)hd / 2 + 4;
@@ -923,9 +923,24 @@ static void test_kivi(void) {
                 checks++;
                 if (!(fabs(sa[t] - sb[t]) <= 1e-5 * mag + 1e-5)) { failures++; fprintf(stderr, "FAIL kivi scores simd vs scalar hd=%d: %g vs %g\n", hd, sb[t], sa[t]); }
             }
+            // GQA group scores: each head bit for bit its own sk_kivi_scores (where there is a group kernel)
+            int gs[] = {1, 3, 9, 16};
+            for (int gi = 0; gi < 4; gi++) {
+                int g = gs[gi];
+                float qg[16 * 128], og[16 * 40], oh[40];
+                for (int i = 0; i < g * hd; i++) qg[i] = gauss();
+                if (!sk_kivi_scores_group(base, rb, params, pending, slots, cnt, qg, g, 0.125f, og, 40, hd)) continue;
+                group_checked++;
+                for (int h = 0; h < g; h++) {
+                    sk_kivi_scores(base, rb, params, pending, slots, cnt, qg + h * hd, 0.125f, oh, hd);
+                    checks++;
+                    if (memcmp(oh, og + h * 40, sizeof(float) * (size_t)cnt) != 0) { failures++; fprintf(stderr, "FAIL kivi group scores hd=%d g=%d head %d\n", hd, g, h); }
+                }
+            }
         }
     }
-    printf("KIVI int4 keys: seal, dequantize, dot and scores checked (simd against scalar)\n");
+    printf("KIVI int4 keys: seal, dequantize, dot and scores checked (simd against scalar); GQA group scores %s\n",
+           group_checked ? "checked against the per-head kernel" : "not built here (per-head calls)");
 }
 
 int main(void) {

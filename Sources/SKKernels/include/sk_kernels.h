@@ -250,6 +250,11 @@ void sk_kivi_scores(const uint8_t *base, size_t row_bytes, const uint16_t *param
                     const float *q, float scale, float *out, int hd);
 void sk_kivi_scores_scalar(const uint8_t *base, size_t row_bytes, const uint16_t *params, const uint16_t *pending, const long *slots,
                            int count, const float *q, float scale, float *out, int hd);
+// GQA: the g query heads of one KV head (q: g rows of hd) against the same slots, out[h·ostride + t]
+// each head's sk_kivi_scores bit for bit. Returns 0 (and writes nothing) where it has no kernel
+// (AVX2 with hd 64 and g ≤ 16 only): the caller then calls sk_kivi_scores head by head.
+int sk_kivi_scores_group(const uint8_t *base, size_t row_bytes, const uint16_t *params, const uint16_t *pending, const long *slots,
+                         int count, const float *q, int g, float scale, float *out, size_t ostride, int hd);
 
 #ifdef __cplusplus
 }

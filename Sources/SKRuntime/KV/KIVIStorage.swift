@@ -148,6 +148,15 @@ final class KIVIKVStorage: KVStorageBase, KVStorage {
         }
     }
 
+    // GQA: the group's heads share each row's widened codes (kv_kivi.c); elsewhere head by head.
+    func scoresGroup(_ q: UnsafePointer<Float>, heads: Int, slots: UnsafePointer<Int>, count: Int, scale: Float,
+                     into out: UnsafeMutablePointer<Float>, stride: Int) {
+        let done = slots.withMemoryRebound(to: CLong.self, capacity: count) { s in
+            sk_kivi_scores_group(kq, keyRowBytes, params, pending, s, Int32(count), q, Int32(heads), scale, out, stride, Int32(headDim))
+        }
+        if done == 0 { scoresPerHead(q, heads: heads, slots: slots, count: count, scale: scale, into: out, stride: stride) }
+    }
+
     func accumulate(into out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>, slots: UnsafePointer<Int>, count: Int) {
         slots.withMemoryRebound(to: CLong.self, capacity: count) { s in
             value.accumulate(into: out, weights: weights, rows: vq, rowBytes: valueRowBytes, slots: s, count: count)
