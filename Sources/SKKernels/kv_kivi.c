@@ -1,8 +1,8 @@
 // KIVI int4 keys (arXiv 2402.02750: keys quantized per channel, values per token). Keys have
 // channels whose range is large but nearly constant over neighbouring tokens (RoPE's slow
 // frequencies carry a per-channel offset), so a per-token scale spends its 16 levels on them: on
-// SmolLM2 per-token int4 keys cost +8.6% perplexity, per channel over groups of 32 tokens none
-// measurable (docs/measurements/kv-quality.md). A group of up to 32 slots shares, per channel j,
+// SmolLM2, values in int4 too, per-token int4 keys cost +6.9% perplexity, per channel over groups
+// of 32 tokens +1.8% (docs/measurements/kv-quality.md). A group of up to 32 slots shares, per channel j,
 // an f16 scale d_j = f16((max − min) / 15) and an f16 minimum m_j = f16(min); each slot stores
 // 4-bit codes c_j = clamp(round((x_j − m_j) / d_j), 0, 15) (element j in the low nibble of byte
 // j/2 when even, high when odd) and, after its hd/2 code bytes, a little-endian u32 group id:

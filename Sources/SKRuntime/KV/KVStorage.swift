@@ -5,9 +5,9 @@ import SKKernels
 /// of 32, f16 scale max/7, 4-bit codes: 4.5 bits per element), or k8v4: int8 keys and int4
 /// values (6.5 bits per element on average, 0.20x f32), or kivi4: KIVI's int4 keys, quantized per
 /// channel over groups of 32 slots, with int4 values (4.5 bits per element plus a group id and the
-/// groups' scales, about 0.15x f32). Keys carry the precision attention needs: on SmolLM2 int4
-/// values cost +0.5% perplexity, int4 keys per token +8.6%, per channel none measurable
-/// (docs/measurements/kv-quality.md).
+/// groups' scales, about 0.16x f32). Keys carry the precision attention needs: on SmolLM2 int4
+/// values cost +0.5% perplexity, int4 keys per token +8.6%; with both in int4, keys per token
+/// +6.9%, per channel (kivi4) +1.8% (docs/measurements/kv-quality.md).
 public enum KVDType: String, CaseIterable, Sendable {
     case f32, f16, int8, int4, k8v4, kivi4
 
