@@ -10,13 +10,6 @@
 
 #define SK_AVX2 __attribute__((target("avx2,fma,f16c")))
 
-SK_AVX2 static inline float hsum256(__m256 v) {
-    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-    lo = _mm_add_ps(lo, hi);
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-    return _mm_cvtss_f32(lo);
-}
 
 // Σ over 32 pairs of u8 (0..15 or |w|) × s8, as 8 int32 lanes, converted to float.
 SK_AVX2 static inline __m256 dot_u8s8(__m256i u, __m256i s) {
@@ -31,7 +24,7 @@ SK_AVX2 static float dot_f32(const float *w, const float *x, int n) {
         a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
         a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
     }
-    float s = hsum256(_mm256_add_ps(a0, a1));
+    float s = sk_hsum8(_mm256_add_ps(a0, a1));
     for (; i < n; i++) s += w[i] * x[i];
     return s;
 }
@@ -45,7 +38,7 @@ SK_AVX2 static float dot_f16(const uint16_t *w, const float *x, int n) {
         a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), a0);
         a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), a1);
     }
-    float s = hsum256(_mm256_add_ps(a0, a1));
+    float s = sk_hsum8(_mm256_add_ps(a0, a1));
     for (; i < n; i++) s += _cvtsh_ss(w[i]) * x[i];
     return s;
 }
@@ -89,7 +82,7 @@ SK_AVX2 static float dot_int8(const void *wv, const sk_act_q8 *a, int n) {
         __m256 p = dot_u8s8(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(aq, wq));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(sk_f16c_at(w) * a[b].d), p, acc);
     }
-    return hsum256(acc);
+    return sk_hsum8(acc);
 }
 
 // The codes of one weight group, in element order, as 32-byte vectors (group/32 of them).
@@ -135,7 +128,7 @@ SK_AVX2 static inline float int4_dot_g32(const uint8_t *w, const sk_act_q8 *a, i
         acc1 = _mm256_add_ps(acc1, int4_g32_block(w + (b + 1) * bytes, a + b + 1, asym, &m1));
     }
     if (b < nb) acc0 = _mm256_add_ps(acc0, int4_g32_block(w + b * bytes, a + b, asym, &m0));
-    return hsum256(_mm256_add_ps(acc0, acc1)) + m0 + m1;
+    return sk_hsum8(_mm256_add_ps(acc0, acc1)) + m0 + m1;
 }
 
 SK_AVX2 static inline float int4_dot(const uint8_t *w, const sk_act_q8 *a, int n, int group, int asym) {
@@ -154,7 +147,7 @@ SK_AVX2 static inline float int4_dot(const uint8_t *w, const sk_act_q8 *a, int n
         }
         accm += m * sa;
     }
-    return hsum256(acc) + accm;
+    return sk_hsum8(acc) + accm;
 }
 
 SK_AVX2 static float dot_int4(const void *w, const sk_act_q8 *a, int n, int group) {
@@ -290,7 +283,7 @@ SK_AVX2 static float exp_shift_sum(float *x, int n, float shift) {
         memcpy(x + i, t, sizeof(float) * (size_t)(n - i));
         acc = _mm256_add_ps(acc, e);
     }
-    return hsum256(acc);
+    return sk_hsum8(acc);
 }
 
 

@@ -24,16 +24,11 @@ void sk_kv16_accumulate_scalar(float *out, const float *w, const uint16_t *base,
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
+#include "f16_scalar.h"
 #define SK_F16C __attribute__((target("avx2,fma,f16c")))
 
 SK_F16C static inline __m256 h8(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 
-SK_F16C static inline float hsum8(__m256 v) {
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    return _mm_cvtss_f32(h);
-}
 
 // Four slots at a time, two accumulators each: eight independent FMA chains (fewer leave the
 // loop bound by the FMA latency); hd a multiple of 8.
@@ -51,17 +46,17 @@ SK_F16C static void scores_f16c(const uint16_t *base, const long *slots, int cou
                 a2 = _mm256_fmadd_ps(h8(k2 + i), qa, a2); b2 = _mm256_fmadd_ps(h8(k2 + i + 8), qb, b2);
                 a3 = _mm256_fmadd_ps(h8(k3 + i), qa, a3); b3 = _mm256_fmadd_ps(h8(k3 + i + 8), qb, b3);
             }
-            out[t] = hsum8(_mm256_add_ps(a0, b0)) * scale;
-            out[t + 1] = hsum8(_mm256_add_ps(a1, b1)) * scale;
-            out[t + 2] = hsum8(_mm256_add_ps(a2, b2)) * scale;
-            out[t + 3] = hsum8(_mm256_add_ps(a3, b3)) * scale;
+            out[t] = sk_hsum8(_mm256_add_ps(a0, b0)) * scale;
+            out[t + 1] = sk_hsum8(_mm256_add_ps(a1, b1)) * scale;
+            out[t + 2] = sk_hsum8(_mm256_add_ps(a2, b2)) * scale;
+            out[t + 3] = sk_hsum8(_mm256_add_ps(a3, b3)) * scale;
         }
     }
     for (; t < count; t++) {
         const uint16_t *k = base + (size_t)slots[t] * (size_t)hd;
         __m256 a = _mm256_setzero_ps();
         for (int i = 0; i < hd; i += 8) a = _mm256_fmadd_ps(h8(k + i), _mm256_loadu_ps(q + i), a);
-        out[t] = hsum8(a) * scale;
+        out[t] = sk_hsum8(a) * scale;
     }
 }
 

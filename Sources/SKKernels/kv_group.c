@@ -45,12 +45,6 @@ static void accumulate8_each(float *out, const float *w, size_t wstride, const u
 
 SK_G static INLINE __m256 h8(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 SK_G static INLINE __m256 c8(const uint8_t *p) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p))); }
-SK_G static INLINE float hsum8(__m256 v) {
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    return _mm_cvtss_f32(h);
-}
 
 // f16 scores, G heads. kv_f16.c: with hd a multiple of 16, slots in whole groups of four sum
 // the even 8-chunks and the odd ones apart (a + b); the rest, and every slot when hd is not a
@@ -70,13 +64,13 @@ SK_G static INLINE void scores16_g(const uint16_t *base, const long *slots, int 
                     b[h] = _mm256_fmadd_ps(k1, _mm256_loadu_ps(q + h * hd + i + 8), b[h]);
                 }
             }
-            for (int h = 0; h < G; h++) out[h * ostride + t] = hsum8(_mm256_add_ps(a[h], b[h])) * scale;
+            for (int h = 0; h < G; h++) out[h * ostride + t] = sk_hsum8(_mm256_add_ps(a[h], b[h])) * scale;
         } else {
             for (int i = 0; i < hd; i += 8) {
                 __m256 k0 = h8(k + i);
                 for (int h = 0; h < G; h++) a[h] = _mm256_fmadd_ps(k0, _mm256_loadu_ps(q + h * hd + i), a[h]);
             }
-            for (int h = 0; h < G; h++) out[h * ostride + t] = hsum8(a[h]) * scale;
+            for (int h = 0; h < G; h++) out[h * ostride + t] = sk_hsum8(a[h]) * scale;
         }
     }
 }
@@ -112,7 +106,7 @@ SK_G static INLINE void scores8_g(const uint8_t *base, size_t row_bytes, const l
                 acc[h] = _mm256_fmadd_ps(d, s, acc[h]);
             }
         }
-        for (int h = 0; h < G; h++) out[h * ostride + t] = hsum8(acc[h]) * scale;
+        for (int h = 0; h < G; h++) out[h * ostride + t] = sk_hsum8(acc[h]) * scale;
     }
 }
 
@@ -133,7 +127,7 @@ SK_G static INLINE void scores32_g(const float *base, const long *slots, int cou
             }
         }
         for (int h = 0; h < G; h++) {
-            float s = hsum8(_mm256_add_ps(a0[h], a1[h]));
+            float s = sk_hsum8(_mm256_add_ps(a0[h], a1[h]));
             for (int j = i; j < hd; j++) s += k[j] * q[h * hd + j];
             out[h * ostride + t] = s * scale;
         }

@@ -156,10 +156,7 @@ static SK_KV_AVX2 float dot_avx2(const uint8_t *row, const float *q, int hd, int
         for (; i < block; i += 8) s0 = _mm256_fmadd_ps(load8(p + 2 + i), _mm256_loadu_ps(qb + i), s0);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(sk_f16c_at(p)), _mm256_add_ps(s0, s1), acc);
     }
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    return _mm_cvtss_f32(h);
+    return sk_hsum8(acc);
 }
 
 static SK_KV_AVX2 void axpy_avx2(float *out, float w, const uint8_t *row, int hd, int block) {
@@ -174,12 +171,6 @@ static SK_KV_AVX2 void axpy_avx2(float *out, float w, const uint8_t *row, int hd
     }
 }
 
-static SK_KV_AVX2 inline float hsum(__m256 v) {
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    return _mm_cvtss_f32(h);
-}
 
 // Two rows at a time (independent dependency chains keep both FMA ports busy).
 static SK_KV_AVX2 void scores_avx2(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, float scale,
@@ -201,8 +192,8 @@ static SK_KV_AVX2 void scores_avx2(const uint8_t *base, size_t row_bytes, const 
                 acc_a = _mm256_fmadd_ps(_mm256_set1_ps(sk_f16c_at(pa)), sa, acc_a);
                 acc_b = _mm256_fmadd_ps(_mm256_set1_ps(sk_f16c_at(pb)), sb, acc_b);
             }
-            out[t] = hsum(acc_a) * scale;
-            out[t + 1] = hsum(acc_b) * scale;
+            out[t] = sk_hsum8(acc_a) * scale;
+            out[t + 1] = sk_hsum8(acc_b) * scale;
         }
     }
     for (; t < count; t++) out[t] = dot_avx2(base + (size_t)slots[t] * row_bytes, q, hd, block) * scale;
@@ -280,7 +271,7 @@ static SK_KV_AVX2 float dot4_avx2(const uint8_t *row, const float *q, int hd, in
         for (int i = 0; i < block; i += 8) s = _mm256_fmadd_ps(load4x8(p + 2 + i / 2), _mm256_loadu_ps(qb + i), s);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(sk_f16c_at(p)), s, acc);
     }
-    return hsum(acc);
+    return sk_hsum8(acc);
 }
 
 static SK_KV_AVX2 void axpy4_avx2(float *out, float w, const uint8_t *row, int hd, int block) {

@@ -107,14 +107,9 @@ static inline __attribute__((always_inline)) void scores_with(kivi_dot dot, kivi
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "f16_scalar.h"
 #define SK_KIVI_AVX2 __attribute__((target("avx2,fma,f16c")))
 
-static SK_KIVI_AVX2 inline float hsum8(__m256 a) {
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    return _mm_cvtss_f32(h);
-}
 
 static SK_KIVI_AVX2 inline __m256 f16x8(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 
@@ -126,14 +121,14 @@ static SK_KIVI_AVX2 float terms_avx2(const uint16_t *p, const float *q, float *q
         _mm256_storeu_ps(qd + j, _mm256_mul_ps(qv, f16x8(p + j)));
         c = _mm256_fmadd_ps(qv, f16x8(p + hd + j), c);
     }
-    return hsum8(c);
+    return sk_hsum8(c);
 }
 
 static SK_KIVI_AVX2 float dot16_avx2(const uint16_t *k, const float *q, int hd) {
     if (hd % 8) return dot_f16(k, q, hd);
     __m256 s = _mm256_setzero_ps();
     for (int j = 0; j < hd; j += 8) s = _mm256_fmadd_ps(f16x8(k + j), _mm256_loadu_ps(q + j), s);
-    return hsum8(s);
+    return sk_hsum8(s);
 }
 
 // Eight codes (4 bytes, low nibble first) as floats 0..15.
@@ -153,7 +148,7 @@ static SK_KIVI_AVX2 float dot_avx2(const uint8_t *codes, const float *qd, int hd
         a = _mm256_fmadd_ps(u4x8(codes + j / 2), _mm256_loadu_ps(qd + j), a);
         b = _mm256_fmadd_ps(u4x8(codes + j / 2 + 4), _mm256_loadu_ps(qd + j + 8), b);
     }
-    return hsum8(_mm256_add_ps(a, b));
+    return sk_hsum8(_mm256_add_ps(a, b));
 }
 
 static SK_KIVI_AVX2 void scores_simd(const uint8_t *base, size_t row_bytes, const uint16_t *params, const uint16_t *pending,
@@ -190,7 +185,7 @@ static SK_KIVI_AVX2 void scores_group_avx2(const uint8_t *base, size_t row_bytes
                 a = _mm256_fmadd_ps(c[k], _mm256_loadu_ps(qd[h] + 8 * k), a);
                 b = _mm256_fmadd_ps(c[k + 1], _mm256_loadu_ps(qd[h] + 8 * k + 8), b);
             }
-            out[h * ostride + t] = (hsum8(_mm256_add_ps(a, b)) + qc[h]) * scale;
+            out[h * ostride + t] = (sk_hsum8(_mm256_add_ps(a, b)) + qc[h]) * scale;
         }
     }
 }
