@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""KV experiments in numpy on the HF checkpoint (scripts/numpy_llama.py's forward pass, with the
-attention of every layer open to a rule), perplexity of the second half of the first `--ctx`
+"""KV experiments in numpy on the HF checkpoint (scripts/numpy_llama.py's forward pass, its hooks
+opening the attention of every layer to a rule), perplexity of the second half of the first `--ctx`
 tokens of Fixtures/text/heldout.txt. Explorations behind docs/MEASUREMENTS.md's KV section; not
 run in CI (needs the checkpoint from scripts/fetch-real-model.sh).
 
@@ -74,31 +74,10 @@ def quantize_keys(k, rule, H):
 
 
 def perplexity(m, toks, keys=None, values=None, keep=None):
-    """keys(k), values(v): (kv heads, T, hd) → rounded copies; keep(weights) → the kept weights."""
-    w, T, hd = m.w, len(toks), m.head_dim
-    x = w["model.embed_tokens.weight"][np.asarray(toks)]
-    pos = np.arange(T)
-    mask = np.triu(np.full((T, T), -np.inf, dtype=np.float32), 1)
-    g = m.n_head // m.n_kv
-    for l in range(m.cfg["num_hidden_layers"]):
-        p = f"model.layers.{l}."
-        h = m.rms(x, w[p + "input_layernorm.weight"])
-        q = (h @ w[p + "self_attn.q_proj.weight"].T).reshape(T, m.n_head, hd).transpose(1, 0, 2)
-        k = (h @ w[p + "self_attn.k_proj.weight"].T).reshape(T, m.n_kv, hd).transpose(1, 0, 2)
-        v = (h @ w[p + "self_attn.v_proj.weight"].T).reshape(T, m.n_kv, hd).transpose(1, 0, 2)
-        q, k = m.rope(q, pos), m.rope(k, pos)
-        k, v = (keys(k) if keys else k), (values(v) if values else v)
-        k, v = np.repeat(k, g, 0), np.repeat(v, g, 0)
-        s = q @ k.transpose(0, 2, 1) / np.sqrt(hd) + mask
-        s = np.exp(s - s.max(-1, keepdims=True))
-        s /= s.sum(-1, keepdims=True)
-        if keep:
-            s = keep(s, g)
-        x = x + (s @ v).transpose(1, 0, 2).reshape(T, -1) @ w[p + "self_attn.o_proj.weight"].T
-        h = m.rms(x, w[p + "post_attention_layernorm.weight"])
-        gg, u = h @ w[p + "mlp.gate_proj.weight"].T, h @ w[p + "mlp.up_proj.weight"].T
-        x = x + ((gg / (1 + np.exp(-gg))) * u) @ w[p + "mlp.down_proj.weight"].T
-    lg = m.rms(x, w["model.norm.weight"]) @ m.head.T
+    """keys(k), values(v): (kv heads, T, hd) → rounded copies; keep(weights, group) → the kept weights."""
+    kv = (lambda k, v: (keys(k) if keys else k, values(v) if values else v)) if keys or values else None
+    lg = m.forward(toks, kv=kv, weights=keep)
+    T = len(toks)
     lg = lg - lg.max(-1, keepdims=True)
     lp = lg - np.log(np.exp(lg).sum(-1, keepdims=True))
     nll = -lp[np.arange(T - 1), np.asarray(toks[1:])]

@@ -57,8 +57,11 @@ class NumpyLlama:
         rot = np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
         return x * cos + rot * sin
 
-    def forward(self, tokens):
-        """Logits (seq, vocab) for a token list, full causal attention from position 0."""
+    def forward(self, tokens, kv=None, weights=None):
+        """Logits (seq, vocab) for a token list, full causal attention from position 0.
+        Experiments (scripts/kv_numpy_experiments.py) may change a layer's attention: `kv(k, v)`
+        returns the keys (after RoPE) and values to use, (kv heads, seq, head_dim) each;
+        `weights(s, group)` the softmax weights, (heads, seq, seq), given the query heads per KV head."""
         w, T = self.w, len(tokens)
         x = w["model.embed_tokens.weight"][np.asarray(tokens)]            # (seq, hidden)
         pos = np.arange(T)
@@ -75,10 +78,14 @@ class NumpyLlama:
             k = proj("k_proj").reshape(T, self.n_kv, self.head_dim).transpose(1, 0, 2)
             v = proj("v_proj").reshape(T, self.n_kv, self.head_dim).transpose(1, 0, 2)
             q, k = self.rope(q, pos), self.rope(k, pos)
+            if kv:
+                k, v = kv(k, v)
             k, v = np.repeat(k, group, axis=0), np.repeat(v, group, axis=0)
             s = q @ k.transpose(0, 2, 1) / np.sqrt(self.head_dim) + mask     # (heads, seq, seq)
             s = np.exp(s - s.max(-1, keepdims=True))
             s /= s.sum(-1, keepdims=True)
+            if weights:
+                s = weights(s, group)
             o = (s @ v).transpose(1, 0, 2).reshape(T, self.n_head * self.head_dim)
             x = x + o @ w[p + "self_attn.o_proj.weight"].T
             h = self.rms(x, w[p + "post_attention_layernorm.weight"])

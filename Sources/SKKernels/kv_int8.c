@@ -198,35 +198,6 @@ static SK_KV_AVX2 void scores_avx2(const uint8_t *base, size_t row_bytes, const 
     }
     for (; t < count; t++) out[t] = dot_avx2(base + (size_t)slots[t] * row_bytes, q, hd, block) * scale;
 }
-// Blocks of 32: the output in chunks of 64 dimensions (two blocks, eight accumulators) held in
-// registers over all the slots, as kv_f16.c does; other shapes one axpy per slot.
-static SK_KV_AVX2 void accumulate_avx2(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count,
-                                       int hd, int block) {
-    int d = 0;
-    if (block == 32) {
-        for (; d + 64 <= hd; d += 64) {
-            __m256 o[8];
-            for (int k = 0; k < 8; k++) o[k] = _mm256_loadu_ps(out + d + 8 * k);
-            for (int t = 0; t < count; t++) {
-                const uint8_t *p = base + (size_t)slots[t] * row_bytes + (size_t)(d / 32) * 34;
-                __m256 w0 = _mm256_set1_ps(w[t] * sk_f16c_at(p)), w1 = _mm256_set1_ps(w[t] * sk_f16c_at(p + 34));
-                for (int k = 0; k < 4; k++) o[k] = _mm256_fmadd_ps(w0, load8(p + 2 + 8 * k), o[k]);
-                for (int k = 0; k < 4; k++) o[4 + k] = _mm256_fmadd_ps(w1, load8(p + 36 + 8 * k), o[4 + k]);
-            }
-            for (int k = 0; k < 8; k++) _mm256_storeu_ps(out + d + 8 * k, o[k]);
-        }
-    }
-    if (d == hd) return;
-    if (d > 0) {   // the rest of the row (one block of 32) per slot
-        for (int t = 0; t < count; t++) {
-            const uint8_t *p = base + (size_t)slots[t] * row_bytes + (size_t)(d / 32) * 34;
-            axpy_avx2(out + d, w[t], p, hd - d, block);
-        }
-        return;
-    }
-    for (int t = 0; t < count; t++) axpy_avx2(out, w[t], base + (size_t)slots[t] * row_bytes, hd, block);
-}
-
 static int use_avx2(void) {
     static int v = -1;
     if (v < 0) v = sk_kernels_forced() != SK_FORCE_SCALAR && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
@@ -244,10 +215,6 @@ void sk_kv8_axpy(float *out, float w, const uint8_t *row, int hd, int block) {
 void sk_kv8_scores(const uint8_t *base, size_t row_bytes, const long *slots, int count, const float *q, float scale, float *out, int hd, int block) {
     if (use_avx2()) { scores_avx2(base, row_bytes, slots, count, q, scale, out, hd, block); return; }
     for (int t = 0; t < count; t++) out[t] = sk_kv8_dot_scalar(base + (size_t)slots[t] * row_bytes, q, hd, block) * scale;
-}
-void sk_kv8_accumulate(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count, int hd, int block) {
-    if (use_avx2()) { accumulate_avx2(out, w, base, row_bytes, slots, count, hd, block); return; }
-    for (int t = 0; t < count; t++) sk_kv8_axpy_scalar(out, w[t], base + (size_t)slots[t] * row_bytes, hd, block);
 }
 
 // int4: eight codes (4 bytes, element j in the low nibble of byte j/2 when even, high when odd) as floats c − 8.
@@ -286,30 +253,48 @@ static SK_KV_AVX2 void axpy4_avx2(float *out, float w, const uint8_t *row, int h
     }
 }
 
-// int4 values, blocks of 32: as accumulate_avx2, the output in chunks of 64 dimensions held in
-// eight registers over all the slots; each element's multiply-adds those of axpy4_avx2 slot by
-// slot, in the same order (bit for bit). Other shapes one axpy per slot.
-static SK_KV_AVX2 void accumulate4_avx2(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count,
-                                        int hd, int block) {
+// Values of `bits`-bit codes (8 or 4: a constant at each call, so one copy each), blocks of 32:
+// the output in chunks of 64 dimensions (two blocks, eight accumulators) held in registers over
+// all the slots, as kv_f16.c does; each element's multiply-adds those of the row axpy slot by
+// slot, in the same order (bit for bit). The rest of a row (one block of 32), or other shapes,
+// one axpy per slot.
+static SK_KV_AVX2 inline __attribute__((always_inline)) void accumulate_blocks(int bits, float *out, const float *w, const uint8_t *base,
+                                                                              size_t row_bytes, const long *slots, int count, int hd, int block) {
+    const int bb = 2 + 32 * bits / 8;   // bytes of a block of 32
     int d = 0;
     if (block == 32) {
         for (; d + 64 <= hd; d += 64) {
             __m256 o[8];
             for (int k = 0; k < 8; k++) o[k] = _mm256_loadu_ps(out + d + 8 * k);
             for (int t = 0; t < count; t++) {
-                const uint8_t *p = base + (size_t)slots[t] * row_bytes + (size_t)(d / 32) * 18;
-                __m256 w0 = _mm256_set1_ps(w[t] * sk_f16c_at(p)), w1 = _mm256_set1_ps(w[t] * sk_f16c_at(p + 18));
-                for (int k = 0; k < 4; k++) o[k] = _mm256_fmadd_ps(w0, load4x8(p + 2 + 4 * k), o[k]);
-                for (int k = 0; k < 4; k++) o[4 + k] = _mm256_fmadd_ps(w1, load4x8(p + 20 + 4 * k), o[4 + k]);
+                const uint8_t *p = base + (size_t)slots[t] * row_bytes + (size_t)(d / 32) * bb;
+                __m256 w0 = _mm256_set1_ps(w[t] * sk_f16c_at(p)), w1 = _mm256_set1_ps(w[t] * sk_f16c_at(p + bb));
+                for (int k = 0; k < 4; k++) o[k] = _mm256_fmadd_ps(w0, bits == 8 ? load8(p + 2 + 8 * k) : load4x8(p + 2 + 4 * k), o[k]);
+                for (int k = 0; k < 4; k++)
+                    o[4 + k] = _mm256_fmadd_ps(w1, bits == 8 ? load8(p + bb + 2 + 8 * k) : load4x8(p + bb + 2 + 4 * k), o[4 + k]);
             }
             for (int k = 0; k < 8; k++) _mm256_storeu_ps(out + d + 8 * k, o[k]);
         }
     }
     if (d == hd) return;
-    for (int t = 0; t < count; t++)   // the rest of the row (one block of 32), or the whole row, per slot
-        axpy4_avx2(out + d, w[t], base + (size_t)slots[t] * row_bytes + (size_t)(d / block) * (2 + block / 2), hd - d, block);
+    for (int t = 0; t < count; t++) {
+        const uint8_t *p = base + (size_t)slots[t] * row_bytes + (size_t)(d / block) * (size_t)(2 + block * bits / 8);
+        if (bits == 8) axpy_avx2(out + d, w[t], p, hd - d, block); else axpy4_avx2(out + d, w[t], p, hd - d, block);
+    }
 }
 
+static SK_KV_AVX2 void accumulate8_avx2(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count,
+                                        int hd, int block) {
+    accumulate_blocks(8, out, w, base, row_bytes, slots, count, hd, block);
+}
+static SK_KV_AVX2 void accumulate4_avx2(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count,
+                                        int hd, int block) {
+    accumulate_blocks(4, out, w, base, row_bytes, slots, count, hd, block);
+}
+void sk_kv8_accumulate(float *out, const float *w, const uint8_t *base, size_t row_bytes, const long *slots, int count, int hd, int block) {
+    if (use_avx2()) { accumulate8_avx2(out, w, base, row_bytes, slots, count, hd, block); return; }
+    for (int t = 0; t < count; t++) sk_kv8_axpy_scalar(out, w[t], base + (size_t)slots[t] * row_bytes, hd, block);
+}
 float sk_kv4_dot_simd(const uint8_t *row, const float *q, int hd, int block) { return dot4_avx2(row, q, hd, block); }
 void sk_kv4_axpy_simd(float *out, float w, const uint8_t *row, int hd, int block) { axpy4_avx2(out, w, row, hd, block); }
 float sk_kv4_dot(const uint8_t *row, const float *q, int hd, int block) {

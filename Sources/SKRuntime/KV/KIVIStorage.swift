@@ -33,9 +33,7 @@ final class KIVIKVStorage: KVStorageBase, KVStorage {
         value = BlockKVStorage.Side(.int4, headDim: headDim)
         self.pinned = pinned
         pending = .allocate(capacity: (pinned + Self.group) * headDim)
-        // room for a full cache's or a window's groups (contiguous slots); grown by an eighth
-        // when a policy keeping scattered slots needs more
-        groupCapacity = (capacity + Self.group - 1) / Self.group + 1
+        groupCapacity = Self.initialGroups(capacity: capacity)
         params = .allocate(capacity: groupCapacity * 2 * headDim)
         super.init(capacity: capacity, headDim: headDim, dtype: .kivi4)
     }
@@ -45,7 +43,20 @@ final class KIVIKVStorage: KVStorageBase, KVStorage {
         params.deallocate()
     }
 
-    var sideBytes: Int { (pinned + Self.group + 2 * groupCapacity) * headDim * 2 }
+    /// Room for a full cache's or a window's groups (contiguous slots); grown by an eighth when a
+    /// policy keeping scattered slots needs more.
+    static func initialGroups(capacity: Int) -> Int { capacity / group + (capacity % group == 0 ? 0 : 1) + 1 }
+
+    /// f16 beside the slots: the sinks' and the unsealed keys, each group's scales and minimums.
+    static func sideBytes(groups: Int, pinned: Int, headDim: Int) -> Int { (pinned + group + 2 * groups) * headDim * 2 }
+
+    var sideBytes: Int { Self.sideBytes(groups: groupCapacity, pinned: pinned, headDim: headDim) }
+
+    /// The last position at or before `position` where a stream's seals fall (sinks aside, every
+    /// `group` keys): a cache rolled back there continues as a fresh one (`Session.rollbackPoint`).
+    static func sealBoundary(atOrBefore position: Int, pinned: Int) -> Int {
+        position <= pinned ? position : pinned + (position - pinned) / group * group
+    }
 
     private func gid(_ slot: Int) -> UInt32 {
         UnsafeRawPointer(kq + slot * keyRowBytes + headDim / 2).loadUnaligned(as: UInt32.self).littleEndian
@@ -164,9 +175,7 @@ final class KIVIKVStorage: KVStorageBase, KVStorage {
     }
 
     func f32Rows(count: Int, scratch: UnsafeMutablePointer<Float>) -> (keys: UnsafePointer<Float>, values: UnsafePointer<Float>) {
-        let hd = headDim, vals = scratch + count * hd
-        for j in 0..<count { read(slot: j, key: scratch + j * hd, value: vals + j * hd) }
-        return (UnsafePointer(scratch), UnsafePointer(vals))
+        f32RowsRead(count: count, scratch: scratch)
     }
 
     func read(slot: Int, key k: UnsafeMutablePointer<Float>, value v: UnsafeMutablePointer<Float>) {

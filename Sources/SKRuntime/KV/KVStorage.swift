@@ -30,8 +30,8 @@ public enum KVDType: String, CaseIterable, Sendable {
         let (rows, o) = slots.multipliedReportingOverflow(by: slotBytes(headDim: headDim))
         guard !o else { return nil }
         guard self == .kivi4 else { return rows }
-        let g = KIVIKVStorage.group, groups = slots / g + (slots % g == 0 ? 0 : 1) + 1   // KIVIKVStorage's initial room
-        let (total, o2) = rows.addingReportingOverflow((g + 2 * groups) * headDim * 2)
+        let side = KIVIKVStorage.sideBytes(groups: KIVIKVStorage.initialGroups(capacity: slots), pinned: 0, headDim: headDim)
+        let (total, o2) = rows.addingReportingOverflow(side)
         return o2 ? nil : total
     }
 
@@ -99,6 +99,12 @@ protocol KVStorage: AnyObject {
 /// The group calls as the per-head calls in a loop: the default for storages without group
 /// kernels, and the fallback of those whose kernels cover some types only.
 extension KVStorage {
+    /// `f32Rows` for a storage that decodes slot by slot (`read`): keys then values in `scratch`.
+    func f32RowsRead(count: Int, scratch: UnsafeMutablePointer<Float>) -> (keys: UnsafePointer<Float>, values: UnsafePointer<Float>) {
+        let hd = headDimension, vals = scratch + count * hd
+        for j in 0..<count { read(slot: j, key: scratch + j * hd, value: vals + j * hd) }
+        return (UnsafePointer(scratch), UnsafePointer(vals))
+    }
     var sideBytes: Int { 0 }
     func truncate(count: Int) { compact(keep: Array(0..<count)) }
     func reset() {}
@@ -396,9 +402,7 @@ final class BlockKVStorage: KVStorageBase, KVStorage {
     }
 
     func f32Rows(count: Int, scratch: UnsafeMutablePointer<Float>) -> (keys: UnsafePointer<Float>, values: UnsafePointer<Float>) {
-        let hd = headDim, vals = scratch + count * hd
-        for j in 0..<count { read(slot: j, key: scratch + j * hd, value: vals + j * hd) }
-        return (UnsafePointer(scratch), UnsafePointer(vals))
+        f32RowsRead(count: count, scratch: scratch)
     }
 
     func read(slot: Int, key k: UnsafeMutablePointer<Float>, value v: UnsafeMutablePointer<Float>) {

@@ -107,9 +107,7 @@ public final class Session {
     /// types that store each key on its own; for kivi4, whose keys are sealed 32 at a time after
     /// the sinks, the last group boundary (a group sealed with later tokens holds other scales).
     public func rollbackPoint(_ position: Int) -> Int {
-        guard cache.dtype == .kivi4 else { return position }
-        let sinks = attention.policy.sinks, g = KIVIKVStorage.group
-        return position <= sinks ? position : sinks + (position - sinks) / g * g
+        cache.dtype == .kivi4 ? KIVIKVStorage.sealBoundary(atOrBefore: position, pinned: attention.policy.sinks) : position
     }
 
     /// Starts a new stream: the cache and the policy's state are emptied.
