@@ -6,6 +6,8 @@ run in CI (needs the checkpoint from scripts/fetch-real-model.sh).
 
     python3 scripts/kv_numpy_experiments.py keys [--ctx 2048]
     python3 scripts/kv_numpy_experiments.py oracle [--ctx 2048]
+    python3 scripts/kv_numpy_experiments.py stream [--ctx 2048] [--chunks 3] [--pct 20] [RULE ...]
+    python3 scripts/kv_numpy_experiments.py spread [--ctx 2048] [--pct 20]
 
 `keys`: how to quantize keys to 4 bits, values int4 per token throughout (Walsh-Hadamard rotated,
 blocks of 32: `--kv-dtype int4`'s rule), against f32 keys: per token (int4's rule); per channel
@@ -18,6 +20,24 @@ group attends to most (the weights of the group's query heads summed), renormali
 per query with its own attention, which no eviction policy can know in advance (a policy keeps
 one set for all the queries after it). The gap between this and the policies is the prediction
 of what later queries will need, not the number of slots.
+
+`stream`: H2O-layout caches (sinks 4, recent (B − 4)/2, the rest ranked) simulated on the decode
+path, one token at a time (attend, then evict down to B), per KV head, on the first `--chunks`
+windows of `--ctx` tokens (skrun perplexity's windows; its prefill chunks aside), ranking by:
+`h2o` accumulated attention; `h2o-v` times the value's l1 norm (VATP); `mean` accumulated attention
+divided by the queries that have seen the slot (ZipCache's normalized score); `vatp` mean times
+the value's l1 norm (`--kv vatp`); `decayG` accumulated attention decayed by G per step (A2SF);
+`max` the largest weight received; `scissor` the share of queries that gave the slot more than
+1/n of their weight (Scissorhands); `window` keeps the newest only. `RULE+merge` merges each
+evicted slot into the kept non-sink slot with the most similar key (cosine; keys and values
+averaged by count, log(count) added to the slot's logit: D2O / CaM's idea); `RULE@L=N` gives layer
+L a budget of N slots, the other layers sharing what is left of the same total; `RULE@only=L`
+bounds layer L alone (the others keep everything).
+
+`spread`: per layer, on the first window, the share of the later half's attention that lands
+beyond the recent window of a `--pct` budget (H2O's recent (B − 4)/2, sinks aside), and the
+per-layer budgets in proportion to 0.1 + that share (the layers whose attention is spread get
+more: PyramidKV's and CAKE's idea), printed as a `stream` rule.
 """
 import argparse, sys
 from pathlib import Path
@@ -73,10 +93,10 @@ def quantize_keys(k, rule, H):
     return (per_token(y @ H, k.shape[-1]) @ H.T) * scale + centre
 
 
-def perplexity(m, toks, keys=None, values=None, keep=None):
+def perplexity(m, toks, keys=None, values=None, keep=None, attend=None):
     """keys(k), values(v): (kv heads, T, hd) → rounded copies; keep(weights, group) → the kept weights."""
     kv = (lambda k, v: (keys(k) if keys else k, values(v) if values else v)) if keys or values else None
-    lg = m.forward(toks, kv=kv, weights=keep)
+    lg = m.forward(toks, kv=kv, weights=keep, attend=attend)
     T = len(toks)
     lg = lg - lg.max(-1, keepdims=True)
     lp = lg - np.log(np.exp(lg).sum(-1, keepdims=True))
@@ -94,10 +114,63 @@ def top_per_query(budget):
     return keep
 
 
+def stream(rule, budget, sinks=4):
+    """attend(q, k, v, group) for numpy_llama.forward: the cache of each KV head held to `budget`."""
+    merge = rule.endswith("+merge")
+    rule = rule.removesuffix("+merge")
+
+    def attend(q, k, v, group):
+        heads, T, d = q.shape
+        out = np.zeros_like(q)
+        recent = budget - sinks if rule == "window" else (budget - sinks) // 2
+        for h in range(k.shape[0]):
+            qs = q[h * group:(h + 1) * group] / np.sqrt(d)
+            K, V = np.zeros((budget + 1, d), np.float32), np.zeros((budget + 1, d), np.float32)
+            bias, acc = np.zeros(budget + 1, np.float32), np.zeros(budget + 1, np.float64)
+            top, above = np.zeros(budget + 1, np.float64), np.zeros(budget + 1, np.float64)
+            pos, n = np.zeros(budget + 1, np.int64), 0
+            decay = float(rule[5:]) if rule.startswith("decay") else 1.0
+            for t in range(T):
+                K[n], V[n], bias[n], acc[n], top[n], above[n], pos[n] = k[h, t], v[h, t], 0, 0, 0, 0, t
+                n += 1
+                w = qs[:, t] @ K[:n].T + bias[:n]
+                w = np.exp(w - w.max(-1, keepdims=True))
+                w /= w.sum(-1, keepdims=True)
+                out[h * group:(h + 1) * group, t] = w @ V[:n]
+                acc[:n] = acc[:n] * decay + w.sum(0)
+                top[:n] = np.maximum(top[:n], w.sum(0))
+                above[:n] += (w > 1.0 / n).sum(0)
+                if n <= budget:
+                    continue
+                cand = np.nonzero((pos[:n] >= sinks) & (np.arange(n) < n - recent))[0]
+                score = {"window": pos[cand].astype(np.float64), "h2o": acc[cand],
+                         "h2o-v": acc[cand] * np.abs(V[cand]).sum(1),
+                         "mean": acc[cand] / (t + 1 - pos[cand]),
+                         "vatp": acc[cand] / (t + 1 - pos[cand]) * np.abs(V[cand]).sum(1),
+                         "max": top[cand], "scissor": above[cand] / (t + 1 - pos[cand])}.get(rule, acc[cand])   # decayG: acc
+                j = cand[np.lexsort((-pos[cand], score))[0]]   # lowest score, then the higher position
+                if merge:
+                    o = np.nonzero((pos[:n] >= sinks) & (np.arange(n) != j))[0]
+                    cos = (K[o] @ K[j]) / (np.linalg.norm(K[o], axis=1) * np.linalg.norm(K[j]) + 1e-9)
+                    i = o[np.argmax(cos)]
+                    ni, nj = np.exp(bias[i]), np.exp(bias[j])
+                    K[i], V[i] = (ni * K[i] + nj * K[j]) / (ni + nj), (ni * V[i] + nj * V[j]) / (ni + nj)
+                    bias[i], acc[i] = np.log(ni + nj), acc[i] + acc[j]
+                keep = np.arange(n) != j
+                for arr in (K, V, bias, acc, top, above, pos):
+                    arr[:n - 1] = arr[:n][keep]
+                n -= 1
+        return out
+    return attend
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("experiment", choices=["keys", "oracle"])
+    ap.add_argument("experiment", choices=["keys", "oracle", "stream", "spread"])
     ap.add_argument("--ctx", type=int, default=2048)
+    ap.add_argument("--chunks", type=int, default=3)
+    ap.add_argument("--pct", type=int, default=20)
+    ap.add_argument("rules", nargs="*", default=["window", "h2o", "h2o-v", "mean", "vatp"])
     a = ap.parse_args()
     from tokenizers import Tokenizer
     m = NumpyLlama(CKPT)
@@ -111,6 +184,52 @@ def main():
             ppl = perplexity(m, toks, keys=lambda k: quantize_keys(k, rule, H), values=v4)
             base = base or ppl
             print(f"keys {rule:15s} (values int4): perplexity {ppl:.4f}  {100 * (ppl / base - 1):+.2f}% vs f32 keys", flush=True)
+    elif a.experiment == "spread":
+        b = a.ctx * a.pct // 100
+        recent = (b - 4) // 2
+        shares = []
+
+        def far(s, g):
+            T = s.shape[1]
+            shares.append(np.mean([s[:, t, 4:max(4, t - recent)].sum(-1).mean() for t in range(T // 2, T)]))
+            return s
+        m.forward(toks, weights=far)
+        w = np.array(shares) + 0.1
+        budgets = (len(w) * b * w / w.sum()).astype(int)
+        for l, sh in enumerate(shares):
+            print(f"layer {l:2d}: {sh:.3f} of the attention beyond the newest {recent} keys -> {budgets[l]} slots")
+        print("rule: vatp@" + "@".join(f"{l}={budgets[l]}" for l in range(len(w) - 1)))
+    elif a.experiment == "stream":
+        wins = [[1] + ids[c * a.ctx + 1:(c + 1) * a.ctx] if c else toks for c in range(a.chunks)]
+        layers = m.cfg["num_hidden_layers"]
+
+        def mean_ppl(attend=None):
+            return float(np.exp(np.mean([np.log(perplexity(m, w, attend=attend)) for w in wins])))
+        base = mean_ppl()
+        print(f"full attention, {a.chunks} windows of {a.ctx}: perplexity {base:.4f}", flush=True)
+        b = a.ctx * a.pct // 100
+        for r in a.rules:
+            rule, *special = r.split("@")
+            special = dict(s.split("=") for s in special)
+            if "only" in special:
+                per_layer = [stream(rule, b) if l == int(special["only"]) else None for l in range(layers)]
+            else:
+                special = {int(x): int(y) for x, y in special.items()}
+                rest = (layers * b - sum(special.values())) // (layers - len(special))
+                per_layer = [stream(rule, special.get(l, rest)) for l in range(layers)]
+            calls = [0]
+
+            def attend(q, k, v, group):
+                calls[0] += 1
+                bounded = per_layer[(calls[0] - 1) % layers]
+                if bounded:
+                    return bounded(q, k, v, group)
+                T = q.shape[1]
+                s = q @ np.repeat(k, group, 0).transpose(0, 2, 1) / np.sqrt(q.shape[-1]) + np.triu(np.full((T, T), -np.inf, np.float32), 1)
+                s = np.exp(s - s.max(-1, keepdims=True))
+                return (s / s.sum(-1, keepdims=True)) @ np.repeat(v, group, 0)
+            ppl = mean_ppl(attend)
+            print(f"{r:20s} budget {b} ({a.pct}%): perplexity {ppl:.4f}  {100 * (ppl / base - 1):+.2f}%", flush=True)
     else:
         base = perplexity(m, toks)
         print(f"full attention: perplexity {base:.4f}", flush=True)

@@ -5,15 +5,17 @@ with llama.cpp's own KV cache types on the same weights.
 SinkKit: `skrun perplexity` on the int8 SmolLM2 file (made from the HF checkpoint), held-out
 English (Fixtures/text/heldout.txt), ctx 2048, the first `--chunks` windows (llama-perplexity's
 protocol: the last 1023 predictions of each window scored), bounded caches scored through the
-one-token decode path (evicting as generation would). Policies: window (StreamingLLM), h2o, tova,
-snapkv, pyramidkv, adakv at 10/20/50% budgets with f16 KV; each at 20% with int8, int4, k8v4 (int8
+one-token decode path (evicting as generation would). Policies: window (StreamingLLM), h2o, vatp,
+tova, snapkv, pyramidkv, adakv at 10/20/50% budgets with f16 KV; each at 20% with int8, int4, k8v4 (int8
 keys, int4 values) and kivi4 (KIVI: int4 keys per channel over groups of 32 tokens, int4 values) KV;
 a few larger budgets with int8/int4/k8v4/kivi4 KV for the memory target.
 
 llama.cpp (the repo's llama-cpp-python 0.3.36 build, see scripts/bench_vs_llama_cpp.py): the same
 int8 weights exported by `skconv export` as a Q8_0 GGUF (bit-identical blocks), llama-perplexity at
 the same ctx and windows with its default f16 KV cache, and with q8_0 / q4_0 KV and q8_0 keys with
-q4_0 values (flash attention on, which quantized V needs); its KV size is read from its log.
+q4_0 values (flash attention on, which quantized V needs); its KV size is read from its log. With
+`--resume` and no llama.cpp build on this machine, its rows are taken from the previous
+kv-quality.json (they do not depend on SinkKit's code; the file says when that happened).
 
 KV bytes: what each configuration holds at most between steps, `layers x KV heads x slots x slot
 bytes` (a 64-element head's key + value: f32 512, f16 256, int8 136, int4 72, k8v4 68 + 36 = 104;
@@ -41,7 +43,7 @@ RUNS = OUT / "kv-quality-runs.jsonl"
 CTX = 2048
 SLOT = {"f32": 512, "f16": 256, "int8": 136, "int4": 72, "k8v4": 104, "kivi4": 72, "q8_0": 136, "q4_0": 72, "q8_0/q4_0": 104}   # key + value bytes, 64-element head
 DTYPES = ["f32", "f16", "int8", "k8v4", "kivi4", "int4"]
-POLICIES = ["window", "h2o", "tova", "snapkv", "pyramidkv", "adakv"]
+POLICIES = ["window", "h2o", "vatp", "tova", "snapkv", "pyramidkv", "adakv"]
 
 
 def native_blas():
@@ -64,7 +66,7 @@ def configs():
     out = [("full", None, d) for d in ("f32", "f16", "int8", "int4", "k8v4", "kivi4")]
     out += [(p, b, "f16") for p in POLICIES for b in (10, 20, 50)]
     out += [(p, 20, d) for p in POLICIES for d in ("int8", "int4", "k8v4", "kivi4")]
-    out += [(p, b, d) for p in ("window", "h2o", "snapkv")
+    out += [(p, b, d) for p in ("window", "h2o", "vatp", "snapkv")
             for b, d in ((30, "int8"), (30, "k8v4"), (34, "kivi4"), (40, "kivi4"), (40, "int4"), (50, "int4"))]
     return out
 
@@ -126,7 +128,7 @@ def plot(res):
             if not pts:
                 continue
             style = "-" if d == "f16" and p != "full" else ""
-            color = {"full": "black", "window": "tab:gray", "h2o": "tab:blue", "tova": "tab:orange", "snapkv": "tab:green",
+            color = {"full": "black", "window": "tab:gray", "h2o": "tab:blue", "vatp": "tab:cyan", "tova": "tab:orange", "snapkv": "tab:green",
                      "pyramidkv": "tab:purple", "adakv": "tab:red"}[p]
             ax.plot([x for x, _ in pts], [y for _, y in pts], style + marks[d], color=color, ms=4,
                     label=f"{p} {d}" if (d == "f16" or p == "full") else None, alpha=0.9 if d == "f16" else 0.6)
@@ -182,7 +184,14 @@ def main():
            "ctx": CTX, "chunks": a.chunks, "scored_tokens": rows[0]["tokens"], "threads": 1,
            "kv_bytes_rule": f"layers {layers} x KV heads {kv_heads} x slots x slot bytes (key + value: f32 512, f16 256, int8/q8_0 136, int4/q4_0 72, k8v4 and q8_0/q4_0 104, kivi4 72), plus kivi4's kv_side_bytes",
            "f16_full_bytes": f16_full, "sinkkit": rows, "llama_cpp": []}
-    if not a.skip_llama_cpp and (LLAMA_BIN / "llama-perplexity").exists():
+    previous = OUT / "kv-quality.json"
+    if a.resume and not (LLAMA_BIN / "llama-perplexity").exists() and previous.exists():
+        old = json.loads(previous.read_text())
+        if old.get("chunks") == a.chunks and old.get("f16_full_bytes") == f16_full:
+            res["llama_cpp"] = old["llama_cpp"]
+            res["llama_cpp_reused"] = old.get("llama_cpp_reused") or "rows of an earlier run of this script (no llama.cpp build here)"
+            print("llama.cpp: no build here, its rows reused from the previous kv-quality.json", flush=True)
+    elif not a.skip_llama_cpp and (LLAMA_BIN / "llama-perplexity").exists():
         if not GGUF.exists():
             subprocess.run([b / "skconv", "export", MODEL, "--output", GGUF], check=True, capture_output=True)
         for ctk, ctv, fa in (("f16", "f16", False), ("f16", "f16", True), ("q8_0", "q8_0", True), ("q8_0", "q4_0", True), ("q4_0", "q4_0", True)):

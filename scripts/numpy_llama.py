@@ -57,11 +57,13 @@ class NumpyLlama:
         rot = np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
         return x * cos + rot * sin
 
-    def forward(self, tokens, kv=None, weights=None):
+    def forward(self, tokens, kv=None, weights=None, attend=None):
         """Logits (seq, vocab) for a token list, full causal attention from position 0.
         Experiments (scripts/kv_numpy_experiments.py) may change a layer's attention: `kv(k, v)`
         returns the keys (after RoPE) and values to use, (kv heads, seq, head_dim) each;
-        `weights(s, group)` the softmax weights, (heads, seq, seq), given the query heads per KV head."""
+        `weights(s, group)` the softmax weights, (heads, seq, seq), given the query heads per KV head;
+        `attend(q, k, v, group)` replaces the attention: the outputs (heads, seq, head_dim) from the
+        queries (heads, seq, head_dim) and the keys and values (kv heads, seq, head_dim)."""
         w, T = self.w, len(tokens)
         x = w["model.embed_tokens.weight"][np.asarray(tokens)]            # (seq, hidden)
         pos = np.arange(T)
@@ -80,13 +82,17 @@ class NumpyLlama:
             q, k = self.rope(q, pos), self.rope(k, pos)
             if kv:
                 k, v = kv(k, v)
-            k, v = np.repeat(k, group, axis=0), np.repeat(v, group, axis=0)
-            s = q @ k.transpose(0, 2, 1) / np.sqrt(self.head_dim) + mask     # (heads, seq, seq)
-            s = np.exp(s - s.max(-1, keepdims=True))
-            s /= s.sum(-1, keepdims=True)
-            if weights:
-                s = weights(s, group)
-            o = (s @ v).transpose(1, 0, 2).reshape(T, self.n_head * self.head_dim)
+            if attend:
+                o = attend(q, k, v, group)
+            else:
+                k, v = np.repeat(k, group, axis=0), np.repeat(v, group, axis=0)
+                s = q @ k.transpose(0, 2, 1) / np.sqrt(self.head_dim) + mask     # (heads, seq, seq)
+                s = np.exp(s - s.max(-1, keepdims=True))
+                s /= s.sum(-1, keepdims=True)
+                if weights:
+                    s = weights(s, group)
+                o = s @ v
+            o = o.transpose(1, 0, 2).reshape(T, self.n_head * self.head_dim)
             x = x + o @ w[p + "self_attn.o_proj.weight"].T
             h = self.rms(x, w[p + "post_attention_layernorm.weight"])
             g = h @ w[p + "mlp.gate_proj.weight"].T

@@ -7,7 +7,7 @@ import SKRuntime
 public struct AttentionSettings: Sendable, Equatable {
     public enum Mode: String, Sendable, CaseIterable { case full, sf }
     public enum Cache: String, Sendable, CaseIterable {
-        case full, segment, window, h2o, tova, snapkv, pyramidkv, adakv
+        case full, segment, window, h2o, vatp, tova, snapkv, pyramidkv, adakv
         /// Policies that need `--kv-budget`.
         public var hasBudget: Bool { self != .full && self != .segment }
         /// SnapKV and its budget allocations.
@@ -55,7 +55,7 @@ public struct AttentionSettings: Sendable, Equatable {
     /// nil: `full` with full attention, `segment` with SF-Attn.
     public var cache: Cache?
     public var budget: Amount?
-    /// H2O's recent window (nil: half of the budget after the sinks).
+    /// H2O's (and VATP's) recent window (nil: half of the budget after the sinks).
     public var recent: Amount?
     /// SnapKV's observation window (nil: 32, less for small budgets).
     public var snapWindow: Int?
@@ -84,9 +84,9 @@ public struct AttentionSettings: Sendable, Equatable {
         let c = effectiveCache
         if c.hasBudget && budget == nil { throw SinkKitError(.invalidArgument, "--kv \(c.rawValue) needs --kv-budget") }
         if budget != nil && !c.hasBudget {
-            throw SinkKitError(.invalidArgument, "--kv-budget applies to --kv window, h2o, tova, snapkv, pyramidkv or adakv (the \(c.rawValue) cache has no budget to set)")
+            throw SinkKitError(.invalidArgument, "--kv-budget applies to --kv window, h2o, vatp, tova, snapkv, pyramidkv or adakv (the \(c.rawValue) cache has no budget to set)")
         }
-        if recent != nil && c != .h2o { throw SinkKitError(.invalidArgument, "--recent applies to --kv h2o") }
+        if recent != nil && c != .h2o && c != .vatp { throw SinkKitError(.invalidArgument, "--recent applies to --kv h2o or vatp") }
         if let w = snapWindow {
             guard c.allocation != nil else { throw SinkKitError(.invalidArgument, "--snap-window applies to --kv snapkv, pyramidkv or adakv") }
             guard (1...Limits.maxChunk).contains(w) else { throw SinkKitError(.invalidArgument, "--snap-window must be between 1 and \(Limits.maxChunk) (got \(w))") }
@@ -109,7 +109,7 @@ public struct AttentionSettings: Sendable, Equatable {
         switch effectiveCache {
         case .full: break
         case .segment: policy = SegmentCache(attention: sf!, heads: c.numHeads, kvHeads: c.numKVHeads)
-        case .window, .h2o, .tova, .snapkv, .pyramidkv, .adakv:
+        case .window, .h2o, .vatp, .tova, .snapkv, .pyramidkv, .adakv:
             let b = budget!.resolve(base: base)
             guard b > sinks else { throw SinkKitError(.invalidArgument, "--kv-budget \(b) must exceed the \(sinks) sinks") }
             if let allocation = effectiveCache.allocation {
@@ -121,7 +121,7 @@ public struct AttentionSettings: Sendable, Equatable {
             } else {
                 let r = recent?.resolve(base: base)
                 if let r, r > b - sinks { throw SinkKitError(.invalidArgument, "--recent \(r) leaves no room in a budget of \(b) with \(sinks) sinks") }
-                policy = H2OCache(budget: b, sinks: sinks, recent: r)
+                policy = effectiveCache == .vatp ? VATPCache(budget: b, sinks: sinks, recent: r) : H2OCache(budget: b, sinks: sinks, recent: r)
             }
         }
         return AttentionConfig(sf: sf, policy: policy, positions: positions, chunk: prefillChunk, kvDType: kvDType)

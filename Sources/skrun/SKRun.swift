@@ -99,9 +99,9 @@ struct AttentionOptions: ParsableArguments {
     @Option(help: "Attention: full or sf (SinkLoRA's shifted segments + sinks).", completion: .list(["full", "sf"])) var attention = "full"
     @Option(name: .customLong("sf-group"), help: "SF-Attn segment size G (even; default: a quarter of the trained context, at most the context).") var sfGroup: Int?
     @Option(help: "Sink tokens that every token attends to and no policy evicts.") var sinks = 4
-    @Option(help: "KV cache: full, segment (default with sf), window (sinks + recent), h2o (sinks + heavy hitters + recent), tova (sinks + what the newest query attends to most), snapkv (compressed by the last queries' attention), pyramidkv (snapkv, more budget in lower layers) or adakv (snapkv, a layer's budget shared by its heads).", completion: .list(AttentionSettings.Cache.allCases.map(\.rawValue))) var kv: String?
+    @Option(help: "KV cache: full, segment (default with sf), window (sinks + recent), h2o (sinks + heavy hitters + recent), vatp (h2o ranked by mean attention times value norm), tova (sinks + what the newest query attends to most), snapkv (compressed by the last queries' attention), pyramidkv (snapkv, more budget in lower layers) or adakv (snapkv, a layer's budget shared by its heads).", completion: .list(AttentionSettings.Cache.allCases.map(\.rawValue))) var kv: String?
     @Option(name: .customLong("kv-budget"), help: "Slots per layer and KV head: N tokens or P% (of the prompt in generate, of --ctx in perplexity).") var kvBudget: String?
-    @Option(help: "H2O recent window: N or P% (default: half of the budget after the sinks).") var recent: String?
+    @Option(help: "H2O / VATP recent window: N or P% (default: half of the budget after the sinks).") var recent: String?
     @Option(name: .customLong("snap-window"), help: "SnapKV observation window: the last N queries score the cache (default 32, less for small budgets).") var snapWindow: Int?
     @Option(help: "RoPE positions for a compacted cache: auto, absolute or cache.", completion: .list(["auto", "absolute", "cache"])) var positions = "auto"
     @Option(name: .customLong("prefill-chunk"), help: "Prefill chunk for bounded caches.") var prefillChunk = 256

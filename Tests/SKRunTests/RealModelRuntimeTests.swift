@@ -56,13 +56,13 @@ final class RealModelRuntimeTests: XCTestCase {
 
     /// The decode path (a bounded cache scores one token per step) gives the same log-likelihood,
     /// to the last bit, at 1, 2 and 3 threads for every KV storage type and for the evictors that
-    /// watch attention (H2O, TOVA): the workers split 9 query
+    /// watch attention (H2O, VATP, TOVA): the workers split 9 query
     /// heads over 3 KV heads differently (3 + 3 + 3, then 3 + 2 | 1 + 3, then 3 | 3 | 3) and the
     /// group kernels equal the per-head ones bit for bit.
     func testDecodeIsIndependentOfThreadCount() throws {
         guard try RealModel.available() else { throw XCTSkip("real SmolLM2 not built") }
         let m = try skm("int8")
-        let runs = ["f32", "f16", "int8", "int4", "k8v4", "kivi4"].map { ("window", $0) } + [("h2o", "int8"), ("tova", "f16"), ("h2o", "k8v4"), ("h2o", "kivi4")]
+        let runs = ["f32", "f16", "int8", "int4", "k8v4", "kivi4"].map { ("window", $0) } + [("h2o", "int8"), ("tova", "f16"), ("h2o", "k8v4"), ("h2o", "kivi4"), ("vatp", "int8"), ("vatp", "kivi4")]
         for (policy, kv) in runs {
             var nll: [Double] = []
             for t in ["1", "2", "3"] {
@@ -237,6 +237,9 @@ final class AttentionFlagTests: XCTestCase {
         try assertFails(["--kv", "h2o"], "needs --kv-budget")
         try assertFails(["--kv", "segment"], "needs --attention sf")
         try assertFails(["--kv", "h2o", "--kv-budget", "10", "--recent", "20"], "leaves no room")
+        try assertFails(["--kv", "vatp", "--kv-budget", "10", "--recent", "20"], "leaves no room")
+        try assertFails(["--kv", "vatp"], "needs --kv-budget")
+        try assertFails(["--kv", "tova", "--kv-budget", "10", "--recent", "2"], "--recent applies to --kv h2o or vatp")
     }
 
     func testBoundedPolicyStreamsPastTheContext() throws {

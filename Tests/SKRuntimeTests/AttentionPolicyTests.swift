@@ -35,6 +35,7 @@ final class AttentionPolicyTests: XCTestCase {
         case .segment: p = SegmentCache(attention: sf!, heads: m.config.numHeads, kvHeads: m.config.numKVHeads)
         case .window(let b): p = WindowCache(budget: b, sinks: sinks)
         case .h2o(let b, let r): p = H2OCache(budget: b, sinks: sinks, recent: r)
+        case .vatp(let b, let r): p = VATPCache(budget: b, sinks: sinks, recent: r)
         case .tova(let b): p = TOVACache(budget: b, sinks: sinks)
         case .snap(let b, let w, let a): p = try SnapKVCache(budget: b, sinks: sinks, window: w, allocation: a, layers: m.config.numLayers)
         }
@@ -77,6 +78,14 @@ final class AttentionPolicyTests: XCTestCase {
     func testWindowCachePositions() throws { try check(sf: nil, .window(budget: 10), positions: .cache) }
     func testH2O() throws { try check(sf: nil, .h2o(budget: 10, recent: nil)) }
     func testH2OExplicitRecent() throws { try check(sf: nil, .h2o(budget: 12, recent: 3)) }
+    /// VATP: prefill chunks and decode steps, an explicit recent window, absolute and cache
+    /// positions, with SF-Attn, int8 KV.
+    func testVATP() throws {
+        try check(sf: nil, .vatp(budget: 10, recent: nil))
+        try check(sf: nil, .vatp(budget: 12, recent: 3), positions: .cache)
+        try check(sf: 8, .vatp(budget: 11, recent: nil))
+        try check(sf: nil, .vatp(budget: 12, recent: 4), positions: .auto, prefill: 70, chunk: 7, length: 76, kv: .int8, tolerance: 5e-3)
+    }
     /// TOVA: prefill chunks and decode steps, absolute and cache positions, with SF-Attn, int8 KV.
     func testTOVA() throws {
         try check(sf: nil, .tova(budget: 10))
@@ -105,7 +114,7 @@ final class AttentionPolicyTests: XCTestCase {
     /// Every bounded policy with every KV storage type, prefill chunks then decode steps: the kept
     /// slots equal the reference's and the logits are within the storage type's tolerance.
     func testEveryPolicyWithEveryKVType() throws {
-        let policies: [ReferenceModel.Policy] = [.window(budget: 12), .h2o(budget: 12, recent: nil), .tova(budget: 12),
+        let policies: [ReferenceModel.Policy] = [.window(budget: 12), .h2o(budget: 12, recent: nil), .vatp(budget: 12, recent: nil), .tova(budget: 12),
                                                  .snap(budget: 12, window: 2, allocation: .uniform), .snap(budget: 12, window: 2, allocation: .pyramid),
                                                  .snap(budget: 12, window: 2, allocation: .adaptive)]
         for policy in policies {
@@ -116,12 +125,12 @@ final class AttentionPolicyTests: XCTestCase {
     }
     /// Decode steps on one worker (4 query heads as two runs of 2, one per KV head) and split over
     /// three (runs of 1, 1 and 2 heads, the first two sharing KV head 0 from different workers;
-    /// H2O and TOVA, which watch attention, by whole KV heads). Same logits and slots as the
+    /// H2O, VATP and TOVA, which watch attention, by whole KV heads). Same logits and slots as the
     /// reference for every KV storage type, full, windowed and evicting by attention.
     func testDecodeWorkersSplitAKVGroup() throws {
         for threads in [1, 3] {
             for (kv, tol) in [(KVDType.f32, Float(1e-4)), (.f16, 1e-2), (.int8, 1e-2), (.int4, 5e-2), (.k8v4, 5e-2), (.kivi4, 5e-2)] {
-                for policy: ReferenceModel.Policy in [.full, .window(budget: 10), .h2o(budget: 10, recent: nil), .tova(budget: 10)] {
+                for policy: ReferenceModel.Policy in [.full, .window(budget: 10), .h2o(budget: 10, recent: nil), .vatp(budget: 10, recent: nil), .tova(budget: 10)] {
                     try check(sf: nil, policy, kv: kv, tolerance: tol, threads: threads)
                 }
             }
@@ -440,6 +449,21 @@ final class AttentionPolicyTests: XCTestCase {
         let keep = H2OCache(budget: 6, sinks: 2, recent: nil).keep(positions: positions, scores: [0, 0, 5, 1, 9, 1, 5, 0, 0, 0])
         // heavy: 4 (score 9), then the tie 2 vs 6 (score 5) → lower position 2
         XCTAssertEqual(keep.map { positions[$0] }, [0, 1, 2, 4, 8, 9])
+    }
+
+    func testVATPRanksByAttentionPerQueryTimesValueNorm() {
+        // positions 0..9, next 10; sinks 2; budget 6 → recent 2, heavy 2, among positions 2...7:
+        // acc / (10 − p) · |v|₁: 2: 8/8·1 = 1, 3: 4/7·1 ≈ 0.57, 4: 6/6·1 = 1, 5: 5/5·0.5 = 0.5,
+        // 6: 2/4·4 = 2, 7: 3/3·0.1 = 0.1 → 6, then the tie 2 vs 4 → lower position 2.
+        // H2O would keep 2 and 4 (the largest sums, 8 and 6).
+        let positions = Array(0..<10)
+        let scores: [Double] = [0, 0, 8, 4, 6, 5, 2, 3, 0, 0]
+        let norms: [Double] = [1, 1, 1, 1, 1, 0.5, 4, 0.1, 1, 1]
+        let keep = VATPCache(budget: 6, sinks: 2, recent: nil).keep(positions: positions, scores: scores, valueNorms: norms, nextPosition: 10)
+        XCTAssertEqual(keep, [0, 1, 2, 6, 8, 9])
+        XCTAssertEqual(H2OCache(budget: 6, sinks: 2, recent: nil).keep(positions: positions, scores: scores), [0, 1, 2, 4, 8, 9])
+        // under budget: everything stays
+        XCTAssertEqual(VATPCache(budget: 12, sinks: 2, recent: nil).keep(positions: positions, scores: scores, valueNorms: norms, nextPosition: 10), Array(0..<10))
     }
 
     func testSinksAreNeverEvictedEvenWithZeroScore() {

@@ -9,7 +9,7 @@ import SKFormat
 /// from docs/ALGORITHMS.md) combined with the explicit mask, then dense softmax attention.
 final class ReferenceModel {
     enum Policy {
-        case full, segment, window(budget: Int), h2o(budget: Int, recent: Int?), tova(budget: Int)
+        case full, segment, window(budget: Int), h2o(budget: Int, recent: Int?), vatp(budget: Int, recent: Int?), tova(budget: Int)
         /// SnapKV with its window and budget split (`layerBudgets`: per layer, from KVBudgetAllocation).
         case snap(budget: Int, window: Int, allocation: KVBudgetAllocation)
     }
@@ -254,6 +254,21 @@ final class ReferenceModel {
                 return a != bb ? a > bb : $0 < $1
             }
             keep.formUnion(rest.prefix(heavy))
+            return list.filter { keep.contains($0) }
+        case .vatp(let b, let r):
+            // H2O's layout; the heavy ones by attention received per query since the slot arrived,
+            // times the l1 norm of the value as stored
+            guard list.count > b else { return list }
+            let recentCount = r ?? (b - sinks) / 2
+            var keep = Set(list.filter { $0 < sinks })
+            keep.formUnion(list.suffix(recentCount))
+            let hd = c.headDim
+            func rank(_ p: Int) -> Double {
+                let norm = values[l][p][(kh * hd)..<((kh + 1) * hd)].reduce(0.0) { $0 + Double(abs($1)) }
+                return scores[l][kh][p, default: 0] / Double(next - p) * norm
+            }
+            let rest = list.filter { !keep.contains($0) }.sorted { rank($0) != rank($1) ? rank($0) > rank($1) : $0 < $1 }
+            keep.formUnion(rest.prefix(b - sinks - recentCount))
             return list.filter { keep.contains($0) }
         case .tova(let b):
             // sinks, the newest token, then what the newest query attended to most
