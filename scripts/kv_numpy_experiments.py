@@ -23,7 +23,8 @@ of what later queries will need, not the number of slots.
 
 `stream`: H2O-layout caches (sinks 4, recent (B − 4)/2, the rest ranked) simulated on the decode
 path, one token at a time (attend, then evict down to B), per KV head, on the first `--chunks`
-windows of `--ctx` tokens (skrun perplexity's windows; its prefill chunks aside), ranking by:
+windows of `--ctx` tokens of `--text` (default the held-out English; skrun perplexity's windows,
+its prefill chunks aside), ranking by:
 `h2o` accumulated attention; `h2o-v` times the value's l1 norm (VATP); `mean` accumulated attention
 divided by the queries that have seen the slot (ZipCache's normalized score); `vatp` mean times
 the value's l1 norm (`--kv vatp`); `decayG` accumulated attention decayed by G per step (A2SF);
@@ -170,11 +171,12 @@ def main():
     ap.add_argument("--ctx", type=int, default=2048)
     ap.add_argument("--chunks", type=int, default=3)
     ap.add_argument("--pct", type=int, default=20)
+    ap.add_argument("--text", type=Path, default=ROOT / "Fixtures" / "text" / "heldout.txt")
     ap.add_argument("rules", nargs="*", default=["window", "h2o", "h2o-v", "mean", "vatp"])
-    a = ap.parse_args()
+    a = ap.parse_intermixed_args()
     from tokenizers import Tokenizer
     m = NumpyLlama(CKPT)
-    ids = Tokenizer.from_file(str(CKPT / "tokenizer.json")).encode((ROOT / "Fixtures" / "text" / "heldout.txt").read_text()).ids
+    ids = Tokenizer.from_file(str(CKPT / "tokenizer.json")).encode(a.text.read_text()).ids
     toks = [1] + ids[:a.ctx - 1]
     if a.experiment == "keys":
         H = hadamard(m.head_dim)
