@@ -115,12 +115,33 @@ def top_per_query(budget):
     return keep
 
 
+def rank(rule, cand, t, pos, acc, V, top, above):
+    """The score `stream`'s rule ranks the candidate slots by (the lowest goes)."""
+    age = t + 1 - pos[cand]
+    if rule == "window":
+        return pos[cand].astype(np.float64)
+    if rule == "h2o-v":
+        return acc[cand] * np.abs(V[cand]).sum(1)
+    if rule == "mean":
+        return acc[cand] / age
+    if rule == "vatp":
+        return acc[cand] / age * np.abs(V[cand]).sum(1)
+    if rule == "max":
+        return top[cand]
+    if rule == "scissor":
+        return above[cand] / age
+    return acc[cand]   # h2o, decayG (the decayed sum)
+
+
 def stream(rule, budget, sinks=4):
-    """attend(q, k, v, group) for numpy_llama.forward: the cache of each KV head held to `budget`."""
+    """attend(q, k, v, group, layer) for numpy_llama.forward: the cache of each KV head held to `budget`."""
     merge = rule.endswith("+merge")
     rule = rule.removesuffix("+merge")
+    decay = float(rule[5:]) if rule.startswith("decay") else 1.0
+    if not rule.startswith("decay") and rule not in ("window", "h2o", "h2o-v", "mean", "vatp", "max", "scissor"):
+        raise SystemExit(f"unknown rule {rule}")
 
-    def attend(q, k, v, group):
+    def attend(q, k, v, group, layer):
         heads, T, d = q.shape
         out = np.zeros_like(q)
         recent = budget - sinks if rule == "window" else (budget - sinks) // 2
@@ -130,7 +151,6 @@ def stream(rule, budget, sinks=4):
             bias, acc = np.zeros(budget + 1, np.float32), np.zeros(budget + 1, np.float64)
             top, above = np.zeros(budget + 1, np.float64), np.zeros(budget + 1, np.float64)
             pos, n = np.zeros(budget + 1, np.int64), 0
-            decay = float(rule[5:]) if rule.startswith("decay") else 1.0
             for t in range(T):
                 K[n], V[n], bias[n], acc[n], top[n], above[n], pos[n] = k[h, t], v[h, t], 0, 0, 0, 0, t
                 n += 1
@@ -144,12 +164,7 @@ def stream(rule, budget, sinks=4):
                 if n <= budget:
                     continue
                 cand = np.nonzero((pos[:n] >= sinks) & (np.arange(n) < n - recent))[0]
-                score = {"window": pos[cand].astype(np.float64), "h2o": acc[cand],
-                         "h2o-v": acc[cand] * np.abs(V[cand]).sum(1),
-                         "mean": acc[cand] / (t + 1 - pos[cand]),
-                         "vatp": acc[cand] / (t + 1 - pos[cand]) * np.abs(V[cand]).sum(1),
-                         "max": top[cand], "scissor": above[cand] / (t + 1 - pos[cand])}.get(rule, acc[cand])   # decayG: acc
-                j = cand[np.lexsort((-pos[cand], score))[0]]   # lowest score, then the higher position
+                j = cand[np.lexsort((-pos[cand], rank(rule, cand, t, pos, acc, V, top, above)))[0]]   # lowest score, then the higher position
                 if merge:
                     o = np.nonzero((pos[:n] >= sinks) & (np.arange(n) != j))[0]
                     cos = (K[o] @ K[j]) / (np.linalg.norm(K[o], axis=1) * np.linalg.norm(K[j]) + 1e-9)
@@ -219,18 +234,7 @@ def main():
                 special = {int(x): int(y) for x, y in special.items()}
                 rest = (layers * b - sum(special.values())) // (layers - len(special))
                 per_layer = [stream(rule, special.get(l, rest)) for l in range(layers)]
-            calls = [0]
-
-            def attend(q, k, v, group):
-                calls[0] += 1
-                bounded = per_layer[(calls[0] - 1) % layers]
-                if bounded:
-                    return bounded(q, k, v, group)
-                T = q.shape[1]
-                s = q @ np.repeat(k, group, 0).transpose(0, 2, 1) / np.sqrt(q.shape[-1]) + np.triu(np.full((T, T), -np.inf, np.float32), 1)
-                s = np.exp(s - s.max(-1, keepdims=True))
-                return (s / s.sum(-1, keepdims=True)) @ np.repeat(v, group, 0)
-            ppl = mean_ppl(attend)
+            ppl = mean_ppl(lambda q, k, v, group, layer: per_layer[layer] and per_layer[layer](q, k, v, group, layer))
             print(f"{r:20s} budget {b} ({a.pct}%): perplexity {ppl:.4f}  {100 * (ppl / base - 1):+.2f}%", flush=True)
     else:
         base = perplexity(m, toks)

@@ -15,7 +15,7 @@ int8 weights exported by `skconv export` as a Q8_0 GGUF (bit-identical blocks), 
 the same ctx and windows with its default f16 KV cache, and with q8_0 / q4_0 KV and q8_0 keys with
 q4_0 values (flash attention on, which quantized V needs); its KV size is read from its log. With
 `--resume` and no llama.cpp build on this machine, its rows are taken from the previous
-kv-quality.json (they do not depend on SinkKit's code; the file says when that happened).
+kv-quality.json (they do not depend on SinkKit's code; the json then says so in `llama_cpp_reused`).
 
 KV bytes: what each configuration holds at most between steps, `layers x KV heads x slots x slot
 bytes` (a 64-element head's key + value: f32 512, f16 256, int8 136, int4 72, k8v4 68 + 36 = 104;
@@ -185,13 +185,15 @@ def main():
            "kv_bytes_rule": f"layers {layers} x KV heads {kv_heads} x slots x slot bytes (key + value: f32 512, f16 256, int8/q8_0 136, int4/q4_0 72, k8v4 and q8_0/q4_0 104, kivi4 72), plus kivi4's kv_side_bytes",
            "f16_full_bytes": f16_full, "sinkkit": rows, "llama_cpp": []}
     previous = OUT / "kv-quality.json"
-    if a.resume and not (LLAMA_BIN / "llama-perplexity").exists() and previous.exists():
+    if a.skip_llama_cpp:
+        pass
+    elif a.resume and not (LLAMA_BIN / "llama-perplexity").exists() and previous.exists():
         old = json.loads(previous.read_text())
         if old.get("chunks") == a.chunks and old.get("f16_full_bytes") == f16_full:
             res["llama_cpp"] = old["llama_cpp"]
             res["llama_cpp_reused"] = old.get("llama_cpp_reused") or "rows of an earlier run of this script (no llama.cpp build here)"
             print("llama.cpp: no build here, its rows reused from the previous kv-quality.json", flush=True)
-    elif not a.skip_llama_cpp and (LLAMA_BIN / "llama-perplexity").exists():
+    elif (LLAMA_BIN / "llama-perplexity").exists():
         if not GGUF.exists():
             subprocess.run([b / "skconv", "export", MODEL, "--output", GGUF], check=True, capture_output=True)
         for ctk, ctv, fa in (("f16", "f16", False), ("f16", "f16", True), ("q8_0", "q8_0", True), ("q8_0", "q4_0", True), ("q4_0", "q4_0", True)):

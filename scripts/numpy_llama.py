@@ -62,8 +62,9 @@ class NumpyLlama:
         Experiments (scripts/kv_numpy_experiments.py) may change a layer's attention: `kv(k, v)`
         returns the keys (after RoPE) and values to use, (kv heads, seq, head_dim) each;
         `weights(s, group)` the softmax weights, (heads, seq, seq), given the query heads per KV head;
-        `attend(q, k, v, group)` replaces the attention: the outputs (heads, seq, head_dim) from the
-        queries (heads, seq, head_dim) and the keys and values (kv heads, seq, head_dim)."""
+        `attend(q, k, v, group, layer)` replaces the attention: the outputs (heads, seq, head_dim)
+        from the queries (heads, seq, head_dim) and the keys and values (kv heads, seq, head_dim), or
+        None to keep this layer's full attention."""
         w, T = self.w, len(tokens)
         x = w["model.embed_tokens.weight"][np.asarray(tokens)]            # (seq, hidden)
         pos = np.arange(T)
@@ -82,9 +83,8 @@ class NumpyLlama:
             q, k = self.rope(q, pos), self.rope(k, pos)
             if kv:
                 k, v = kv(k, v)
-            if attend:
-                o = attend(q, k, v, group)
-            else:
+            o = attend(q, k, v, group, l) if attend else None
+            if o is None:
                 k, v = np.repeat(k, group, axis=0), np.repeat(v, group, axis=0)
                 s = q @ k.transpose(0, 2, 1) / np.sqrt(self.head_dim) + mask     # (heads, seq, seq)
                 s = np.exp(s - s.max(-1, keepdims=True))

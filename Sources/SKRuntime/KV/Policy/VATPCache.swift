@@ -27,28 +27,29 @@ public struct VATPCache: KVCachePolicy {
     }
 }
 
-/// VATP's memory: per (layer, KV head), the attention each slot has received (as H2O's) and the
-/// ℓ1 norm of its value, read back from the storage once when the slot first takes part in an
-/// eviction (so a quantized cache ranks by the value it will actually use).
+/// VATP's memory: per (layer, KV head), the attention each slot has received (kept by an H2O
+/// evictor, whose own rule never runs) and the ℓ1 norm of its value, read back from the storage
+/// once when the slot first takes part in an eviction (so a quantized cache ranks by the value it
+/// will actually use).
 final class VATPEvictor: KVEvictor {
     let rule: VATPCache
-    let scores: [[SlotScores]]
+    let attention: H2OEvictor
     let norms: [[SlotScores]]
 
     init(rule: VATPCache, layers: Int, kvHeads: Int) {
         self.rule = rule
-        scores = (0..<layers).map { _ in (0..<kvHeads).map { _ in SlotScores() } }
+        attention = H2OEvictor(rule: rule.layout, layers: layers, kvHeads: kvHeads)
         norms = (0..<layers).map { _ in (0..<kvHeads).map { _ in SlotScores() } }
     }
 
     var observesAttention: Bool { true }
 
     func observe(layer: Int, kvHead: Int, slots: UnsafePointer<Int>, weights: UnsafePointer<Float>, count: Int) {
-        scores[layer][kvHead].add(slots: slots, weights: weights, count: count)
+        attention.observe(layer: layer, kvHead: kvHead, slots: slots, weights: weights, count: count)
     }
 
     func keep(_ cache: HeadCache, layer: Int, kvHead: Int, nextPosition: Int) -> [Int] {
-        let box = scores[layer][kvHead], norm = norms[layer][kvHead]
+        let box = attention.scores[layer][kvHead], norm = norms[layer][kvHead]
         box.pad(to: cache.count)
         // slots are only appended between evictions: the new ones are those past the known norms
         if norm.values.count < cache.count {
@@ -65,7 +66,7 @@ final class VATPEvictor: KVEvictor {
     }
 
     func reset() {
-        for l in scores { for h in l { h.values.removeAll(keepingCapacity: true) } }
+        attention.reset()
         for l in norms { for h in l { h.values.removeAll(keepingCapacity: true) } }
     }
 }
